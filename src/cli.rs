@@ -1,6 +1,7 @@
 //! The `usersync-bot` command line.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -18,8 +19,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the bot: Slack slash commands on POST /slack/commands.
+    Serve(ConfigArgs),
+    /// Validate a configuration file without serving; lists every problem.
+    CheckConfig(ConfigArgs),
     /// Run a simulator of the User Sync REST API (for development, tests and demos).
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML; `${VAR}` is taken from the environment).
+    #[arg(long, env = "USERSYNC_BOT_CONFIG", default_value = crate::config::DEFAULT_CONFIG_FILE)]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -108,4 +120,71 @@ pub async fn simulate(args: SimulateArgs) -> Result<(), Box<dyn std::error::Erro
     tokio::signal::ctrl_c().await?;
     handle.stop().await;
     Ok(())
+}
+
+/// Loads the configuration, or says everything wrong with it.
+fn load_config(
+    path: &std::path::Path,
+) -> Result<crate::config::Config, Box<dyn std::error::Error>> {
+    crate::config::Config::load(path).map_err(|e| {
+        let list: Vec<String> = e.problems.iter().map(|p| format!("  - {p}")).collect();
+        format!("{} has problems:\n{}", path.display(), list.join("\n")).into()
+    })
+}
+
+/// `check-config`: validates without serving.
+pub fn check_config(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = load_config(&args.config)?;
+    println!(
+        "{} is valid: listen {}, {} instance(s) ({}), storage {}",
+        args.config.display(),
+        config.listen,
+        config.instances.len(),
+        config
+            .instances
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.storage_url
+    );
+    Ok(())
+}
+
+/// `serve`: runs the bot until Ctrl-C or SIGTERM.
+pub async fn serve(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = load_config(&args.config)?;
+    let listen = config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let bot = crate::server::RunningBot::start(config, listener).await?;
+    tracing::info!(addr = %bot.addr, "usersync-bot serving Slack commands on POST /slack/commands");
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    bot.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }

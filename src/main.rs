@@ -13,6 +13,8 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cli::serve(args).await,
+        Command::CheckConfig(args) => cli::check_config(args),
         Command::Simulate(args) => cli::simulate(args).await,
     };
     match result {

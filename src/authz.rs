@@ -1,0 +1,248 @@
+//! Who may run what: roles, principals, and the one decision every command goes through.
+//!
+//! Deny by default: a principal has the highest role it is listed under (`"*"` lists every
+//! verified user), and a command runs only when that role reaches the one the command
+//! table names, in a channel the command is allowed in.
+
+use std::collections::HashMap;
+
+use crate::chat::Platform;
+use crate::command::{Access, CommandKind};
+
+/// Roles, ordered: each includes what the ones before it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Viewer,
+    Helpdesk,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Helpdesk => "helpdesk",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user or channel on one platform, written `slack:U123` or `mattermost:abc`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub platform: Platform,
+    pub id: String,
+}
+
+impl Principal {
+    pub fn new(platform: Platform, id: impl Into<String>) -> Self {
+        Principal {
+            platform,
+            id: id.into(),
+        }
+    }
+
+    /// Parses `slack:<id>` or `mattermost:<id>`.
+    pub fn parse(text: &str) -> Result<Principal, String> {
+        let (platform, id) = text
+            .split_once(':')
+            .ok_or_else(|| format!("{text:?} must be \"slack:<id>\" or \"mattermost:<id>\""))?;
+        let platform = match platform {
+            "slack" => Platform::Slack,
+            "mattermost" => Platform::Mattermost,
+            other => return Err(format!("{other:?} is not a platform (slack or mattermost)")),
+        };
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!("{text:?}: the id must be letters and digits"));
+        }
+        Ok(Principal::new(platform, id))
+    }
+
+    /// Parses a role entry: a principal, or `"*"` for every verified user.
+    pub fn parse_pattern(text: &str) -> Result<PrincipalPattern, String> {
+        if text == "*" {
+            Ok(PrincipalPattern::AnyVerified)
+        } else {
+            Principal::parse(text).map(PrincipalPattern::Exact)
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.platform.as_str(), self.id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalPattern {
+    AnyVerified,
+    Exact(Principal),
+}
+
+/// The role grants and channel restrictions of the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RoleTable {
+    grants: Vec<(PrincipalPattern, Role)>,
+    channels: HashMap<CommandKind, Vec<Principal>>,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The user's role is below the one needed (`has` is `None` with no role at all).
+    Role { needed: Role, has: Option<Role> },
+    /// The command is allowed only in other channels.
+    Channel { allowed: Vec<Principal> },
+}
+
+impl RoleTable {
+    pub fn grant(&mut self, pattern: PrincipalPattern, role: Role) {
+        self.grants.push((pattern, role));
+    }
+
+    pub fn restrict_channels(&mut self, command: CommandKind, channels: Vec<Principal>) {
+        self.channels.insert(command, channels);
+    }
+
+    /// The highest role the user is listed under, if any.
+    pub fn role_of(&self, user: &Principal) -> Option<Role> {
+        self.grants
+            .iter()
+            .filter(|(pattern, _)| match pattern {
+                PrincipalPattern::AnyVerified => true,
+                PrincipalPattern::Exact(p) => p == user,
+            })
+            .map(|(_, role)| *role)
+            .max()
+    }
+
+    /// The one permission check: the role the command needs (from the command table) and
+    /// the channels it is allowed in. Returns the user's role when allowed.
+    pub fn authorize(
+        &self,
+        command: CommandKind,
+        user: &Principal,
+        channel: &Principal,
+    ) -> Result<Option<Role>, Denial> {
+        let has = self.role_of(user);
+        if let Access::Role(needed) = command.spec().access {
+            if has.is_none_or(|r| r < needed) {
+                return Err(Denial::Role { needed, has });
+            }
+        }
+        if let Some(allowed) = self.channels.get(&command) {
+            if !allowed.contains(channel) {
+                return Err(Denial::Channel {
+                    allowed: allowed.clone(),
+                });
+            }
+        }
+        Ok(has)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slack(id: &str) -> Principal {
+        Principal::new(Platform::Slack, id)
+    }
+
+    fn table() -> RoleTable {
+        let mut t = RoleTable::default();
+        t.grant(PrincipalPattern::Exact(slack("UADMIN")), Role::Admin);
+        t.grant(PrincipalPattern::Exact(slack("UOPS")), Role::Operator);
+        t.grant(PrincipalPattern::Exact(slack("UHELP")), Role::Helpdesk);
+        t.grant(PrincipalPattern::AnyVerified, Role::Viewer);
+        t.restrict_channels(CommandKind::Run, vec![slack("COPS")]);
+        t
+    }
+
+    #[test]
+    fn the_highest_listed_role_wins_and_star_gives_viewer() {
+        let t = table();
+        assert_eq!(t.role_of(&slack("UADMIN")), Some(Role::Admin));
+        assert_eq!(t.role_of(&slack("USTRANGER")), Some(Role::Viewer));
+        assert_eq!(
+            t.role_of(&Principal::new(Platform::Mattermost, "UADMIN")),
+            Some(Role::Viewer),
+            "the platform is part of the principal"
+        );
+    }
+
+    #[test]
+    fn deny_by_default_without_any_grant() {
+        let t = RoleTable::default();
+        assert_eq!(
+            t.authorize(CommandKind::Status, &slack("U1"), &slack("C1")),
+            Err(Denial::Role {
+                needed: Role::Viewer,
+                has: None
+            })
+        );
+        assert_eq!(
+            t.authorize(CommandKind::Help, &slack("U1"), &slack("C1")),
+            Ok(None)
+        );
+        assert_eq!(
+            t.authorize(CommandKind::Whoami, &slack("U1"), &slack("C1")),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn role_boundaries() {
+        let t = table();
+        let c = slack("COPS");
+        assert!(t.authorize(CommandKind::Run, &slack("UOPS"), &c).is_ok());
+        assert!(t.authorize(CommandKind::Run, &slack("UADMIN"), &c).is_ok());
+        assert_eq!(
+            t.authorize(CommandKind::Run, &slack("UHELP"), &c),
+            Err(Denial::Role {
+                needed: Role::Operator,
+                has: Some(Role::Helpdesk)
+            })
+        );
+        assert!(t.authorize(CommandKind::User, &slack("UHELP"), &c).is_ok());
+        assert!(t.authorize(CommandKind::User, &slack("UX"), &c).is_err());
+        assert!(t.authorize(CommandKind::Status, &slack("UX"), &c).is_ok());
+    }
+
+    #[test]
+    fn channel_restrictions_apply_to_everyone() {
+        let t = table();
+        assert_eq!(
+            t.authorize(CommandKind::Run, &slack("UADMIN"), &slack("CRANDOM")),
+            Err(Denial::Channel {
+                allowed: vec![slack("COPS")]
+            })
+        );
+    }
+
+    #[test]
+    fn principals_parse_strictly() {
+        assert!(Principal::parse("slack:U0ADMIN01").is_ok());
+        assert!(Principal::parse("mattermost:abc123xyz").is_ok());
+        for bad in ["U0ADMIN01", "slack:", "teams:U1", "slack:U1 U2", "*"] {
+            assert!(Principal::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Principal::parse_pattern("*"),
+            Ok(PrincipalPattern::AnyVerified)
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Calls from the bot to Slack: follow-ups through `response_url`, only to allowed hosts,
+//! retried with backoff on 5xx, timeouts and 429 (`Retry-After`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+use url::Url;
+
+/// Attempts per delivery, the first included.
+const MAX_ATTEMPTS: u32 = 4;
+/// First delay between attempts; doubled each time.
+const BASE_DELAY: Duration = Duration::from_millis(250);
+/// The longest `Retry-After` the bot waits for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Time one call to Slack may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a message could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("response_url refused: {0}")]
+    NotAllowed(String),
+    #[error("Slack answered HTTP {status}{}", .detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Rejected { status: u16, detail: Option<String> },
+    #[error("Slack could not be reached: {0}")]
+    Unreachable(String),
+}
+
+impl DeliveryError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            DeliveryError::Rejected { status, .. } => *status == 429 || *status >= 500,
+            DeliveryError::Unreachable(_) => true,
+            DeliveryError::NotAllowed(_) => false,
+        }
+    }
+}
+
+/// Checks a `response_url` against the allow-list: https (plain http only to a loopback
+/// address, for local testing), no credentials in the URL, and a listed host. An entry
+/// `host` allows any port of that host; `host:port` only that port.
+pub fn allowed_response_url(raw: &str, hosts: &[String]) -> Result<Url, DeliveryError> {
+    let url = Url::parse(raw).map_err(|_| DeliveryError::NotAllowed("not a URL".into()))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| DeliveryError::NotAllowed("no host".into()))?
+        .to_ascii_lowercase();
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        other => {
+            return Err(DeliveryError::NotAllowed(format!(
+                "scheme {other} is not allowed"
+            )))
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(DeliveryError::NotAllowed("credentials in the URL".into()));
+    }
+    let port = url.port_or_known_default();
+    let listed = hosts.iter().any(|entry| match entry.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+            h == host && p.parse::<u16>().ok() == port
+        }
+        _ => *entry == host,
+    });
+    if !listed {
+        return Err(DeliveryError::NotAllowed(format!(
+            "host {host} is not in response_url_hosts"
+        )));
+    }
+    Ok(url)
+}
+
+/// The client the bot uses to talk back to Slack.
+#[derive(Debug, Clone)]
+pub struct SlackApi {
+    http: reqwest::Client,
+    response_url_hosts: Vec<String>,
+}
+
+impl SlackApi {
+    pub fn new(response_url_hosts: Vec<String>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("usersync-bot/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(SlackApi {
+            http,
+            response_url_hosts,
+        })
+    }
+
+    /// Posts a message to a command's `response_url`, retrying what can be retried.
+    pub async fn post_response_url(
+        &self,
+        response_url: &str,
+        body: &Value,
+    ) -> Result<(), DeliveryError> {
+        let url = allowed_response_url(response_url, &self.response_url_hosts)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (result, retry_after) = self.post_once(url.clone(), body).await;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    let backoff = BASE_DELAY * 2u32.pow(attempt - 1);
+                    let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
+                    tracing::warn!(error = %e, attempt, ?delay, "retrying a Slack follow-up");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn post_once(
+        &self,
+        url: Url,
+        body: &Value,
+    ) -> (Result<(), DeliveryError>, Option<Duration>) {
+        let response = match self.http.post(url).json(body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(DeliveryError::Unreachable(e.without_url().to_string())),
+                    None,
+                )
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return (
+                Err(DeliveryError::Rejected {
+                    status: status.as_u16(),
+                    detail: short(&text),
+                }),
+                retry_after,
+            );
+        }
+        // Slack may answer 200 with {"ok": false, "error": "…"}.
+        if let Ok(json) = serde_json::from_str::<Value>(&text) {
+            if json.get("ok") == Some(&Value::Bool(false)) {
+                let detail = json
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                return (
+                    Err(DeliveryError::Rejected {
+                        status: 200,
+                        detail,
+                    }),
+                    None,
+                );
+            }
+        }
+        (Ok(()), None)
+    }
+}
+
+fn short(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_listed_hosts_over_https_are_allowed() {
+        let h = hosts(&["hooks.slack.com"]);
+        assert!(allowed_response_url("https://hooks.slack.com/commands/T1/2/3", &h).is_ok());
+        for bad in [
+            "http://hooks.slack.com/commands/T1/2/3",
+            "https://hooks.slack.com.evil.example/x",
+            "https://evil.example/hooks.slack.com",
+            "https://hooks.slack.com@evil.example/x",
+            "https://user:pw@hooks.slack.com/x",
+            "https://169.254.169.254/latest/meta-data",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(allowed_response_url(bad, &h).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_may_use_http_and_ports_can_be_pinned() {
+        let h = hosts(&["127.0.0.1:4000"]);
+        assert!(allowed_response_url("http://127.0.0.1:4000/r", &h).is_ok());
+        assert!(allowed_response_url("http://127.0.0.1:4001/r", &h).is_err());
+        let any_port = hosts(&["127.0.0.1"]);
+        assert!(allowed_response_url("http://127.0.0.1:4001/r", &any_port).is_ok());
+        assert!(allowed_response_url("http://localhost:4001/r", &any_port).is_err());
+    }
+}

@@ -1,0 +1,708 @@
+//! The command language: one table declares every command's name, usage, help text,
+//! example and the role it needs; parsing is a pure function over the text typed after
+//! `/usersync`.
+
+mod tokenize;
+
+pub use tokenize::{tokenize, TokenizeError};
+
+use crate::authz::Role;
+
+/// Who may run a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any verified user, with or without a role.
+    Anyone,
+    /// Users with this role or a higher one.
+    Role(Role),
+}
+
+/// One row of the command table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// Arguments after the name, as shown in usage lines.
+    pub args: &'static str,
+    pub summary: &'static str,
+    /// Text after `/usersync` in the example shown by `help`.
+    pub example: &'static str,
+    pub access: Access,
+}
+
+/// The kinds of command, in the order `help` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandKind {
+    Help,
+    Whoami,
+    Connectors,
+    Status,
+    Show,
+    Results,
+    Connector,
+    Jobs,
+    User,
+    Run,
+}
+
+impl CommandKind {
+    pub const ALL: [CommandKind; 10] = [
+        CommandKind::Help,
+        CommandKind::Whoami,
+        CommandKind::Connectors,
+        CommandKind::Status,
+        CommandKind::Show,
+        CommandKind::Results,
+        CommandKind::Connector,
+        CommandKind::Jobs,
+        CommandKind::User,
+        CommandKind::Run,
+    ];
+
+    /// The command table. An exhaustive match: a new command cannot exist without its
+    /// usage, help text and role.
+    pub fn spec(self) -> &'static CommandSpec {
+        match self {
+            CommandKind::Help => &CommandSpec {
+                name: "help",
+                aliases: &[],
+                args: "[command]",
+                summary: "Usage of all commands, or of one.",
+                example: "help run",
+                access: Access::Anyone,
+            },
+            CommandKind::Whoami => &CommandSpec {
+                name: "whoami",
+                aliases: &[],
+                args: "",
+                summary: "Your principal and role.",
+                example: "whoami",
+                access: Access::Anyone,
+            },
+            CommandKind::Connectors => &CommandSpec {
+                name: "connectors",
+                aliases: &["list"],
+                args: "[--instance NAME]",
+                summary: "Connectors with id, kind, directory and last sync outcome.",
+                example: "connectors",
+                access: Access::Role(Role::Viewer),
+            },
+            CommandKind::Status => &CommandSpec {
+                name: "status",
+                aliases: &[],
+                args: "<connector>",
+                summary: "The connector's last sync.",
+                example: "status \"Azure AD\"",
+                access: Access::Role(Role::Viewer),
+            },
+            CommandKind::Show => &CommandSpec {
+                name: "show",
+                aliases: &[],
+                args: "<sync-id> [--instance NAME]",
+                summary: "One sync, by id.",
+                example: "show 94",
+                access: Access::Role(Role::Viewer),
+            },
+            CommandKind::Results => &CommandSpec {
+                name: "results",
+                aliases: &[],
+                args: "<sync-id> [--all] [--instance NAME]",
+                summary: "Per-user results of a sync, failures first.",
+                example: "results 94 --all",
+                access: Access::Role(Role::Viewer),
+            },
+            CommandKind::Connector => &CommandSpec {
+                name: "connector",
+                aliases: &[],
+                args: "<connector>",
+                summary: "A connector's settings, secrets redacted.",
+                example: "connector okta",
+                access: Access::Role(Role::Viewer),
+            },
+            CommandKind::Jobs => &CommandSpec {
+                name: "jobs",
+                aliases: &[],
+                args: "",
+                summary: "Syncs and user updates started from chat, with their state.",
+                example: "jobs",
+                access: Access::Role(Role::Viewer),
+            },
+            CommandKind::User => &CommandSpec {
+                name: "user",
+                aliases: &[],
+                args: "<connector> <identifier> [--by-username]",
+                summary: "Update one user from the identity provider.",
+                example: "user okta jdoe@example.com",
+                access: Access::Role(Role::Helpdesk),
+            },
+            CommandKind::Run => &CommandSpec {
+                name: "run",
+                aliases: &[],
+                args: "<connector> [--local]",
+                summary: "Start a sync of a connector (--local: on the receiving node only).",
+                example: "run \"Azure AD\"",
+                access: Access::Role(Role::Operator),
+            },
+        }
+    }
+
+    /// The command called `name` or one of its aliases (case-insensitive).
+    pub fn from_name(name: &str) -> Option<CommandKind> {
+        let name = name.to_ascii_lowercase();
+        CommandKind::ALL.into_iter().find(|k| {
+            let spec = k.spec();
+            spec.name == name || spec.aliases.contains(&name.as_str())
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// `name args`, as shown in usage lines.
+    pub fn usage(self) -> String {
+        let spec = self.spec();
+        if spec.args.is_empty() {
+            spec.name.to_string()
+        } else {
+            format!("{} {}", spec.name, spec.args)
+        }
+    }
+}
+
+/// Names kept for commands of later versions, so that they are never taken for typos.
+pub const RESERVED: &[&str] = &[
+    "set",
+    "delete-directory",
+    "watch",
+    "unwatch",
+    "watches",
+    "audit",
+];
+
+/// A parsed command with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help {
+        topic: Option<String>,
+    },
+    Whoami,
+    Connectors {
+        instance: Option<String>,
+    },
+    Status {
+        connector: String,
+    },
+    Show {
+        sync_id: u64,
+        instance: Option<String>,
+    },
+    Results {
+        sync_id: u64,
+        all: bool,
+        instance: Option<String>,
+    },
+    Connector {
+        connector: String,
+    },
+    Jobs,
+    User {
+        connector: String,
+        identifier: String,
+        by_username: bool,
+    },
+    Run {
+        connector: String,
+        local: bool,
+    },
+}
+
+impl Command {
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            Command::Help { .. } => CommandKind::Help,
+            Command::Whoami => CommandKind::Whoami,
+            Command::Connectors { .. } => CommandKind::Connectors,
+            Command::Status { .. } => CommandKind::Status,
+            Command::Show { .. } => CommandKind::Show,
+            Command::Results { .. } => CommandKind::Results,
+            Command::Connector { .. } => CommandKind::Connector,
+            Command::Jobs => CommandKind::Jobs,
+            Command::User { .. } => CommandKind::User,
+            Command::Run { .. } => CommandKind::Run,
+        }
+    }
+}
+
+/// Why the text is not a command. `command` is set when the command was recognised, so
+/// the reply can show its usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub command: Option<CommandKind>,
+    pub problem: ParseProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseProblem {
+    /// Not a command; `suggestion` is a close command name.
+    Unknown {
+        word: String,
+        suggestion: Option<&'static str>,
+    },
+    /// A name kept for a later version.
+    Reserved { word: String },
+    /// The text cannot be split into words.
+    Syntax(String),
+    /// The arguments do not fit the command.
+    Arguments(String),
+}
+
+impl std::fmt::Display for ParseProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseProblem::Unknown { word, suggestion } => {
+                write!(f, "There is no command {word:?}.")?;
+                if let Some(s) = suggestion {
+                    write!(f, " Did you mean `{s}`?")?;
+                }
+                Ok(())
+            }
+            ParseProblem::Reserved { word } => {
+                write!(f, "`{word}` is not available in this version of the bot.")
+            }
+            ParseProblem::Syntax(m) | ParseProblem::Arguments(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Parses the text typed after `/usersync`. Empty text asks for help.
+pub fn parse(text: &str) -> Result<Command, ParseError> {
+    let words = tokenize(text).map_err(|e| ParseError {
+        command: None,
+        problem: ParseProblem::Syntax(e.to_string()),
+    })?;
+    let Some((first, rest)) = words.split_first() else {
+        return Ok(Command::Help { topic: None });
+    };
+    let Some(kind) = CommandKind::from_name(first) else {
+        let lower = first.to_ascii_lowercase();
+        let problem = if RESERVED.contains(&lower.as_str()) {
+            ParseProblem::Reserved { word: lower }
+        } else {
+            ParseProblem::Unknown {
+                word: first.clone(),
+                suggestion: suggest(&lower),
+            }
+        };
+        return Err(ParseError {
+            command: None,
+            problem,
+        });
+    };
+    let args = Args::split(kind, rest)?;
+    let fail = |message: String| ParseError {
+        command: Some(kind),
+        problem: ParseProblem::Arguments(message),
+    };
+    let command = match kind {
+        CommandKind::Help => {
+            args.exact(0, 1)?;
+            Command::Help {
+                topic: args.positional.first().cloned(),
+            }
+        }
+        CommandKind::Whoami => {
+            args.exact(0, 0)?;
+            Command::Whoami
+        }
+        CommandKind::Connectors => {
+            args.exact(0, 0)?;
+            Command::Connectors {
+                instance: args.option("instance"),
+            }
+        }
+        CommandKind::Status => {
+            args.exact(1, 1)?;
+            Command::Status {
+                connector: args.positional[0].clone(),
+            }
+        }
+        CommandKind::Show => {
+            args.exact(1, 1)?;
+            Command::Show {
+                sync_id: sync_id(&args.positional[0]).map_err(fail)?,
+                instance: args.option("instance"),
+            }
+        }
+        CommandKind::Results => {
+            args.exact(1, 1)?;
+            Command::Results {
+                sync_id: sync_id(&args.positional[0]).map_err(fail)?,
+                all: args.flag("all"),
+                instance: args.option("instance"),
+            }
+        }
+        CommandKind::Connector => {
+            args.exact(1, 1)?;
+            Command::Connector {
+                connector: args.positional[0].clone(),
+            }
+        }
+        CommandKind::Jobs => {
+            args.exact(0, 0)?;
+            Command::Jobs
+        }
+        CommandKind::User => {
+            args.exact(2, 2)?;
+            Command::User {
+                connector: args.positional[0].clone(),
+                identifier: args.positional[1].clone(),
+                by_username: args.flag("by-username"),
+            }
+        }
+        CommandKind::Run => {
+            args.exact(1, 1)?;
+            Command::Run {
+                connector: args.positional[0].clone(),
+                local: args.flag("local"),
+            }
+        }
+    };
+    Ok(command)
+}
+
+fn sync_id(text: &str) -> Result<u64, String> {
+    text.trim_start_matches('#')
+        .parse::<u64>()
+        .map_err(|_| format!("{text:?} is not a sync id (a number, like 94)."))
+}
+
+/// Positional words and `--flags` of one command, checked against its usage line.
+struct Args {
+    kind: CommandKind,
+    positional: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    /// Splits words into positionals and the flags the command's usage names; `--`
+    /// ends the flags, so an identifier may start with a dash.
+    fn split(kind: CommandKind, words: &[String]) -> Result<Args, ParseError> {
+        let usage = kind.spec().args;
+        let mut args = Args {
+            kind,
+            positional: Vec::new(),
+            flags: Vec::new(),
+        };
+        let mut iter = words.iter();
+        let mut flags_done = false;
+        while let Some(word) = iter.next() {
+            if flags_done || !word.starts_with("--") {
+                args.positional.push(word.clone());
+                continue;
+            }
+            if word == "--" {
+                flags_done = true;
+                continue;
+            }
+            let (name, inline) = match word[2..].split_once('=') {
+                Some((n, v)) => (n.to_ascii_lowercase(), Some(v.to_string())),
+                None => (word[2..].to_ascii_lowercase(), None),
+            };
+            let takes_value = usage.contains(&format!("--{name} "));
+            let known = takes_value || usage.contains(&format!("[--{name}]"));
+            if !known {
+                return Err(args.error(format!(
+                    "`{kind}` has no option --{name}.",
+                    kind = kind.name()
+                )));
+            }
+            let value = if takes_value {
+                match inline {
+                    Some(v) => Some(v),
+                    None => Some(
+                        iter.next()
+                            .cloned()
+                            .ok_or_else(|| args.error(format!("--{name} needs a value.")))?,
+                    ),
+                }
+            } else if inline.is_some() {
+                return Err(args.error(format!("--{name} takes no value.")));
+            } else {
+                None
+            };
+            args.flags.push((name, value));
+        }
+        Ok(args)
+    }
+
+    fn error(&self, message: String) -> ParseError {
+        ParseError {
+            command: Some(self.kind),
+            problem: ParseProblem::Arguments(message),
+        }
+    }
+
+    fn exact(&self, min: usize, max: usize) -> Result<(), ParseError> {
+        let n = self.positional.len();
+        if n < min {
+            let missing = self
+                .kind
+                .spec()
+                .args
+                .split_whitespace()
+                .filter(|a| a.starts_with('<'))
+                .nth(n)
+                .unwrap_or("an argument");
+            return Err(self.error(format!("Missing {missing}.")));
+        }
+        if n > max {
+            let extra = &self.positional[max];
+            return Err(self.error(format!(
+                "Unexpected {extra:?}. (Put a name with spaces in quotes.)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+
+    fn option(&self, name: &str) -> Option<String> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    }
+}
+
+/// A command name within two edits of `word`, for "did you mean".
+fn suggest(word: &str) -> Option<&'static str> {
+    CommandKind::ALL
+        .iter()
+        .flat_map(|k| std::iter::once(k.spec().name).chain(k.spec().aliases.iter().copied()))
+        .map(|name| (edit_distance(word, name), name))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Command {
+        parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"))
+    }
+
+    fn err(text: &str) -> ParseError {
+        parse(text).expect_err(text)
+    }
+
+    #[test]
+    fn one_line_table() {
+        let cases: Vec<(&str, Command)> = vec![
+            ("", Command::Help { topic: None }),
+            ("help", Command::Help { topic: None }),
+            (
+                "HELP run",
+                Command::Help {
+                    topic: Some("run".into()),
+                },
+            ),
+            ("whoami", Command::Whoami),
+            ("list", Command::Connectors { instance: None }),
+            (
+                "connectors --instance conf",
+                Command::Connectors {
+                    instance: Some("conf".into()),
+                },
+            ),
+            (
+                "connectors --instance=conf",
+                Command::Connectors {
+                    instance: Some("conf".into()),
+                },
+            ),
+            (
+                "status azure",
+                Command::Status {
+                    connector: "azure".into(),
+                },
+            ),
+            (
+                "status \"Azure AD\"",
+                Command::Status {
+                    connector: "Azure AD".into(),
+                },
+            ),
+            (
+                "status “Azure AD”",
+                Command::Status {
+                    connector: "Azure AD".into(),
+                },
+            ),
+            (
+                "status 'Azure AD'",
+                Command::Status {
+                    connector: "Azure AD".into(),
+                },
+            ),
+            (
+                "show 94",
+                Command::Show {
+                    sync_id: 94,
+                    instance: None,
+                },
+            ),
+            (
+                "show #94 --instance jira",
+                Command::Show {
+                    sync_id: 94,
+                    instance: Some("jira".into()),
+                },
+            ),
+            (
+                "results 94",
+                Command::Results {
+                    sync_id: 94,
+                    all: false,
+                    instance: None,
+                },
+            ),
+            (
+                "results 94 --all",
+                Command::Results {
+                    sync_id: 94,
+                    all: true,
+                    instance: None,
+                },
+            ),
+            (
+                "connector okta",
+                Command::Connector {
+                    connector: "okta".into(),
+                },
+            ),
+            ("jobs", Command::Jobs),
+            (
+                "user okta \"Jürgen Müller\" --by-username",
+                Command::User {
+                    connector: "okta".into(),
+                    identifier: "Jürgen Müller".into(),
+                    by_username: true,
+                },
+            ),
+            (
+                "user okta -- --weird-name",
+                Command::User {
+                    connector: "okta".into(),
+                    identifier: "--weird-name".into(),
+                    by_username: false,
+                },
+            ),
+            (
+                "run okta --local",
+                Command::Run {
+                    connector: "okta".into(),
+                    local: true,
+                },
+            ),
+            (
+                "  run   okta  ",
+                Command::Run {
+                    connector: "okta".into(),
+                    local: false,
+                },
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(ok(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn mistakes_say_what_is_wrong() {
+        let cases: Vec<(&str, Option<CommandKind>, &str)> = vec![
+            (
+                "stauts azure",
+                None,
+                "There is no command \"stauts\". Did you mean `status`?",
+            ),
+            ("frobnicate", None, "There is no command \"frobnicate\"."),
+            (
+                "watch okta",
+                None,
+                "`watch` is not available in this version of the bot.",
+            ),
+            ("status", Some(CommandKind::Status), "Missing <connector>."),
+            (
+                "status Azure AD",
+                Some(CommandKind::Status),
+                "Unexpected \"AD\". (Put a name with spaces in quotes.)",
+            ),
+            (
+                "show abc",
+                Some(CommandKind::Show),
+                "\"abc\" is not a sync id (a number, like 94).",
+            ),
+            (
+                "run okta --force",
+                Some(CommandKind::Run),
+                "`run` has no option --force.",
+            ),
+            (
+                "run okta --local=yes",
+                Some(CommandKind::Run),
+                "--local takes no value.",
+            ),
+            (
+                "connectors --instance",
+                Some(CommandKind::Connectors),
+                "--instance needs a value.",
+            ),
+            (
+                "status \"Azure AD",
+                None,
+                "Unclosed quote: add the closing \".",
+            ),
+            (
+                "user okta",
+                Some(CommandKind::User),
+                "Missing <identifier>.",
+            ),
+        ];
+        for (text, command, message) in cases {
+            let e = err(text);
+            assert_eq!(e.command, command, "{text:?}");
+            assert_eq!(e.problem.to_string(), message, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_command_has_help_and_an_example_that_parses() {
+        for kind in CommandKind::ALL {
+            let spec = kind.spec();
+            assert!(!spec.summary.is_empty());
+            let parsed = ok(spec.example);
+            assert_eq!(parsed.kind(), kind, "example of {}", spec.name);
+            assert_eq!(CommandKind::from_name(spec.name), Some(kind));
+        }
+    }
+}

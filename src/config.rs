@@ -1,0 +1,668 @@
+//! The bot's configuration: TOML with `${VAR}` taken from the environment, loaded and
+//! validated once at start-up. Every problem is reported with the key it concerns; an
+//! unknown key is an error. Secrets are held in `SecretString` and never printed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::authz::{Principal, Role, RoleTable};
+use crate::command::CommandKind;
+use crate::usersync::{ApiFlavour, Credentials, InstanceConfig, RetryPolicy, DEFAULT_TIMEOUT};
+
+/// Default file name when neither `--config` nor `USERSYNC_BOT_CONFIG` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "usersync-bot.toml";
+/// How long a read may take before the bot stops waiting and answers later.
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(2);
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub storage_url: String,
+    pub slack: Option<SlackConfig>,
+    pub instances: Vec<InstanceConfig>,
+    /// Index into `instances` of the one used when a command names none.
+    pub default_instance: Option<usize>,
+    pub roles: RoleTable,
+    pub jobs: JobsConfig,
+    /// How long a read may wait for the product before the reply is deferred.
+    pub inline_budget: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    /// Every secret accepted; more than one during a rotation.
+    pub signing_secrets: Vec<SecretString>,
+    pub bot_token: Option<SecretString>,
+    pub api_base_url: Url,
+    /// Hosts (optionally `host:port`) that follow-ups may be posted to.
+    pub response_url_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobsConfig {
+    pub poll_interval: Duration,
+    pub max_wait: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            poll_interval: Duration::from_secs(5),
+            max_wait: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+/// Everything wrong with a configuration, one line each.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+// --- the file as written -----------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    storage: Option<RawStorage>,
+    slack: Option<RawSlack>,
+    #[serde(default)]
+    instances: Vec<RawInstance>,
+    #[serde(default)]
+    roles: RawRoles,
+    jobs: Option<RawJobs>,
+    replies: Option<RawReplies>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    #[serde(default)]
+    signing_secrets: Vec<String>,
+    bot_token: Option<String>,
+    api_base_url: Option<String>,
+    response_url_hosts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstance {
+    name: String,
+    base_url: String,
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    api: Option<String>,
+    #[serde(default)]
+    default: bool,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoles {
+    #[serde(default)]
+    admin: Vec<String>,
+    #[serde(default)]
+    operator: Vec<String>,
+    #[serde(default)]
+    helpdesk: Vec<String>,
+    #[serde(default)]
+    viewer: Vec<String>,
+    #[serde(default)]
+    channels: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJobs {
+    poll_interval: Option<String>,
+    max_wait: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplies {
+    inline_budget: Option<String>,
+}
+
+// --- loading ---------------------------------------------------------------------------
+
+impl Config {
+    /// Reads and validates a file, taking `${VAR}` from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::one(format!("{}: cannot read: {e}", path.display())))?;
+        Config::parse(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates configuration text; `env` looks up `${VAR}` values.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut value: toml::Value = toml::from_str::<toml::Table>(text)
+            .map_err(|e| ConfigError::one(format!("not valid TOML: {}", e.message().trim())))
+            .map(toml::Value::Table)?;
+        let mut problems = Vec::new();
+        substitute_env(&mut value, "", env, &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // The TOML layer repeats the key on a second line; the path already names it.
+            let inner = inner.lines().next().unwrap_or_default().trim();
+            ConfigError::one(if path == "." || path.is_empty() {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            })
+        })?;
+        validate(raw)
+    }
+}
+
+/// Replaces `${NAME}` in every string with the environment's value. A variable that is
+/// not set is a problem naming the key; its value is never echoed.
+fn substitute_env(
+    value: &mut toml::Value,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) {
+    match value {
+        toml::Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else {
+                    problems.push(format!("{key}: unclosed ${{ in value"));
+                    return;
+                };
+                let name = &after[..end];
+                let valid = !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !name.starts_with(|c: char| c.is_ascii_digit());
+                if !valid {
+                    problems.push(format!("{key}: ${{{name}}} is not a valid variable name"));
+                    return;
+                }
+                match env(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        problems.push(format!("{key}: environment variable {name} is not set"));
+                        return;
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_env(item, &format!("{key}[{i}]"), env, problems);
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                let path = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
+                substitute_env(v, &path, env, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn duration(
+    raw: Option<&str>,
+    key: &str,
+    default: Duration,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match raw {
+        None => default,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                problems.push(format!("{key}: must be longer than zero"));
+                default
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "{key}: {text:?} is not a duration like \"5s\" or \"4h\" ({e})"
+                ));
+                default
+            }
+        },
+    }
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+
+    let listen = match raw.listen.as_deref().unwrap_or("127.0.0.1:3000").parse() {
+        Ok(addr) => addr,
+        Err(_) => {
+            problems.push(format!(
+                "listen: {:?} is not an address like \"127.0.0.1:3000\"",
+                raw.listen.unwrap_or_default()
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 3000))
+        }
+    };
+
+    let storage_url = raw
+        .storage
+        .map(|s| s.url)
+        .unwrap_or_else(|| "sqlite://usersync-bot.db".into());
+    if !storage_url.starts_with("sqlite:") {
+        problems.push(format!(
+            "storage.url: {storage_url:?} is not supported (use \"sqlite://FILE\")"
+        ));
+    }
+
+    let slack = raw.slack.map(|s| validate_slack(s, &mut problems));
+    if slack.is_none() {
+        problems
+            .push("slack: missing: the [slack] section with signing_secrets is required".into());
+    }
+
+    let mut instances = Vec::new();
+    let mut default_instance = None;
+    if raw.instances.is_empty() {
+        problems.push("instances: at least one [[instances]] entry is required".into());
+    }
+    for (i, inst) in raw.instances.into_iter().enumerate() {
+        let key = format!("instances[{i}]");
+        if inst.default {
+            if default_instance.is_some() {
+                problems.push(format!(
+                    "{key}.default: only one instance can be the default"
+                ));
+            }
+            default_instance = Some(i);
+        }
+        if let Some(config) = validate_instance(inst, &key, &mut problems) {
+            if instances
+                .iter()
+                .any(|c: &InstanceConfig| c.name.eq_ignore_ascii_case(&config.name))
+            {
+                problems.push(format!("{key}.name: {:?} is used twice", config.name));
+            }
+            instances.push(config);
+        }
+    }
+    if instances.len() == 1 {
+        default_instance = Some(0);
+    }
+
+    let roles = validate_roles(raw.roles, &mut problems);
+
+    let jobs = raw.jobs.map_or(JobsConfig::default(), |j| {
+        let d = JobsConfig::default();
+        JobsConfig {
+            poll_interval: duration(
+                j.poll_interval.as_deref(),
+                "jobs.poll_interval",
+                d.poll_interval,
+                &mut problems,
+            ),
+            max_wait: duration(
+                j.max_wait.as_deref(),
+                "jobs.max_wait",
+                d.max_wait,
+                &mut problems,
+            ),
+        }
+    });
+    let inline_budget = duration(
+        raw.replies
+            .as_ref()
+            .and_then(|r| r.inline_budget.as_deref()),
+        "replies.inline_budget",
+        DEFAULT_INLINE_BUDGET,
+        &mut problems,
+    );
+    if inline_budget >= Duration::from_millis(2800) {
+        problems
+            .push("replies.inline_budget: must stay under Slack's 3 seconds (2.8s at most)".into());
+    }
+
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    Ok(Config {
+        listen,
+        storage_url,
+        slack,
+        instances,
+        default_instance,
+        roles,
+        jobs,
+        inline_budget,
+    })
+}
+
+fn validate_slack(raw: RawSlack, problems: &mut Vec<String>) -> SlackConfig {
+    if raw.signing_secrets.is_empty() {
+        problems.push("slack.signing_secrets: at least one signing secret is required".into());
+    }
+    for (i, s) in raw.signing_secrets.iter().enumerate() {
+        if s.trim().is_empty() {
+            problems.push(format!("slack.signing_secrets[{i}]: is empty"));
+        }
+    }
+    let api_base_url = raw
+        .api_base_url
+        .as_deref()
+        .unwrap_or("https://slack.com/api");
+    let api_base_url = match Url::parse(api_base_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+        _ => {
+            problems.push(format!(
+                "slack.api_base_url: {api_base_url:?} is not an http(s) URL"
+            ));
+            Url::parse("https://slack.com/api").expect("a constant URL parses")
+        }
+    };
+    let hosts = raw
+        .response_url_hosts
+        .unwrap_or_else(|| vec!["hooks.slack.com".into()]);
+    for (i, h) in hosts.iter().enumerate() {
+        if h.is_empty() || h.contains('/') || h.contains('*') || h.contains('@') {
+            problems.push(format!(
+                "slack.response_url_hosts[{i}]: {h:?} must be a host name (optionally host:port), without wildcards"
+            ));
+        }
+    }
+    SlackConfig {
+        signing_secrets: raw
+            .signing_secrets
+            .into_iter()
+            .map(SecretString::from)
+            .collect(),
+        bot_token: raw
+            .bot_token
+            .filter(|t| !t.trim().is_empty())
+            .map(SecretString::from),
+        api_base_url,
+        response_url_hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+    }
+}
+
+fn validate_instance(
+    raw: RawInstance,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Option<InstanceConfig> {
+    let before = problems.len();
+    if raw.name.is_empty()
+        || !raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        problems.push(format!(
+            "{key}.name: {:?} must be letters, digits, '-', '_' or '.'",
+            raw.name
+        ));
+    }
+    let base_url = match Url::parse(&raw.base_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        _ => {
+            problems.push(format!(
+                "{key}.base_url: {:?} is not an http(s) URL",
+                raw.base_url
+            ));
+            None
+        }
+    };
+    let credentials = match (raw.username, raw.password, raw.token) {
+        (Some(username), Some(password), None) if !username.is_empty() => {
+            Some(Credentials::Basic {
+                username,
+                password: SecretString::from(password),
+            })
+        }
+        (None, None, Some(token)) if !token.is_empty() => Some(Credentials::Bearer {
+            token: SecretString::from(token),
+        }),
+        (Some(_), None, None) => {
+            problems.push(format!("{key}.password: required with username"));
+            None
+        }
+        (None, Some(_), None) => {
+            problems.push(format!("{key}.username: required with password"));
+            None
+        }
+        (None, None, None) => {
+            problems.push(format!("{key}: give username and password, or token"));
+            None
+        }
+        _ => {
+            problems.push(format!(
+                "{key}: give either username and password, or token, not both"
+            ));
+            None
+        }
+    };
+    let api = match raw.api.as_deref().unwrap_or("2").parse::<ApiFlavour>() {
+        Ok(api) => api,
+        Err(e) => {
+            problems.push(format!("{key}.api: {e}"));
+            ApiFlavour::V2
+        }
+    };
+    let timeout = duration(
+        raw.timeout.as_deref(),
+        &format!("{key}.timeout"),
+        DEFAULT_TIMEOUT,
+        problems,
+    );
+    if problems.len() != before {
+        return None;
+    }
+    Some(InstanceConfig {
+        name: raw.name,
+        base_url: base_url?,
+        credentials: credentials?,
+        api,
+        timeout,
+        retry: RetryPolicy::default(),
+    })
+}
+
+fn validate_roles(raw: RawRoles, problems: &mut Vec<String>) -> RoleTable {
+    let mut table = RoleTable::default();
+    for (role, list) in [
+        (Role::Admin, &raw.admin),
+        (Role::Operator, &raw.operator),
+        (Role::Helpdesk, &raw.helpdesk),
+        (Role::Viewer, &raw.viewer),
+    ] {
+        for (i, p) in list.iter().enumerate() {
+            match Principal::parse_pattern(p) {
+                Ok(pattern) => table.grant(pattern, role),
+                Err(e) => problems.push(format!("roles.{}[{i}]: {e}", role.as_str())),
+            }
+        }
+    }
+    for (command, channels) in raw.channels {
+        let Some(kind) = CommandKind::from_name(&command) else {
+            problems.push(format!("roles.channels.{command}: no such command"));
+            continue;
+        };
+        let mut allowed = Vec::new();
+        for (i, c) in channels.iter().enumerate() {
+            match Principal::parse(c) {
+                Ok(channel) => allowed.push(channel),
+                Err(e) => problems.push(format!("roles.channels.{command}[{i}]: {e}")),
+            }
+        }
+        table.restrict_channels(kind, allowed);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen = "127.0.0.1:3000"
+
+[storage]
+url = "sqlite://usersync-bot.db"
+
+[slack]
+signing_secrets = ["${SLACK_SIGNING_SECRET}"]
+bot_token = "${SLACK_BOT_TOKEN}"
+api_base_url = "https://slack.com/api"
+response_url_hosts = ["hooks.slack.com"]
+
+[[instances]]
+name = "jira"
+base_url = "https://jira.example.com"
+username = "svc-usersync"
+password = "${JIRA_PASSWORD}"
+api = "2"
+default = true
+
+[roles]
+admin = ["slack:U0ADMIN01"]
+operator = ["slack:U0ONCALL1"]
+helpdesk = ["slack:U0HELP001"]
+viewer = ["*"]
+
+[roles.channels]
+run = ["slack:C0OPS0001"]
+
+[jobs]
+poll_interval = "5s"
+max_wait = "4h"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SLACK_SIGNING_SECRET" => Some("sig-secret-value".into()),
+            "SLACK_BOT_TOKEN" => Some("xoxb-secret".into()),
+            "JIRA_PASSWORD" => Some("jira-pw-value".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_documented_example_loads() {
+        let config = Config::parse(GOOD, &env).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.instances.len(), 1);
+        assert_eq!(config.default_instance, Some(0));
+        assert_eq!(config.jobs.poll_interval, Duration::from_secs(5));
+        assert_eq!(config.jobs.max_wait, Duration::from_secs(4 * 3600));
+        let slack = config.slack.as_ref().unwrap();
+        assert_eq!(slack.response_url_hosts, ["hooks.slack.com"]);
+        let debug = format!("{config:?}");
+        for secret in ["sig-secret-value", "xoxb-secret", "jira-pw-value"] {
+            assert!(!debug.contains(secret), "{secret} shows in Debug");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let text = GOOD.replace("max_wait = \"4h\"", "max_wait = \"4h\"\nmax_wiat = \"1h\"");
+        let err = Config::parse(&text, &env).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(
+            err.problems[0],
+            "jobs.max_wiat: unknown field `max_wiat`, expected `poll_interval` or `max_wait`"
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_names_the_key_and_never_a_value() {
+        let err =
+            Config::parse(GOOD, &|n| (n != "JIRA_PASSWORD").then(|| env(n)).flatten()).unwrap_err();
+        assert_eq!(
+            err.problems,
+            ["instances[0].password: environment variable JIRA_PASSWORD is not set"]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let text = GOOD
+            .replace("listen = \"127.0.0.1:3000\"", "listen = \"nowhere\"")
+            .replace("api = \"2\"", "api = \"3\"")
+            .replace("poll_interval = \"5s\"", "poll_interval = \"often\"")
+            .replace("viewer = [\"*\"]", "viewer = [\"U0NOPREFIX\"]")
+            .replace("run = [\"slack:C0OPS0001\"]", "rnu = [\"slack:C0OPS0001\"]");
+        let err = Config::parse(&text, &env).unwrap_err();
+        let all = err.to_string();
+        for expected in [
+            "listen: \"nowhere\"",
+            "instances[0].api: unknown API flavour \"3\"",
+            "jobs.poll_interval: \"often\"",
+            "roles.viewer[0]:",
+            "roles.channels.rnu: no such command",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), 5, "{all}");
+    }
+
+    #[test]
+    fn credentials_must_be_one_kind() {
+        let text = GOOD.replace(
+            "password = \"${JIRA_PASSWORD}\"",
+            "password = \"x\"\ntoken = \"t\"",
+        );
+        let err = Config::parse(&text, &env).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let text = GOOD.replace("password = \"${JIRA_PASSWORD}\"", "");
+        let err = Config::parse(&text, &env).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("instances[0].password: required with username"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let text = GOOD.replace("default = true", "default = \"yes\"");
+        let err = Config::parse(&text, &env).unwrap_err();
+        assert!(
+            err.problems[0].starts_with("instances[0].default: invalid type"),
+            "{err}"
+        );
+    }
+}

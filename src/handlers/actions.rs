@@ -1,0 +1,156 @@
+//! Commands that change something in the product: `run` and `user`. Both claim the
+//! request's delivery in the store first, so a re-delivered request never runs twice,
+//! even across a restart.
+
+use super::present::error_message;
+use super::{resolve, Handled};
+use crate::app::App;
+use crate::chat::Invocation;
+use crate::message::{Block, Message, Text, Tone};
+
+/// Claims the delivery; `Some(answer)` when it was handled before.
+async fn claim(app: &App, inv: &Invocation) -> Option<Handled> {
+    let trigger = inv.trigger_id.as_deref()?;
+    match app.store.claim_delivery(inv.platform, trigger).await {
+        Ok(true) => None,
+        Ok(false) => Some(Handled {
+            message: Message::new(Tone::Info, "Already done")
+                .text("This request was received before and has run once; it does not run again."),
+            outcome: "duplicate delivery: not run again".into(),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a delivery");
+            Some(Handled::failed(
+                Message::new(Tone::Failure, "Not started")
+                    .text("The bot cannot record the request in its store, so it does not act on it. Try again shortly."),
+            ))
+        }
+    }
+}
+
+fn who(inv: &Invocation) -> String {
+    match &inv.user_name {
+        Some(name) => format!("@{name}"),
+        None => inv.user.to_string(),
+    }
+}
+
+pub async fn run(app: &App, inv: &Invocation, wanted: &str, local: bool) -> Handled {
+    let found = match resolve::connector(app, wanted).await {
+        Ok(f) => f,
+        Err(m) => return Handled::failed(m),
+    };
+    let name = found.connector.display_name().to_string();
+    let id = &found.connector.unique_id;
+    // Never start a second sync while one runs.
+    let before = match found.client.last_sync_status(id).await {
+        Ok(s) => Some(s),
+        Err(crate::usersync::UserSyncError::NotFound { .. }) => None,
+        Err(e) => return Handled::failed(error_message(&format!("Not started: {name}"), &e)),
+    };
+    if let Some(s) = before.as_ref().filter(|s| !s.status.is_terminal()) {
+        return Handled {
+            message: Message::new(Tone::Warning, format!("{name} is already syncing")).text(
+                Text::new().plain(format!(
+                    "Sync {} is {} (started {}). A second one was not started.",
+                    s.id,
+                    s.status,
+                    s.created.as_deref().unwrap_or("?")
+                )),
+            ),
+            outcome: format!("not started: sync {} still running", s.id),
+        };
+    }
+    if let Some(done) = claim(app, inv).await {
+        return done;
+    }
+    match found.client.trigger_sync(id, local).await {
+        Ok(answer) => {
+            let sync = answer
+                .sync_id()
+                .map(|n| format!(" as sync {n}"))
+                .unwrap_or_default();
+            let mode = if local {
+                " on the receiving node only"
+            } else {
+                ""
+            };
+            Handled {
+                message: Message::new(
+                    Tone::Info,
+                    format!("Sync of {name} started by {}", who(inv)),
+                )
+                .in_channel()
+                .text(Text::new().plain(format!(
+                    "Started{sync}{mode} on {}.",
+                    found.client.instance()
+                )))
+                .context(
+                    Text::new()
+                        .plain("Check on it with ")
+                        .code(format!("{} status {wanted}", inv.command)),
+                ),
+                outcome: format!("sync started{sync}"),
+            }
+        }
+        Err(e) => Handled::failed(error_message(&format!("Sync of {name} not started"), &e)),
+    }
+}
+
+pub async fn user(
+    app: &App,
+    inv: &Invocation,
+    wanted: &str,
+    identifier: &str,
+    by_username: bool,
+) -> Handled {
+    let found = match resolve::connector(app, wanted).await {
+        Ok(f) => f,
+        Err(m) => return Handled::failed(m),
+    };
+    if let Some(done) = claim(app, inv).await {
+        return done;
+    }
+    let name = found.connector.display_name().to_string();
+    match found
+        .client
+        .sync_single_user(&found.connector.unique_id, identifier, by_username)
+        .await
+    {
+        Ok(answer) => {
+            let json = answer.json.unwrap_or_default();
+            let field = |k: &str| json.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let action = field("action")
+                .or_else(|| field("result"))
+                .or_else(|| field("status"));
+            let failed = action
+                .as_deref()
+                .is_some_and(|a| a.to_ascii_uppercase().contains("FAIL"));
+            let tone = if failed { Tone::Failure } else { Tone::Success };
+            let mut fields = vec![("User".to_string(), Text::new().code(identifier))];
+            if let Some(u) = field("userName") {
+                fields.push(("Username".into(), Text::new().code(u)));
+            }
+            if let Some(d) = field("displayName") {
+                fields.push(("Name".into(), Text::new().plain(d)));
+            }
+            if let Some(e) = field("email") {
+                fields.push(("E-mail".into(), Text::new().plain(e)));
+            }
+            fields.push((
+                "Outcome".into(),
+                Text::new().strong(action.clone().unwrap_or_else(|| "done".into())),
+            ));
+            let mut m =
+                Message::new(tone, format!("User update on {name}")).push(Block::Fields(fields));
+            if let Some(msg) = field("message").or(answer.text) {
+                m = m.text(Text::new().plain(msg));
+            }
+            Handled {
+                message: m,
+                outcome: format!("user update: {}", action.unwrap_or_else(|| "done".into())),
+            }
+        }
+        Err(e) => Handled::failed(error_message(&format!("User update on {name} failed"), &e)),
+    }
+}

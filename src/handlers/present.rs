@@ -1,0 +1,183 @@
+//! What the bot says about the product's records: one place decides the content of a
+//! sync, a connector or a user result, for every platform.
+
+use crate::message::{Block, Message, Text, Tone};
+use crate::usersync::{Connector, SyncStatus, SyncUserResult, UserSyncError};
+
+/// Status messages shown in full; the rest are counted.
+const MAX_MESSAGES: usize = 10;
+
+/// A duration in milliseconds, for people (`2m 5s`).
+pub fn human_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0 => format!("{ms} ms"),
+        1..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        _ => format!("{}h {}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+fn count(v: Option<u64>) -> Text {
+    Text::new().plain(v.map_or("–".to_string(), |n| n.to_string()))
+}
+
+/// The tone of a sync record: failed, finished with failed users, done, or still going.
+pub fn sync_tone(s: &SyncStatus) -> Tone {
+    if s.is_failure() {
+        Tone::Failure
+    } else if !s.status.is_terminal() {
+        Tone::Info
+    } else if s.failed_count.unwrap_or(0) > 0 {
+        Tone::Warning
+    } else {
+        Tone::Success
+    }
+}
+
+/// A hint for a known failure, from the record's messages.
+pub fn failure_hint(s: &SyncStatus) -> Option<Text> {
+    let all = s
+        .messages
+        .iter()
+        .chain(s.result_message.iter())
+        .map(|m| m.to_ascii_lowercase())
+        .collect::<Vec<_>>();
+    if all.iter().any(|m| m.contains("does not exist")) {
+        return Some(
+            Text::new()
+                .strong("The connector's user directory is gone. ")
+                .plain("Open the connector in the User Sync admin pages and save it once (this recreates its directory under a new id), then sync again."),
+        );
+    }
+    if all.iter().any(|m| {
+        m.contains("unauthorized")
+            || m.contains("invalid_client")
+            || m.contains("credentials")
+            || m.contains("401")
+    }) {
+        return Some(Text::new().plain(
+            "The identity provider rejected the connector's credentials: check the client secret, token or bind password in the connector's settings.",
+        ));
+    }
+    None
+}
+
+/// The full picture of one sync: every count, status and result, id, start, duration,
+/// node and the messages.
+pub fn sync_message(instance: &str, connector: Option<&str>, s: &SyncStatus) -> Message {
+    let who = connector.unwrap_or("Sync");
+    let state = match &s.sync_status_result {
+        Some(result) if s.status.is_terminal() => format!("{} · {}", s.status, result),
+        _ => s.status.to_string(),
+    };
+    let mut m = Message::new(sync_tone(s), format!("{who} — sync {}: {state}", s.id));
+    m = m.push(Block::Fields(vec![
+        ("Added".into(), count(s.added_count)),
+        ("Updated".into(), count(s.updated_count)),
+        ("Deleted".into(), count(s.deleted_count)),
+        ("Failed".into(), count(s.failed_count)),
+        ("Filtered".into(), count(s.filtered_count)),
+        ("Not modified".into(), count(s.not_modified_count)),
+        ("Total".into(), count(s.result_count)),
+    ]));
+    m = m.push(Block::Fields(vec![
+        ("Status".into(), Text::new().code(s.status.as_str())),
+        (
+            "Result".into(),
+            Text::new().code(s.sync_status_result.as_ref().map_or("–", |r| r.as_str())),
+        ),
+        ("Sync id".into(), Text::new().plain(s.id.to_string())),
+        (
+            "Started".into(),
+            Text::new().plain(s.created.clone().unwrap_or_else(|| "–".into())),
+        ),
+        (
+            "Duration".into(),
+            Text::new().plain(match (s.duration, s.status.is_terminal()) {
+                (Some(ms), true) => human_ms(ms),
+                _ => "still running".into(),
+            }),
+        ),
+        (
+            "Cluster node".into(),
+            Text::new().plain(s.cluster_node.clone().unwrap_or_else(|| "–".into())),
+        ),
+    ]));
+    if let Some(hint) = s.is_failure().then(|| failure_hint(s)).flatten() {
+        m = m.text(Text::new().plain("💡 ").plain(hint.to_plain()));
+    }
+    if let Some(result) = s.result_message.as_deref().filter(|r| !r.is_empty()) {
+        m = m.text(Text::new().strong("Result: ").plain(result));
+    }
+    if !s.messages.is_empty() {
+        let shown: Vec<Text> = s
+            .messages
+            .iter()
+            .take(MAX_MESSAGES)
+            .map(|msg| Text::new().plain(msg))
+            .collect();
+        m = m.text(Text::new().strong("Messages"));
+        m = m.push(Block::List {
+            items: shown,
+            more: s.messages.len().saturating_sub(MAX_MESSAGES),
+        });
+    }
+    m.context(Text::new().plain(format!(
+        "instance {instance} · connector {}",
+        s.connector_uid.as_deref().unwrap_or("?")
+    )))
+}
+
+/// One line for a user result: name, e-mail, what happened and why.
+pub fn user_result_line(r: &SyncUserResult) -> Text {
+    let mut t = Text::new().code(r.user_name().unwrap_or_else(|| "?".into()));
+    if let Some(d) = r.display_name() {
+        t = t.plain(format!(" ({d})"));
+    }
+    if let Some(e) = r.email() {
+        t = t.plain(format!(" <{e}>"));
+    }
+    t = t
+        .plain(" — ")
+        .strong(r.action().unwrap_or_else(|| "?".into()));
+    if let Some(msg) = r.message() {
+        t = t.plain(format!(": {msg}"));
+    }
+    t
+}
+
+/// A connector's settings with every secret-looking field redacted.
+pub fn connector_message(instance: &str, c: &Connector) -> Message {
+    let settings = serde_json::to_string_pretty(&c.redacted()).unwrap_or_default();
+    Message::new(Tone::Info, format!("Connector {}", c.display_name()))
+        .push(Block::Fields(vec![
+            ("Id".into(), Text::new().code(&c.unique_id)),
+            ("Kind".into(), Text::new().plain(c.kind().unwrap_or_else(|| "–".into()))),
+            (
+                "Directory".into(),
+                Text::new().plain(c.directory_id().unwrap_or_else(|| "–".into())),
+            ),
+            ("Instance".into(), Text::new().plain(instance)),
+        ]))
+        .push(Block::Code(settings))
+        .context("Secret-looking settings (password, secret, token, key, credential, certificate) are redacted.")
+}
+
+/// An upstream error as a person reads it: the client's actionable message.
+pub fn error_message(title: &str, e: &UserSyncError) -> Message {
+    Message::new(Tone::Failure, title.to_string()).text(Text::new().plain(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_ms(0), "0 ms");
+        assert_eq!(human_ms(1500), "1s");
+        assert_eq!(human_ms(125_000), "2m 5s");
+        assert_eq!(human_ms(3_720_000), "1h 2m");
+    }
+}

@@ -1,0 +1,193 @@
+//! The neutral message model: what a reply says, decided once for every platform. Each
+//! chat platform's renderer decides how it looks.
+//!
+//! Text is made of spans whose content is always literal: renderers escape every span, so
+//! no text from a user or from the product can become a mention, a link or markup.
+
+/// Who sees a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Only the person who typed the command.
+    Ephemeral,
+    /// Everyone in the channel.
+    InChannel,
+}
+
+/// The overall sense of a message, shown as an emoji or a colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    Info,
+    Success,
+    Warning,
+    Failure,
+}
+
+impl Tone {
+    pub fn emoji(self) -> &'static str {
+        match self {
+            Tone::Info => "ℹ️",
+            Tone::Success => "✅",
+            Tone::Warning => "⚠️",
+            Tone::Failure => "❌",
+        }
+    }
+}
+
+/// One piece of text with its emphasis. The text is literal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Span {
+    Plain(String),
+    Strong(String),
+    Code(String),
+    Em(String),
+}
+
+impl Span {
+    pub fn text(&self) -> &str {
+        match self {
+            Span::Plain(t) | Span::Strong(t) | Span::Code(t) | Span::Em(t) => t,
+        }
+    }
+}
+
+/// A run of spans.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Text(pub Vec<Span>);
+
+impl Text {
+    pub fn new() -> Self {
+        Text(Vec::new())
+    }
+
+    pub fn plain(mut self, s: impl Into<String>) -> Self {
+        self.0.push(Span::Plain(s.into()));
+        self
+    }
+
+    pub fn strong(mut self, s: impl Into<String>) -> Self {
+        self.0.push(Span::Strong(s.into()));
+        self
+    }
+
+    pub fn code(mut self, s: impl Into<String>) -> Self {
+        self.0.push(Span::Code(s.into()));
+        self
+    }
+
+    pub fn em(mut self, s: impl Into<String>) -> Self {
+        self.0.push(Span::Em(s.into()));
+        self
+    }
+
+    /// The text without any emphasis.
+    pub fn to_plain(&self) -> String {
+        self.0.iter().map(Span::text).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|s| s.text().is_empty())
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text::new().plain(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text::new().plain(s)
+    }
+}
+
+/// A part of a message, top to bottom.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Block {
+    /// A paragraph.
+    Text(Text),
+    /// Short labelled values, shown side by side where the platform can.
+    Fields(Vec<(String, Text)>),
+    /// A bulleted list; `more` counts the items left out.
+    List {
+        items: Vec<Text>,
+        more: usize,
+    },
+    /// Preformatted lines (settings, messages), shown as they are.
+    Code(String),
+    /// Small print under the message.
+    Context(Text),
+    Divider,
+}
+
+/// A reply or notification, independent of the platform.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    pub visibility: Visibility,
+    pub tone: Tone,
+    pub title: String,
+    pub blocks: Vec<Block>,
+}
+
+impl Message {
+    pub fn new(tone: Tone, title: impl Into<String>) -> Self {
+        Message {
+            visibility: Visibility::Ephemeral,
+            tone,
+            title: title.into(),
+            blocks: Vec::new(),
+        }
+    }
+
+    pub fn in_channel(mut self) -> Self {
+        self.visibility = Visibility::InChannel;
+        self
+    }
+
+    pub fn push(mut self, block: Block) -> Self {
+        self.blocks.push(block);
+        self
+    }
+
+    pub fn text(self, text: impl Into<Text>) -> Self {
+        self.push(Block::Text(text.into()))
+    }
+
+    pub fn context(self, text: impl Into<Text>) -> Self {
+        self.push(Block::Context(text.into()))
+    }
+
+    /// The whole message as plain text, one block a line: for logs, audit and the
+    /// terminal.
+    pub fn to_plain(&self) -> String {
+        let mut out = format!("{} {}", self.tone.emoji(), self.title);
+        for block in &self.blocks {
+            out.push('\n');
+            match block {
+                Block::Text(t) | Block::Context(t) => out.push_str(&t.to_plain()),
+                Block::Fields(fields) => {
+                    let parts: Vec<String> = fields
+                        .iter()
+                        .map(|(label, value)| format!("{label}: {}", value.to_plain()))
+                        .collect();
+                    out.push_str(&parts.join(" · "));
+                }
+                Block::List { items, more } => {
+                    let lines: Vec<String> = items
+                        .iter()
+                        .map(|i| format!("• {}", i.to_plain()))
+                        .collect();
+                    out.push_str(&lines.join("\n"));
+                    if *more > 0 {
+                        out.push_str(&format!("\n… and {more} more"));
+                    }
+                }
+                Block::Code(code) => out.push_str(code),
+                Block::Divider => out.push('—'),
+            }
+        }
+        out
+    }
+}
