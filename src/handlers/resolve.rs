@@ -1,5 +1,5 @@
 //! Finding the connector a person means: by unique id, by name (case-insensitive, with
-//! spaces and dashes ignored, a unique prefix is enough), or `instance/name`.
+//! spaces and dashes ignored; a unique prefix or part is enough), or `instance/name`.
 
 use crate::app::App;
 use crate::message::{Block, Message, Text, Tone};
@@ -52,7 +52,7 @@ pub async fn connector(app: &App, wanted: &str) -> Result<Found, Message> {
         .collect();
 
     let norm = normalise(name);
-    let tiers: [&dyn Fn(&Connector) -> bool; 4] = [
+    let tiers: [&dyn Fn(&Connector) -> bool; 5] = [
         &|c| c.unique_id == name,
         &|c| {
             c.name
@@ -61,6 +61,7 @@ pub async fn connector(app: &App, wanted: &str) -> Result<Found, Message> {
         },
         &|c| !norm.is_empty() && normalise(c.display_name()) == norm,
         &|c| !norm.is_empty() && normalise(c.display_name()).starts_with(&norm),
+        &|c| !norm.is_empty() && normalise(c.display_name()).contains(&norm),
     ];
     for tier in tiers {
         let hits: Vec<_> = all.iter().filter(|(_, c)| tier(c)).collect();

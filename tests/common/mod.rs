@@ -2,6 +2,8 @@
 //! pointed at it, and bounded waits.
 #![allow(dead_code)]
 
+pub mod bot;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,0 +1,332 @@
+//! A bot on a random port, wired to simulators and to a fake Slack that records what it
+//! receives; and a client that signs requests as Slack does.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use usersync_bot::chat::slack::verify::sign;
+use usersync_bot::config::Config;
+use usersync_bot::server::RunningBot;
+use usersync_bot::simulator::SimulatorHandle;
+
+pub const SECRET: &str = "test-signing-secret";
+pub const OLD_SECRET: &str = "old-signing-secret";
+
+pub const ADMIN: &str = "U0ADMIN01";
+pub const OPERATOR: &str = "U0ONCALL1";
+pub const HELPDESK: &str = "U0HELP001";
+pub const VIEWER: &str = "U0SOMEONE";
+pub const OPS_CHANNEL: &str = "C0OPS0001";
+pub const OTHER_CHANNEL: &str = "C0RANDOM1";
+
+/// A fake Slack: records every POST to `/commands/...` (response_url) and `/api/...`.
+#[derive(Clone, Default)]
+pub struct FakeSlack {
+    pub received: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+pub struct FakeSlackHandle {
+    pub addr: SocketAddr,
+    pub slack: FakeSlack,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeSlackHandle {
+    pub async fn start() -> FakeSlackHandle {
+        let slack = FakeSlack::default();
+        let app = Router::new()
+            .route("/commands/{*rest}", post(record))
+            .route("/api/{method}", post(record_api))
+            .with_state(slack.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        FakeSlackHandle {
+            addr,
+            slack,
+            _task: task,
+        }
+    }
+
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/commands/T0001/{id}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<(String, Value)> {
+        self.slack.received.lock().unwrap().clone()
+    }
+}
+
+async fn record(
+    State(s): State<FakeSlack>,
+    Path(rest): Path<String>,
+    body: axum::body::Bytes,
+) -> &'static str {
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    s.received
+        .lock()
+        .unwrap()
+        .push((format!("/commands/{rest}"), json));
+    "ok"
+}
+
+async fn record_api(
+    State(s): State<FakeSlack>,
+    Path(method): Path<String>,
+    body: axum::body::Bytes,
+) -> axum::Json<Value> {
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    s.received
+        .lock()
+        .unwrap()
+        .push((format!("/api/{method}"), json));
+    axum::Json(serde_json::json!({"ok": true, "channel": "C0OPS0001", "ts": "1700000000.000100"}))
+}
+
+/// Where a test bot keeps its store.
+pub fn temp_db() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("usersync-bot-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("bot.db")
+}
+
+/// Options of a test bot.
+pub struct BotSetup<'a> {
+    pub instances: Vec<(&'a str, &'a SimulatorHandle, bool)>,
+    pub response_hosts: Vec<String>,
+    pub inline_budget: &'a str,
+    pub db: PathBuf,
+    pub extra: &'a str,
+    pub viewer_star: bool,
+}
+
+impl<'a> BotSetup<'a> {
+    pub fn new(sim: &'a SimulatorHandle) -> Self {
+        BotSetup {
+            instances: vec![("jira", sim, true)],
+            response_hosts: vec!["127.0.0.1".into()],
+            inline_budget: "2s",
+            db: temp_db(),
+            extra: "",
+            viewer_star: true,
+        }
+    }
+
+    pub fn config_text(&self) -> String {
+        let mut text = format!(
+            r#"
+listen = "127.0.0.1:0"
+
+[storage]
+url = "sqlite://{db}"
+
+[slack]
+signing_secrets = ["{OLD_SECRET}", "${{TEST_SIGNING_SECRET}}"]
+response_url_hosts = {hosts:?}
+
+[replies]
+inline_budget = "{budget}"
+
+[roles]
+admin = ["slack:{ADMIN}"]
+operator = ["slack:{OPERATOR}"]
+helpdesk = ["slack:{HELPDESK}"]
+viewer = [{viewer}]
+
+[roles.channels]
+run = ["slack:{OPS_CHANNEL}"]
+{extra}
+"#,
+            db = self.db.display(),
+            hosts = self.response_hosts,
+            budget = self.inline_budget,
+            viewer = if self.viewer_star { "\"*\"" } else { "" },
+            extra = self.extra,
+        );
+        for (name, sim, default) in &self.instances {
+            text.push_str(&format!(
+                r#"
+[[instances]]
+name = "{name}"
+base_url = "{url}"
+username = "admin"
+password = "admin"
+default = {default}
+timeout = "3s"
+"#,
+                url = sim.base_url()
+            ));
+        }
+        text
+    }
+
+    pub async fn start(self) -> TestBot {
+        let config = Config::parse(&self.config_text(), &|name| {
+            (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
+        })
+        .expect("test config is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bot = RunningBot::start(config, listener)
+            .await
+            .expect("bot starts");
+        TestBot {
+            url: format!("http://{}/slack/commands", bot.addr),
+            bot,
+            http: reqwest::Client::new(),
+            db: self.db,
+        }
+    }
+}
+
+pub struct TestBot {
+    pub bot: RunningBot,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub db: PathBuf,
+}
+
+/// What a signed command carries.
+pub struct Cmd<'a> {
+    pub user: &'a str,
+    pub channel: &'a str,
+    pub text: &'a str,
+    pub trigger: String,
+    pub response_url: Option<String>,
+}
+
+impl<'a> Cmd<'a> {
+    pub fn new(user: &'a str, text: &'a str) -> Self {
+        Cmd {
+            user,
+            channel: OPS_CHANNEL,
+            text,
+            trigger: format!("{}.{}", fastrand::u64(..), fastrand::u64(..)),
+            response_url: None,
+        }
+    }
+
+    pub fn body(&self) -> String {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", "deprecated-verification-token")
+            .append_pair("team_id", "T0001")
+            .append_pair("team_domain", "example")
+            .append_pair("channel_id", self.channel)
+            .append_pair("channel_name", "ops")
+            .append_pair("user_id", self.user)
+            .append_pair("user_name", "tester")
+            .append_pair("command", "/usersync")
+            .append_pair("text", self.text)
+            .append_pair("api_app_id", "A123456")
+            .append_pair("is_enterprise_install", "false")
+            .append_pair("trigger_id", &self.trigger);
+        if let Some(url) = &self.response_url {
+            form.append_pair("response_url", url);
+        }
+        form.finish()
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TestBot {
+    /// Sends a body signed with `secret` at `ts`.
+    pub async fn post_signed(&self, body: &str, secret: &str, ts: i64) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign(secret, ts, body.as_bytes()))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends a command as Slack would and returns the JSON reply.
+    pub async fn command(&self, cmd: &Cmd<'_>) -> Value {
+        let r = self.post_signed(&cmd.body(), SECRET, now()).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "a verified command is always answered with 200"
+        );
+        assert_eq!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        r.json().await.unwrap()
+    }
+
+    pub async fn say(&self, user: &str, text: &str) -> Value {
+        self.command(&Cmd::new(user, text)).await
+    }
+
+    pub async fn audit(&self) -> Vec<usersync_bot::store::AuditEntry> {
+        self.bot.app.store.recent_audit(100).await.unwrap()
+    }
+
+    /// Waits until the audit has at least `n` rows (it is written in the background).
+    pub async fn audit_rows(&self, n: usize) -> Vec<usersync_bot::store::AuditEntry> {
+        let deadline = tokio::time::Instant::now() + super::WAIT;
+        loop {
+            let rows = self.audit().await;
+            if rows.len() >= n {
+                return rows;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "audit has {} rows, wanted {n}",
+                rows.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Everything a person reads in a reply: fallback text and every block's text.
+pub fn visible(reply: &Value) -> String {
+    let mut out = reply["text"].as_str().unwrap_or_default().to_string();
+    for block in reply["blocks"].as_array().into_iter().flatten() {
+        collect_text(block, &mut out);
+    }
+    out
+}
+
+/// The text of the blocks only (what Slack shows when blocks are present).
+pub fn blocks_text(reply: &Value) -> String {
+    let mut out = String::new();
+    collect_text(&reply["blocks"], &mut out);
+    out
+}
+
+fn collect_text(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "text" {
+                    if let Value::String(s) = v {
+                        out.push('\n');
+                        out.push_str(s);
+                        continue;
+                    }
+                }
+                collect_text(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
+        _ => {}
+    }
+}
