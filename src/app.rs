@@ -14,6 +14,7 @@ use crate::chat::slack::api::SlackApi;
 use crate::chat::slack::verify::Refusal;
 use crate::chat::Platform;
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::store::{AuditEntry, Store, StoreError};
 use crate::usersync::{UserSyncClient, UserSyncError};
 
@@ -46,6 +47,7 @@ pub struct App {
     pub metrics: Metrics,
     pub deliveries: Deliveries,
     pub slack_api: Option<SlackApi>,
+    pub jobs: Arc<Jobs>,
 }
 
 impl App {
@@ -60,10 +62,21 @@ impl App {
             .map(UserSyncClient::new)
             .collect::<Result<Vec<_>, _>>()?;
         let slack_api = match &config.slack {
-            Some(slack) => Some(SlackApi::new(slack.response_url_hosts.clone())?),
+            Some(slack) => Some(SlackApi::new(
+                slack.response_url_hosts.clone(),
+                slack.api_base_url.clone(),
+                slack.bot_token.clone(),
+            )?),
             None => None,
         };
         let (audit, writer) = AuditLog::spawn(store.clone());
+        let jobs = Jobs::new(
+            store.clone(),
+            instances.clone(),
+            slack_api.clone(),
+            config.jobs,
+        );
+        jobs.resume().await?;
         let app = App {
             config,
             instances,
@@ -72,6 +85,7 @@ impl App {
             metrics: Metrics::default(),
             deliveries: Deliveries::default(),
             slack_api,
+            jobs,
         };
         Ok((Arc::new(app), writer))
     }

@@ -43,7 +43,12 @@ pub struct SlackConfig {
     pub api_base_url: Url,
     /// Hosts (optionally `host:port`) that follow-ups may be posted to.
     pub response_url_hosts: Vec<String>,
+    /// How long a `response_url` accepts posts (Slack: 30 minutes).
+    pub response_url_lifetime: Duration,
 }
+
+/// Slack's documented lifetime of a `response_url`.
+pub const RESPONSE_URL_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobsConfig {
@@ -105,6 +110,7 @@ struct RawSlack {
     bot_token: Option<String>,
     api_base_url: Option<String>,
     response_url_hosts: Option<Vec<String>>,
+    response_url_lifetime: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,6 +422,12 @@ fn validate_slack(raw: RawSlack, problems: &mut Vec<String>) -> SlackConfig {
             .map(SecretString::from),
         api_base_url,
         response_url_hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+        response_url_lifetime: duration(
+            raw.response_url_lifetime.as_deref(),
+            "slack.response_url_lifetime",
+            RESPONSE_URL_LIFETIME,
+            problems,
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod command;
 pub mod config;
 pub mod dispatch;
 pub mod handlers;
+pub mod jobs;
 pub mod message;
 pub mod server;
 pub mod simulator;

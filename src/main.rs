@@ -13,6 +13,8 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => cli::demo(args).await,
+        Command::Send(args) => cli::send(args).await,
         Command::Serve(args) => cli::serve(args).await,
         Command::CheckConfig(args) => cli::check_config(args),
         Command::Simulate(args) => cli::simulate(args).await,

@@ -180,6 +180,7 @@ impl RunningBot {
             let _ = tx.send(());
         }
         let _ = (&mut self.server).await;
+        self.app.jobs.stop();
         drop(self.app);
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut self.writer).await;
     }

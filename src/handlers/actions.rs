@@ -2,11 +2,56 @@
 //! request's delivery in the store first, so a re-delivered request never runs twice,
 //! even across a restart.
 
+use chrono::Utc;
+
 use super::present::error_message;
 use super::{resolve, Handled};
 use crate::app::App;
 use crate::chat::Invocation;
+use crate::config::RESPONSE_URL_LIFETIME;
 use crate::message::{Block, Message, Text, Tone};
+use crate::store::{Delivery, JobKind, JobRecord, JobState};
+
+/// Taken off a `response_url`'s lifetime, so that the bot never posts at the last second.
+const RESPONSE_URL_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A new job for this invocation.
+fn new_job(app: &App, inv: &Invocation, kind: JobKind, found: &resolve::Found) -> JobRecord {
+    let now = Utc::now();
+    let lifetime = app
+        .config
+        .slack
+        .as_ref()
+        .map_or(RESPONSE_URL_LIFETIME, |s| s.response_url_lifetime);
+    let lifetime = chrono::Duration::from_std(lifetime).unwrap_or_default() - RESPONSE_URL_MARGIN;
+    JobRecord {
+        id: 0,
+        kind,
+        platform: inv.platform,
+        instance: found.client.instance().to_string(),
+        connector_id: found.connector.unique_id.clone(),
+        connector_name: found.connector.display_name().to_string(),
+        subject: None,
+        channel_id: inv.channel.id.clone(),
+        user_id: inv.user.id.clone(),
+        user_name: inv.user_name.clone(),
+        response_url: inv.response_url.clone(),
+        response_url_expires_at: inv.response_url.as_ref().map(|_| now + lifetime),
+        response_posts: 0,
+        baseline_sync_id: None,
+        sync_id: None,
+        local: false,
+        state: JobState::Following,
+        last_status: None,
+        progress_channel: None,
+        progress_ts: None,
+        delivery: Delivery::Pending,
+        delivery_error: None,
+        started_at: now,
+        updated_at: now,
+        finished_at: None,
+    }
+}
 
 /// Claims the delivery; `Some(answer)` when it was handled before.
 async fn claim(app: &App, inv: &Invocation) -> Option<Handled> {
@@ -145,6 +190,19 @@ pub async fn user(
                 Message::new(tone, format!("User update on {name}")).push(Block::Fields(fields));
             if let Some(msg) = field("message").or(answer.text) {
                 m = m.text(Text::new().plain(msg));
+            }
+            let mut job = new_job(app, inv, JobKind::User, &found);
+            job.subject = Some(identifier.to_string());
+            job.state = if failed {
+                JobState::Failed
+            } else {
+                JobState::Done
+            };
+            job.last_status = Some(json.clone());
+            job.delivery = Delivery::Posted;
+            job.finished_at = Some(Utc::now());
+            if let Err(e) = app.jobs.start(job).await {
+                tracing::error!(error = %e, "cannot record a user update");
             }
             Handled {
                 message: m,

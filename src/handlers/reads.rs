@@ -4,6 +4,7 @@ use super::present::{self, error_message, sync_message, user_result_line};
 use super::{resolve, Handled};
 use crate::app::App;
 use crate::message::{Block, Message, Text, Tone};
+use crate::store::{Delivery, JobKind, JobRecord, JobState};
 use crate::usersync::{ResultCount, SyncStatus, UserSyncClient};
 
 /// Result lines shown without `--all`, and with it.
@@ -201,8 +202,89 @@ pub async fn connector(app: &App, wanted: &str) -> Handled {
     }
 }
 
-pub async fn jobs(_app: &App) -> Handled {
-    Handled::ok(Message::new(Tone::Info, "No jobs are being followed").text(
-        "Syncs started with `run` are reported when they start; follow their progress with `status`.",
-    ))
+pub async fn jobs(app: &App) -> Handled {
+    let jobs = match app.jobs.list(RECENT_JOBS).await {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list jobs");
+            return Handled::failed(
+                Message::new(Tone::Failure, "Cannot list jobs")
+                    .text("The bot's store cannot be read; see its log."),
+            );
+        }
+    };
+    let following = jobs
+        .iter()
+        .filter(|j| j.state == JobState::Following)
+        .count();
+    let mut m = Message::new(Tone::Info, format!("Jobs: {following} being followed"));
+    if jobs.is_empty() {
+        return Handled::ok(m.text("No syncs or user updates have been started from chat yet."));
+    }
+    let items: Vec<Text> = jobs.iter().map(job_line).collect();
+    m = m.push(Block::List { items, more: 0 });
+    Handled::ok(m.context(format!(
+        "Jobs being followed, then the last {RECENT_JOBS} finished."
+    )))
+}
+
+/// Finished jobs listed after the ones being followed.
+const RECENT_JOBS: usize = 5;
+
+fn job_line(j: &JobRecord) -> Text {
+    let by = j
+        .user_name
+        .as_ref()
+        .map_or(format!("{}:{}", j.platform.as_str(), j.user_id), |n| {
+            format!("@{n}")
+        });
+    let mut t = Text::new()
+        .strong(&j.connector_name)
+        .plain(format!(" ({}) — ", j.instance));
+    t = match j.kind {
+        JobKind::Sync => t.plain(
+            j.sync_id
+                .map_or("sync (id not yet known)".to_string(), |id| {
+                    format!("sync {id}")
+                }),
+        ),
+        JobKind::User => t.plain("user ").code(j.subject.clone().unwrap_or_default()),
+    };
+    t = t.plain(format!(
+        " — by {by} since {} — ",
+        j.started_at.format("%Y-%m-%d %H:%M UTC")
+    ));
+    let status: Option<SyncStatus> = j
+        .last_status
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    t = match (j.kind, &status, &j.last_status) {
+        (JobKind::Sync, Some(s), _) => t.plain(format!(
+            "{} {}: {} users ({} added, {} updated, {} deleted, {} failed)",
+            present::sync_tone(s).emoji(),
+            s.status,
+            s.result_count.unwrap_or(0),
+            s.added_count.unwrap_or(0),
+            s.updated_count.unwrap_or(0),
+            s.deleted_count.unwrap_or(0),
+            s.failed_count.unwrap_or(0)
+        )),
+        (JobKind::User, _, Some(v)) => t.plain(
+            v.get("action")
+                .and_then(|a| a.as_str())
+                .unwrap_or("done")
+                .to_string(),
+        ),
+        _ => t.plain("waiting for the first status"),
+    };
+    if j.state != JobState::Following && j.kind == JobKind::Sync {
+        t = t.plain(format!(" — {}", j.state.as_str().replace('_', " ")));
+    }
+    if j.delivery == Delivery::Undeliverable {
+        t = t.em(format!(
+            " — outcome not delivered: {}",
+            j.delivery_error.clone().unwrap_or_default()
+        ));
+    }
+    t
 }

@@ -61,6 +61,116 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
+/// What a job follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Sync,
+    User,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Sync => "sync",
+            JobKind::User => "user",
+        }
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Still being followed.
+    Following,
+    /// Finished (the product's outcome is in `last_status`).
+    Done,
+    /// Could not be followed to the end (e.g. the product kept failing).
+    Failed,
+    /// Still running after `jobs.max_wait`.
+    TimedOut,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Following => "following",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::TimedOut => "timed_out",
+        }
+    }
+
+    fn parse(s: &str) -> JobState {
+        match s {
+            "following" => JobState::Following,
+            "failed" => JobState::Failed,
+            "timed_out" => JobState::TimedOut,
+            _ => JobState::Done,
+        }
+    }
+}
+
+/// Whether a job's outcome reached the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Pending,
+    /// A post was under way; after a crash it is posted again rather than lost.
+    Posting,
+    Posted,
+    Undeliverable,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Pending => "pending",
+            Delivery::Posting => "posting",
+            Delivery::Posted => "posted",
+            Delivery::Undeliverable => "undeliverable",
+        }
+    }
+
+    fn parse(s: &str) -> Delivery {
+        match s {
+            "posting" => Delivery::Posting,
+            "posted" => Delivery::Posted,
+            "undeliverable" => Delivery::Undeliverable,
+            _ => Delivery::Pending,
+        }
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// 0 until inserted.
+    pub id: i64,
+    pub kind: JobKind,
+    pub platform: Platform,
+    pub instance: String,
+    pub connector_id: String,
+    pub connector_name: String,
+    pub subject: Option<String>,
+    pub channel_id: String,
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub response_url: Option<String>,
+    pub response_url_expires_at: Option<DateTime<Utc>>,
+    pub response_posts: u32,
+    pub baseline_sync_id: Option<u64>,
+    pub sync_id: Option<u64>,
+    pub local: bool,
+    pub state: JobState,
+    pub last_status: Option<serde_json::Value>,
+    pub progress_channel: Option<String>,
+    pub progress_ts: Option<String>,
+    pub delivery: Delivery,
+    pub delivery_error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Writes audit rows, all or none.
@@ -78,6 +188,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Forgets deliveries received before `before`; returns how many.
     async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Stores a new job; returns its id.
+    async fn insert_job(&self, job: &JobRecord) -> Result<i64, StoreError>;
+
+    /// Writes every changing field of a job.
+    async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError>;
+
+    /// Jobs still followed, or finished with an outcome not yet delivered, oldest first.
+    async fn open_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// The newest jobs, newest first.
+    async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError>;
 }
 
 /// Opens (and migrates) the store a URL names.

@@ -7,7 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{platform_from, AuditEntry, Decision, Store, StoreError};
+use super::{
+    platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState, Store, StoreError,
+};
 use crate::chat::Platform;
 
 /// How long a writer waits for the database lock before failing.
@@ -40,6 +42,59 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+const JOB_COLUMNS: &str = "id, kind, platform, instance, connector_id, connector_name, subject, \
+    channel_id, user_id, user_name, response_url, response_url_expires_at, response_posts, \
+    baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
+    delivery, delivery_error, started_at, updated_at, finished_at";
+
+fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, sqlx::Error> {
+    let opt_ts = |name: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        Ok(r.try_get::<Option<String>, _>(name)?.map(|s| parse_ts(&s)))
+    };
+    let opt_u64 = |name: &str| -> Result<Option<u64>, sqlx::Error> {
+        Ok(r.try_get::<Option<i64>, _>(name)?.map(|v| v as u64))
+    };
+    Ok(JobRecord {
+        id: r.try_get("id")?,
+        kind: if r.try_get::<&str, _>("kind")? == "user" {
+            JobKind::User
+        } else {
+            JobKind::Sync
+        },
+        platform: platform_from(r.try_get::<&str, _>("platform")?),
+        instance: r.try_get("instance")?,
+        connector_id: r.try_get("connector_id")?,
+        connector_name: r.try_get("connector_name")?,
+        subject: r.try_get("subject")?,
+        channel_id: r.try_get("channel_id")?,
+        user_id: r.try_get("user_id")?,
+        user_name: r.try_get("user_name")?,
+        response_url: r.try_get("response_url")?,
+        response_url_expires_at: opt_ts("response_url_expires_at")?,
+        response_posts: r.try_get::<i64, _>("response_posts")? as u32,
+        baseline_sync_id: opt_u64("baseline_sync_id")?,
+        sync_id: opt_u64("sync_id")?,
+        local: r.try_get::<i64, _>("local_run")? != 0,
+        state: JobState::parse(r.try_get::<&str, _>("state")?),
+        last_status: r
+            .try_get::<Option<String>, _>("last_status")?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        progress_channel: r.try_get("progress_channel")?,
+        progress_ts: r.try_get("progress_ts")?,
+        delivery: Delivery::parse(r.try_get::<&str, _>("delivery")?),
+        delivery_error: r.try_get("delivery_error")?,
+        started_at: parse_ts(r.try_get::<&str, _>("started_at")?),
+        updated_at: parse_ts(r.try_get::<&str, _>("updated_at")?),
+        finished_at: opt_ts("finished_at")?,
+    })
 }
 
 #[async_trait::async_trait]
@@ -116,10 +171,97 @@ impl Store for SqliteStore {
             .await?;
         Ok(result.rows_affected())
     }
+
+    async fn insert_job(&self, job: &JobRecord) -> Result<i64, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO jobs (kind, platform, instance, connector_id, connector_name, subject, \
+             channel_id, user_id, user_name, response_url, response_url_expires_at, response_posts, \
+             baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
+             delivery, delivery_error, started_at, updated_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23, $24)",
+        )
+        .bind(job.kind.as_str())
+        .bind(job.platform.as_str())
+        .bind(&job.instance)
+        .bind(&job.connector_id)
+        .bind(&job.connector_name)
+        .bind(&job.subject)
+        .bind(&job.channel_id)
+        .bind(&job.user_id)
+        .bind(&job.user_name)
+        .bind(&job.response_url)
+        .bind(job.response_url_expires_at.map(ts))
+        .bind(i64::from(job.response_posts))
+        .bind(job.baseline_sync_id.map(|v| v as i64))
+        .bind(job.sync_id.map(|v| v as i64))
+        .bind(i64::from(job.local))
+        .bind(job.state.as_str())
+        .bind(job.last_status.as_ref().map(|v| v.to_string()))
+        .bind(&job.progress_channel)
+        .bind(&job.progress_ts)
+        .bind(job.delivery.as_str())
+        .bind(&job.delivery_error)
+        .bind(ts(job.started_at))
+        .bind(ts(job.updated_at))
+        .bind(job.finished_at.map(ts))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.last_insert_rowid())
+    }
+
+    async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET response_posts = $1, sync_id = $2, state = $3, last_status = $4, \
+             progress_channel = $5, progress_ts = $6, delivery = $7, delivery_error = $8, \
+             updated_at = $9, finished_at = $10 WHERE id = $11",
+        )
+        .bind(i64::from(job.response_posts))
+        .bind(job.sync_id.map(|v| v as i64))
+        .bind(job.state.as_str())
+        .bind(job.last_status.as_ref().map(|v| v.to_string()))
+        .bind(&job.progress_channel)
+        .bind(&job.progress_ts)
+        .bind(job.delivery.as_str())
+        .bind(&job.delivery_error)
+        .bind(ts(job.updated_at))
+        .bind(job.finished_at.map(ts))
+        .bind(job.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn open_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'following' \
+             OR delivery IN ('pending', 'posting') ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(job_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(job_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Delivery, JobKind, JobRecord, JobState};
     use super::*;
 
     async fn store() -> (SqliteStore, std::path::PathBuf) {
@@ -155,6 +297,58 @@ mod tests {
         assert_eq!(rows[0].command_text, "/usersync run x");
         assert_eq!(rows[0].decision, Decision::Denied);
         assert_eq!(rows[1].platform, Platform::Slack);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn jobs_round_trip_and_open_ones_are_found() {
+        let (s, dir) = store().await;
+        let now = Utc::now();
+        let mut job = JobRecord {
+            id: 0,
+            kind: JobKind::Sync,
+            platform: Platform::Slack,
+            instance: "jira".into(),
+            connector_id: "c1".into(),
+            connector_name: "Azure AD".into(),
+            subject: None,
+            channel_id: "C1".into(),
+            user_id: "U1".into(),
+            user_name: Some("alice".into()),
+            response_url: Some("https://hooks.slack.com/x".into()),
+            response_url_expires_at: Some(now),
+            response_posts: 0,
+            baseline_sync_id: Some(94),
+            sync_id: None,
+            local: true,
+            state: JobState::Following,
+            last_status: None,
+            progress_channel: None,
+            progress_ts: None,
+            delivery: Delivery::Pending,
+            delivery_error: None,
+            started_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
+        job.id = s.insert_job(&job).await.unwrap();
+        assert_eq!(s.open_jobs().await.unwrap().len(), 1);
+        job.sync_id = Some(95);
+        job.state = JobState::Done;
+        job.delivery = Delivery::Posted;
+        job.last_status = Some(serde_json::json!({"id": 95, "status": "DONE"}));
+        job.finished_at = Some(now);
+        s.update_job(&job).await.unwrap();
+        assert!(s.open_jobs().await.unwrap().is_empty());
+        let back = s.recent_jobs(5).await.unwrap();
+        assert_eq!(back.len(), 1);
+        let mut expected = job.clone();
+        // Timestamps are stored to the microsecond.
+        expected.started_at = back[0].started_at;
+        expected.updated_at = back[0].updated_at;
+        expected.response_url_expires_at = back[0].response_url_expires_at;
+        expected.finished_at = back[0].finished_at;
+        assert_eq!(back[0], expected);
         std::fs::remove_dir_all(dir).ok();
     }
 

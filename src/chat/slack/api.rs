@@ -83,10 +83,19 @@ pub fn allowed_response_url(raw: &str, hosts: &[String]) -> Result<Url, Delivery
 pub struct SlackApi {
     http: reqwest::Client,
     response_url_hosts: Vec<String>,
+    api_base_url: Url,
+    bot_token: Option<secrecy::SecretString>,
 }
 
+/// One attempt's result, with the `Retry-After` Slack asked for.
+type Attempt = (Result<Value, DeliveryError>, Option<Duration>);
+
 impl SlackApi {
-    pub fn new(response_url_hosts: Vec<String>) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        response_url_hosts: Vec<String>,
+        api_base_url: Url,
+        bot_token: Option<secrecy::SecretString>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(CALL_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -95,7 +104,14 @@ impl SlackApi {
         Ok(SlackApi {
             http,
             response_url_hosts,
+            api_base_url,
+            bot_token,
         })
+    }
+
+    /// Whether Web API calls (`chat.postMessage`, `chat.update`) are possible.
+    pub fn has_bot_token(&self) -> bool {
+        self.bot_token.is_some()
     }
 
     /// Posts a message to a command's `response_url`, retrying what can be retried.
@@ -105,16 +121,66 @@ impl SlackApi {
         body: &Value,
     ) -> Result<(), DeliveryError> {
         let url = allowed_response_url(response_url, &self.response_url_hosts)?;
+        self.with_retries("response_url", || self.post_once(url.clone(), body, false))
+            .await
+            .map(|_| ())
+    }
+
+    /// `chat.postMessage`: returns the channel and `ts` of the new message.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        message: &Value,
+    ) -> Result<(String, String), DeliveryError> {
+        let mut body = message.clone();
+        body["channel"] = Value::String(channel.to_string());
+        body["unfurl_links"] = Value::Bool(false);
+        let answer = self.call("chat.postMessage", &body).await?;
+        let channel = answer["channel"].as_str().unwrap_or(channel).to_string();
+        let ts = answer["ts"].as_str().unwrap_or_default().to_string();
+        Ok((channel, ts))
+    }
+
+    /// `chat.update` of a message the bot posted.
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        message: &Value,
+    ) -> Result<(), DeliveryError> {
+        let mut body = message.clone();
+        body["channel"] = Value::String(channel.to_string());
+        body["ts"] = Value::String(ts.to_string());
+        self.call("chat.update", &body).await.map(|_| ())
+    }
+
+    async fn call(&self, method: &str, body: &Value) -> Result<Value, DeliveryError> {
+        if self.bot_token.is_none() {
+            return Err(DeliveryError::NotAllowed(
+                "no bot token is configured".into(),
+            ));
+        }
+        let mut url = self.api_base_url.clone();
+        url.set_path(&format!("{}/{method}", url.path().trim_end_matches('/')));
+        self.with_retries(method, || self.post_once(url.clone(), body, true))
+            .await
+    }
+
+    async fn with_retries<F, Fut>(&self, what: &str, mut once: F) -> Result<Value, DeliveryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Attempt>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (result, retry_after) = self.post_once(url.clone(), body).await;
+            let (result, retry_after) = once().await;
             match result {
-                Ok(()) => return Ok(()),
+                Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
                     let backoff = BASE_DELAY * 2u32.pow(attempt - 1);
                     let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
-                    tracing::warn!(error = %e, attempt, ?delay, "retrying a Slack follow-up");
+                    tracing::warn!(error = %e, attempt, ?delay, %what, "retrying a call to Slack");
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(e),
@@ -122,12 +188,15 @@ impl SlackApi {
         }
     }
 
-    async fn post_once(
-        &self,
-        url: Url,
-        body: &Value,
-    ) -> (Result<(), DeliveryError>, Option<Duration>) {
-        let response = match self.http.post(url).json(body).send().await {
+    async fn post_once(&self, url: Url, body: &Value, authorized: bool) -> Attempt {
+        let mut request = self.http.post(url).json(body);
+        if authorized {
+            if let Some(token) = &self.bot_token {
+                use secrecy::ExposeSecret;
+                request = request.bearer_auth(token.expose_secret());
+            }
+        }
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 return (
@@ -154,22 +223,21 @@ impl SlackApi {
             );
         }
         // Slack may answer 200 with {"ok": false, "error": "…"}.
-        if let Ok(json) = serde_json::from_str::<Value>(&text) {
-            if json.get("ok") == Some(&Value::Bool(false)) {
-                let detail = json
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                return (
-                    Err(DeliveryError::Rejected {
-                        status: 200,
-                        detail,
-                    }),
-                    None,
-                );
-            }
+        let json = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+        if json.get("ok") == Some(&Value::Bool(false)) {
+            let detail = json
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            // A rate limit reported in the body is retried like a 429.
+            let status = if detail.as_deref() == Some("ratelimited") {
+                429
+            } else {
+                200
+            };
+            return (Err(DeliveryError::Rejected { status, detail }), retry_after);
         }
-        (Ok(()), None)
+        (Ok(json), None)
     }
 }
 

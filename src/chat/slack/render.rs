@@ -155,6 +155,12 @@ pub fn render_response(message: &Message) -> Value {
     })
 }
 
+/// The JSON body of a `chat.postMessage` or `chat.update` (channel added by the caller).
+pub fn render_message(message: &Message) -> Value {
+    let (blocks, text) = render_blocks(message);
+    json!({"text": text, "blocks": blocks})
+}
+
 /// The JSON body of a follow-up through `response_url`: a new message, never a
 /// replacement of an earlier one.
 pub fn render_followup(message: &Message) -> Value {

@@ -1,5 +1,11 @@
 //! The `usersync-bot` command line.
 
+mod demo;
+mod send;
+
+pub use demo::{demo, DemoArgs};
+pub use send::{send, to_terminal, SendArgs};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,6 +25,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start everything embedded (simulated product, temp store, local admin) to try the bot.
+    Demo(DemoArgs),
+    /// Play Slack: send a signed slash command to a running bot and print the replies.
+    Send(SendArgs),
     /// Serve the bot: Slack slash commands on POST /slack/commands.
     Serve(ConfigArgs),
     /// Validate a configuration file without serving; lists every problem.
@@ -166,7 +176,7 @@ pub async fn serve(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
