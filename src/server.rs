@@ -58,7 +58,7 @@ async fn answer(app: Arc<App>, inv: Invocation) -> Response {
     if let Some(trigger) = inv.trigger_id.as_deref() {
         if let Sighting::Repeat(reply) = app.deliveries.sight(inv.platform, trigger) {
             Metrics::incr(&app.metrics.duplicates);
-            tracing::info!(user = %inv.user, "re-delivered request answered without running again");
+            tracing::debug!(user = %inv.user, "re-delivered request answered without running again");
             return json_response(reply.unwrap_or_else(|| {
                 render_immediate(&Message::new(Tone::Info, "Already received").text(
                     "This request arrived before; it runs once, and its answer is on its way.",

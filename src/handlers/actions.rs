@@ -94,51 +94,98 @@ pub async fn run(app: &App, inv: &Invocation, wanted: &str, local: bool) -> Hand
         Err(e) => return Handled::failed(error_message(&format!("Not started: {name}"), &e)),
     };
     if let Some(s) = before.as_ref().filter(|s| !s.status.is_terminal()) {
-        return Handled {
-            message: Message::new(Tone::Warning, format!("{name} is already syncing")).text(
-                Text::new().plain(format!(
-                    "Sync {} is {} (started {}). A second one was not started.",
-                    s.id,
-                    s.status,
-                    s.created.as_deref().unwrap_or("?")
-                )),
-            ),
-            outcome: format!("not started: sync {} still running", s.id),
-        };
+        return already_running(app, &found, s).await;
     }
     if let Some(done) = claim(app, inv).await {
         return done;
     }
-    match found.client.trigger_sync(id, local).await {
-        Ok(answer) => {
-            let sync = answer
-                .sync_id()
-                .map(|n| format!(" as sync {n}"))
-                .unwrap_or_default();
-            let mode = if local {
-                " on the receiving node only"
-            } else {
-                ""
-            };
-            Handled {
-                message: Message::new(
-                    Tone::Info,
-                    format!("Sync of {name} started by {}", who(inv)),
-                )
-                .in_channel()
-                .text(Text::new().plain(format!(
-                    "Started{sync}{mode} on {}.",
-                    found.client.instance()
-                )))
-                .context(
-                    Text::new()
-                        .plain("Check on it with ")
-                        .code(format!("{} status {wanted}", inv.command)),
-                ),
-                outcome: format!("sync started{sync}"),
-            }
+    let answer = match found.client.trigger_sync(id, local).await {
+        Ok(a) => a,
+        Err(e) => {
+            return Handled::failed(error_message(&format!("Sync of {name} not started"), &e))
         }
-        Err(e) => Handled::failed(error_message(&format!("Sync of {name} not started"), &e)),
+    };
+    let sync = answer
+        .sync_id()
+        .map(|n| format!(" as sync {n}"))
+        .unwrap_or_default();
+    let mode = if local {
+        " on the receiving node only"
+    } else {
+        ""
+    };
+    let mut job = new_job(app, inv, JobKind::Sync, &found);
+    job.baseline_sync_id = before.as_ref().map(|s| s.id);
+    job.sync_id = answer.sync_id();
+    job.local = local;
+    let follow = match app.jobs.start(job).await {
+        Ok(job_id) => format!(
+            "Following it as job {job_id}: this message shows its progress, and the outcome is posted here."
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a job");
+            "The bot cannot record the job, so it will not post the outcome: check it with status."
+                .into()
+        }
+    };
+    let mut message = Message::new(
+        Tone::Info,
+        format!("Sync of {name} started by {}", who(inv)),
+    )
+    .in_channel()
+    .text(Text::new().plain(format!(
+        "Started{sync}{mode} on {}. {follow}",
+        found.client.instance()
+    )));
+    if !app.jobs.can_post_late(inv.platform) {
+        message = message.context(
+            Text::new()
+                .plain("No bot token is configured: the outcome of a sync that runs longer than the 30-minute reply window cannot be posted; ")
+                .code(format!("{} jobs", inv.command))
+                .plain(" and ")
+                .code(format!("{} show", inv.command))
+                .plain(" keep it."),
+        );
+    }
+    Handled {
+        message,
+        outcome: format!("sync started{sync}"),
+    }
+}
+
+/// The answer when a sync already runs: which one, since when, and who started it when
+/// the bot did.
+async fn already_running(
+    app: &App,
+    found: &resolve::Found,
+    s: &crate::usersync::SyncStatus,
+) -> Handled {
+    let name = found.connector.display_name();
+    let by = match app
+        .jobs
+        .job_for_sync(found.client.instance(), &found.connector.unique_id, s.id)
+        .await
+    {
+        Some(job) => format!(
+            ", started from chat by {} at {}",
+            job.user_name.map_or(
+                format!("{}:{}", job.platform.as_str(), job.user_id),
+                |n| format!("@{n}")
+            ),
+            job.started_at.format("%H:%M UTC")
+        ),
+        None => String::new(),
+    };
+    Handled {
+        message: Message::new(Tone::Warning, format!("{name} is already syncing")).text(
+            Text::new().plain(format!(
+                "Sync {} is {} (created {}{by}). A second one was not started.",
+                s.id,
+                s.status,
+                s.created.as_deref().unwrap_or("?")
+            )),
+        ),
+        outcome: format!("not started: sync {} still running", s.id),
     }
 }
 

@@ -67,11 +67,10 @@ pub fn failure_hint(s: &SyncStatus) -> Option<Text> {
 /// node and the messages.
 pub fn sync_message(instance: &str, connector: Option<&str>, s: &SyncStatus) -> Message {
     let who = connector.unwrap_or("Sync");
-    let state = match &s.sync_status_result {
-        Some(result) if s.status.is_terminal() => format!("{} · {}", s.status, result),
-        _ => s.status.to_string(),
-    };
-    let mut m = Message::new(sync_tone(s), format!("{who} — sync {}: {state}", s.id));
+    let mut m = Message::new(
+        sync_tone(s),
+        format!("{who} — sync {}: {}", s.id, state_text(s)),
+    );
     m = m.push(Block::Fields(vec![
         ("Added".into(), count(s.added_count)),
         ("Updated".into(), count(s.updated_count)),
@@ -127,6 +126,14 @@ pub fn sync_message(instance: &str, connector: Option<&str>, s: &SyncStatus) -> 
         "instance {instance} · connector {}",
         s.connector_uid.as_deref().unwrap_or("?")
     )))
+}
+
+/// `DONE · SUCCESS` for a finished sync, the status alone while it runs.
+pub fn state_text(s: &SyncStatus) -> String {
+    match &s.sync_status_result {
+        Some(result) if s.status.is_terminal() => format!("{} · {}", s.status, result),
+        _ => s.status.to_string(),
+    }
 }
 
 /// One line for a user result: name, e-mail, what happened and why.

@@ -306,9 +306,10 @@ impl Jobs {
             present::sync_message(client.instance(), Some(&job.connector_name), s).in_channel();
         let verb = if s.is_failure() { "failed" } else { "finished" };
         message.title = format!(
-            "Sync of {} {verb}: {}",
+            "Sync of {} {verb} — sync {}: {}",
             job.connector_name,
-            message.title.split_once(": ").map_or("", |(_, r)| r)
+            s.id,
+            present::state_text(s)
         );
         if s.failed_count.unwrap_or(0) > 0 {
             match client.sync_results(s.id, ResultCount::All).await {

@@ -30,7 +30,14 @@ pub const OTHER_CHANNEL: &str = "C0RANDOM1";
 #[derive(Clone, Default)]
 pub struct FakeSlack {
     pub received: Arc<Mutex<Vec<(String, Value)>>>,
+    /// Answer this many Web API calls with 429 and `Retry-After: 1` first.
+    pub rate_limit: Arc<std::sync::atomic::AtomicU32>,
+    /// When each Web API call arrived, and its Authorization header.
+    pub api_calls: Arc<Mutex<Vec<ApiCall>>>,
 }
+
+/// A Web API call: when, which method, and its Authorization header.
+pub type ApiCall = (std::time::Instant, String, Option<String>);
 
 pub struct FakeSlackHandle {
     pub addr: SocketAddr,
@@ -82,14 +89,38 @@ async fn record(
 async fn record_api(
     State(s): State<FakeSlack>,
     Path(method): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> axum::Json<Value> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering::SeqCst;
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    s.api_calls
+        .lock()
+        .unwrap()
+        .push((std::time::Instant::now(), method.clone(), auth));
+    let limited = s
+        .rate_limit
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if limited {
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "rate limited",
+        )
+            .into_response();
+    }
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
     s.received
         .lock()
         .unwrap()
         .push((format!("/api/{method}"), json));
     axum::Json(serde_json::json!({"ok": true, "channel": "C0OPS0001", "ts": "1700000000.000100"}))
+        .into_response()
 }
 
 /// Where a test bot keeps its store.
@@ -106,6 +137,7 @@ pub struct BotSetup<'a> {
     pub inline_budget: &'a str,
     pub db: PathBuf,
     pub extra: &'a str,
+    pub slack_extra: String,
     pub viewer_star: bool,
 }
 
@@ -117,6 +149,7 @@ impl<'a> BotSetup<'a> {
             inline_budget: "2s",
             db: temp_db(),
             extra: "",
+            slack_extra: String::new(),
             viewer_star: true,
         }
     }
@@ -132,6 +165,7 @@ url = "sqlite://{db}"
 [slack]
 signing_secrets = ["{OLD_SECRET}", "${{TEST_SIGNING_SECRET}}"]
 response_url_hosts = {hosts:?}
+{slack_extra}
 
 [replies]
 inline_budget = "{budget}"
@@ -151,6 +185,7 @@ run = ["slack:{OPS_CHANNEL}"]
             budget = self.inline_budget,
             viewer = if self.viewer_star { "\"*\"" } else { "" },
             extra = self.extra,
+            slack_extra = self.slack_extra,
         );
         for (name, sim, default) in &self.instances {
             text.push_str(&format!(
@@ -160,10 +195,12 @@ name = "{name}"
 base_url = "{url}"
 username = "admin"
 password = "admin"
+api = "{api}"
 default = {default}
 timeout = "3s"
 "#,
-                url = sim.base_url()
+                url = sim.base_url(),
+                api = sim.state().api.as_str(),
             ));
         }
         text
