@@ -33,7 +33,10 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn start(sync: Duration, poll: Duration) -> (usersync_bot::simulator::SimulatorHandle, RunningBot) {
+async fn start(
+    sync: Duration,
+    poll: Duration,
+) -> (usersync_bot::simulator::SimulatorHandle, RunningBot) {
     let sim = Simulator {
         settings: SimSettings {
             sync_duration: sync,
@@ -69,13 +72,19 @@ max_wait = "4h"
         poll = humantime::format_duration(poll),
     );
     let config = Config::parse(&text, &|_| None).expect("config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let bot = RunningBot::start(config, listener).await.expect("bot");
     (sim, bot)
 }
 
 async fn calls(sync_secs: u64, poll_secs: f64) {
-    let (sim, bot) = start(Duration::from_secs(sync_secs), Duration::from_secs_f64(poll_secs)).await;
+    let (sim, bot) = start(
+        Duration::from_secs(sync_secs),
+        Duration::from_secs_f64(poll_secs),
+    )
+    .await;
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("user_id", "UOPS")
         .append_pair("user_name", "ops")
@@ -104,7 +113,10 @@ async fn calls(sync_secs: u64, poll_secs: f64) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let calls = sim.state().calls();
-    let polls = calls.iter().filter(|c| c.path.ends_with("/syncstatus")).count();
+    let polls = calls
+        .iter()
+        .filter(|c| c.path.ends_with("/syncstatus"))
+        .count();
     println!(
         "sync of {sync_secs} s, poll_interval {poll_secs} s: followed to the end in {:.1} s with {} upstream calls ({} last-status polls, {} other: {:?})",
         started.elapsed().as_secs_f64(),

@@ -1,0 +1,150 @@
+//! The binary's commands as a person runs them: `check-config` and `send`.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::bot::*;
+use common::*;
+use usersync_bot::usersync::ApiFlavour;
+
+const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");
+
+fn write(text: &str) -> std::path::PathBuf {
+    let path = temp_db().with_file_name("usersync-bot.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_config_accepts_a_good_file() {
+    let path = write(
+        r#"
+[slack]
+signing_secrets = ["${CLI_TEST_SECRET}"]
+[[instances]]
+name = "jira"
+base_url = "https://jira.example.com"
+token = "${CLI_TEST_TOKEN}"
+"#,
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("CLI_TEST_SECRET", "very-secret-value")
+        .env("CLI_TEST_TOKEN", "pat-secret-value")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("is valid: listen 127.0.0.1:3000, 1 instance(s) (jira)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("very-secret-value") && !stdout.contains("pat-secret-value"));
+}
+
+#[test]
+fn check_config_lists_every_problem_and_fails() {
+    let path = write(
+        r#"
+listen = "everywhere"
+[slack]
+signing_secrets = ["${CLI_TEST_UNSET_SECRET}"]
+"#,
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env_remove("CLI_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "slack.signing_secrets[0]: environment variable CLI_TEST_UNSET_SECRET is not set"
+        ),
+        "{stderr}"
+    );
+
+    let path = write(
+        r#"
+listen = "everywhere"
+[slack]
+signing_secrets = ["x"]
+[[instances]]
+name = "jira"
+base_url = "ftp://jira"
+username = "svc"
+api = "3"
+"#,
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "listen: \"everywhere\" is not an address",
+        "instances[0].base_url: \"ftp://jira\" is not an http(s) URL",
+        "instances[0].password: required with username",
+        "instances[0].api: unknown API flavour \"3\"",
+    ] {
+        assert!(stderr.contains(problem), "missing {problem:?} in {stderr}");
+    }
+    let missing = Command::new(BIN)
+        .args(["check-config", "--config", "/nonexistent/usersync-bot.toml"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+#[tokio::test]
+async fn send_plays_slack_and_prints_what_a_person_reads() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let setup = BotSetup::new(&sim);
+    let config_text = setup.config_text();
+    let bot = setup.start().await;
+    let text = config_text
+        .replace("${TEST_SIGNING_SECRET}", SECRET)
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{}\"", bot.bot.addr),
+        );
+    let path = write(&text);
+    let out = tokio::process::Command::new(BIN)
+        .args(["send", "--as", VIEWER, "--wait", "200ms", "--config"])
+        .arg(&path)
+        .arg("/usersync status \"Azure AD\"")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("→ /usersync status \"Azure AD\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[only you see this]"));
+    assert!(
+        stdout.contains("Azure AD — sync 91: DONE · SUCCESS"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Skipping admin or sysadmin <admin>"),
+        "unescaped for the terminal: {stdout}"
+    );
+}
