@@ -12,6 +12,6 @@ rm -f /tmp/usersync-bot-bench.db*
 work="/tmp/usersync-bot-bench-harness"
 rm -rf "$work" && cp -r "$shared" "$work" && chmod -R u+w "$work"
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(axum bot)
-BOT_CMD="RUST_LOG=error exec $bin serve --config $here/bot.toml" \
+BOT_CMD="exec $bin serve --config $here/bot.toml" \
   BENCH_OUT="$work/results/latest.md" "$work/run.sh" "${targets[@]}"
 echo "results: $work/results/latest.md"

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::chat::mattermost::api::MattermostApi;
+use crate::chat::outbox::Outbox;
 use crate::chat::slack::api::SlackApi;
-use crate::chat::slack::verify::Refusal;
-use crate::chat::Platform;
+use crate::chat::{Platform, Refusal};
 use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::store::{AuditEntry, Store, StoreError};
@@ -46,7 +47,7 @@ pub struct App {
     pub audit: AuditLog,
     pub metrics: Metrics,
     pub deliveries: Deliveries,
-    pub slack_api: Option<SlackApi>,
+    pub outbox: Outbox,
     pub jobs: Arc<Jobs>,
 }
 
@@ -61,19 +62,25 @@ impl App {
             .cloned()
             .map(UserSyncClient::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let slack_api = match &config.slack {
-            Some(slack) => Some(SlackApi::new(
-                slack.response_url_hosts.clone(),
-                slack.api_base_url.clone(),
-                slack.bot_token.clone(),
-            )?),
-            None => None,
+        let outbox = Outbox {
+            slack: match &config.slack {
+                Some(slack) => Some(SlackApi::new(
+                    slack.response_url_hosts.clone(),
+                    slack.api_base_url.clone(),
+                    slack.bot_token.clone(),
+                )?),
+                None => None,
+            },
+            mattermost: match &config.mattermost {
+                Some(mm) => Some(MattermostApi::new(mm.url.clone(), mm.bot_token.clone())?),
+                None => None,
+            },
         };
         let (audit, writer) = AuditLog::spawn(store.clone());
         let jobs = Jobs::new(
             store.clone(),
             instances.clone(),
-            slack_api.clone(),
+            outbox.clone(),
             config.jobs,
         );
         jobs.resume().await?;
@@ -84,7 +91,7 @@ impl App {
             audit,
             metrics: Metrics::default(),
             deliveries: Deliveries::default(),
-            slack_api,
+            outbox,
             jobs,
         };
         Ok((Arc::new(app), writer))
@@ -210,7 +217,7 @@ impl Deliveries {
 /// Counters, exposed at `/metrics` in the Prometheus text format.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    refusals: [[AtomicU64; 7]; 2],
+    refusals: [[AtomicU64; 9]; 2],
     pub ssl_checks: AtomicU64,
     pub commands: AtomicU64,
     pub denied: AtomicU64,
@@ -219,17 +226,50 @@ pub struct Metrics {
     pub deferred: AtomicU64,
     pub followups_sent: AtomicU64,
     pub followups_failed: AtomicU64,
+    refusal_log: RefusalLog,
 }
 
-const REFUSALS: [Refusal; 7] = [
-    Refusal::MissingHeaders,
-    Refusal::MalformedHeaders,
-    Refusal::StaleTimestamp,
-    Refusal::BadSignature,
-    Refusal::TooLarge,
-    Refusal::ContentType,
-    Refusal::MissingFields,
-];
+/// Refusals logged line by line in one second before the rest are only counted.
+const REFUSAL_LOG_BURST: u64 = 20;
+
+/// Logs refusals so that a flood of forged requests cannot flood the log: the first few
+/// each second get a line each, the rest a summary line with their number. Every one is
+/// counted in the metrics either way.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    second: AtomicU64,
+    in_second: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RefusalLog {
+    fn log(&self, platform: Platform, refusal: Refusal) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.second.swap(now, Ordering::Relaxed) != now {
+            self.in_second.store(0, Ordering::Relaxed);
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            if suppressed > 0 {
+                tracing::warn!(
+                    suppressed,
+                    "more requests were refused than are logged one by one; all are counted in /metrics"
+                );
+            }
+        }
+        if self.in_second.fetch_add(1, Ordering::Relaxed) < REFUSAL_LOG_BURST {
+            tracing::warn!(
+                platform = platform.as_str(),
+                reason = refusal.reason(),
+                "refused a command request"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+const REFUSALS: [Refusal; 9] = Refusal::ALL;
 const PLATFORMS: [Platform; 2] = [Platform::Slack, Platform::Mattermost];
 
 fn platform_index(p: Platform) -> usize {
@@ -240,9 +280,11 @@ fn platform_index(p: Platform) -> usize {
 }
 
 impl Metrics {
+    /// Counts and logs a refusal (never with the secret or the body).
     pub fn refused(&self, platform: Platform, refusal: Refusal) {
         let i = REFUSALS.iter().position(|r| *r == refusal).unwrap_or(0);
         self.refusals[platform_index(platform)][i].fetch_add(1, Ordering::Relaxed);
+        self.refusal_log.log(platform, refusal);
     }
 
     pub fn refusals(&self, platform: Platform, refusal: Refusal) -> u64 {

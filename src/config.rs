@@ -26,6 +26,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub storage_url: String,
     pub slack: Option<SlackConfig>,
+    pub mattermost: Option<MattermostConfig>,
     pub instances: Vec<InstanceConfig>,
     /// Index into `instances` of the one used when a command names none.
     pub default_instance: Option<usize>,
@@ -43,17 +44,27 @@ pub struct SlackConfig {
     pub api_base_url: Url,
     /// Hosts (optionally `host:port`) that follow-ups may be posted to.
     pub response_url_hosts: Vec<String>,
-    /// How long a `response_url` accepts posts (Slack: 30 minutes).
-    pub response_url_lifetime: Duration,
 }
 
 /// Slack's documented lifetime of a `response_url`.
 pub const RESPONSE_URL_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
+#[derive(Debug, Clone)]
+pub struct MattermostConfig {
+    /// Every slash-command token accepted; more than one during a rotation.
+    pub command_tokens: Vec<SecretString>,
+    /// The Mattermost server: follow-ups go only there, and the REST API is called there.
+    pub url: Url,
+    /// A bot account's token, for posting outcomes and editing progress.
+    pub bot_token: Option<SecretString>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobsConfig {
     pub poll_interval: Duration,
     pub max_wait: Duration,
+    /// How long a command's `response_url` accepts posts (30 minutes on both platforms).
+    pub response_url_lifetime: Duration,
 }
 
 impl Default for JobsConfig {
@@ -61,6 +72,7 @@ impl Default for JobsConfig {
         JobsConfig {
             poll_interval: Duration::from_secs(5),
             max_wait: Duration::from_secs(4 * 3600),
+            response_url_lifetime: RESPONSE_URL_LIFETIME,
         }
     }
 }
@@ -88,6 +100,7 @@ struct RawConfig {
     listen: Option<String>,
     storage: Option<RawStorage>,
     slack: Option<RawSlack>,
+    mattermost: Option<RawMattermost>,
     #[serde(default)]
     instances: Vec<RawInstance>,
     #[serde(default)]
@@ -110,7 +123,15 @@ struct RawSlack {
     bot_token: Option<String>,
     api_base_url: Option<String>,
     response_url_hosts: Option<Vec<String>>,
-    response_url_lifetime: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMattermost {
+    #[serde(default)]
+    command_tokens: Vec<String>,
+    url: Option<String>,
+    bot_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +168,7 @@ struct RawRoles {
 struct RawJobs {
     poll_interval: Option<String>,
     max_wait: Option<String>,
+    response_url_lifetime: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,9 +319,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let slack = raw.slack.map(|s| validate_slack(s, &mut problems));
-    if slack.is_none() {
-        problems
-            .push("slack: missing: the [slack] section with signing_secrets is required".into());
+    let mattermost = raw
+        .mattermost
+        .and_then(|m| validate_mattermost(m, &mut problems));
+    if slack.is_none() && mattermost.is_none() && problems.is_empty() {
+        problems.push(
+            "slack: missing: configure [slack] (signing_secrets) or [mattermost] (command_tokens, url), or both"
+                .into(),
+        );
     }
 
     let mut instances = Vec::new();
@@ -348,6 +375,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 d.max_wait,
                 &mut problems,
             ),
+            response_url_lifetime: duration(
+                j.response_url_lifetime.as_deref(),
+                "jobs.response_url_lifetime",
+                d.response_url_lifetime,
+                &mut problems,
+            ),
         }
     });
     let inline_budget = duration(
@@ -370,6 +403,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         listen,
         storage_url,
         slack,
+        mattermost,
         instances,
         default_instance,
         roles,
@@ -422,13 +456,51 @@ fn validate_slack(raw: RawSlack, problems: &mut Vec<String>) -> SlackConfig {
             .map(SecretString::from),
         api_base_url,
         response_url_hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-        response_url_lifetime: duration(
-            raw.response_url_lifetime.as_deref(),
-            "slack.response_url_lifetime",
-            RESPONSE_URL_LIFETIME,
-            problems,
-        ),
     }
+}
+
+fn validate_mattermost(raw: RawMattermost, problems: &mut Vec<String>) -> Option<MattermostConfig> {
+    let before = problems.len();
+    if raw.command_tokens.is_empty() {
+        problems
+            .push("mattermost.command_tokens: at least one slash-command token is required".into());
+    }
+    for (i, t) in raw.command_tokens.iter().enumerate() {
+        if t.trim().is_empty() {
+            problems.push(format!("mattermost.command_tokens[{i}]: is empty"));
+        }
+    }
+    let url = match raw.url.as_deref().map(Url::parse) {
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        Some(_) => {
+            problems.push(format!(
+                "mattermost.url: {:?} is not an http(s) URL",
+                raw.url.unwrap_or_default()
+            ));
+            None
+        }
+        None => {
+            problems.push(
+                "mattermost.url: required: the Mattermost server's address (its Site URL)".into(),
+            );
+            None
+        }
+    };
+    if problems.len() != before {
+        return None;
+    }
+    Some(MattermostConfig {
+        command_tokens: raw
+            .command_tokens
+            .into_iter()
+            .map(SecretString::from)
+            .collect(),
+        url: url?,
+        bot_token: raw
+            .bot_token
+            .filter(|t| !t.trim().is_empty())
+            .map(SecretString::from),
+    })
 }
 
 fn validate_instance(
@@ -615,7 +687,7 @@ max_wait = "4h"
         assert_eq!(err.problems.len(), 1);
         assert_eq!(
             err.problems[0],
-            "jobs.max_wiat: unknown field `max_wiat`, expected `poll_interval` or `max_wait`"
+            "jobs.max_wiat: unknown field `max_wiat`, expected one of `poll_interval`, `max_wait`, `response_url_lifetime`"
         );
     }
 

@@ -12,14 +12,16 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::app::{App, Metrics, Sighting};
+use crate::chat::mattermost::{render as mm_render, MattermostCommand};
 use crate::chat::slack::{render as slack_render, SlackRequest};
-use crate::chat::Invocation;
+use crate::chat::{Invocation, Platform};
 use crate::dispatch::dispatch;
 use crate::message::{Message, Tone};
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/slack/commands", post(slack_command))
+        .route("/mattermost/commands", post(mattermost_command))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -43,12 +45,21 @@ async fn slack_command(State(app): State<Arc<App>>, request: SlackRequest) -> Re
     }
 }
 
+async fn mattermost_command(State(app): State<Arc<App>>, command: MattermostCommand) -> Response {
+    answer(app, *command.0).await
+}
+
 fn json_response(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn render_immediate(message: &Message) -> Bytes {
-    Bytes::from(serde_json::to_vec(&slack_render::render_response(message)).unwrap_or_default())
+/// A reply in the platform's own format (JSON, so Mattermost does not post it raw).
+fn render_immediate(platform: Platform, message: &Message) -> Bytes {
+    let body = match platform {
+        Platform::Slack => slack_render::render_response(message),
+        Platform::Mattermost => mm_render::render_response(message),
+    };
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// Answers a verified command: at once when the work finishes within the inline budget,
@@ -60,9 +71,12 @@ async fn answer(app: Arc<App>, inv: Invocation) -> Response {
             Metrics::incr(&app.metrics.duplicates);
             tracing::debug!(user = %inv.user, "re-delivered request answered without running again");
             return json_response(reply.unwrap_or_else(|| {
-                render_immediate(&Message::new(Tone::Info, "Already received").text(
-                    "This request arrived before; it runs once, and its answer is on its way.",
-                ))
+                render_immediate(
+                    inv.platform,
+                    &Message::new(Tone::Info, "Already received").text(
+                        "This request arrived before; it runs once, and its answer is on its way.",
+                    ),
+                )
             }));
         }
     }
@@ -82,6 +96,7 @@ async fn answer(app: Arc<App>, inv: Invocation) -> Response {
         Ok(Err(_)) => {
             tracing::error!("command task ended without an answer");
             return json_response(render_immediate(
+                inv.platform,
                 &Message::new(Tone::Failure, "Something went wrong")
                     .text("The command stopped unexpectedly; it has been logged."),
             ));
@@ -95,7 +110,7 @@ async fn answer(app: Arc<App>, inv: Invocation) -> Response {
     };
     match message {
         Some(message) => {
-            let body = render_immediate(&message);
+            let body = render_immediate(inv.platform, &message);
             if let Some(trigger) = inv.trigger_id.as_deref() {
                 app.deliveries
                     .remember_reply(inv.platform, trigger, body.clone());
@@ -105,6 +120,7 @@ async fn answer(app: Arc<App>, inv: Invocation) -> Response {
         None => {
             Metrics::incr(&app.metrics.deferred);
             json_response(render_immediate(
+                inv.platform,
                 &Message::new(Tone::Info, "Working on it…")
                     .text("The product is taking a moment; the answer follows here."),
             ))
@@ -114,13 +130,14 @@ async fn answer(app: Arc<App>, inv: Invocation) -> Response {
 
 /// Posts an answer that missed the inline budget to the command's `response_url`.
 async fn deliver_later(app: &App, inv: &Invocation, message: &Message) {
-    let (Some(url), Some(api)) = (inv.response_url.as_deref(), app.slack_api.as_ref()) else {
+    let Some(url) = inv.response_url.as_deref() else {
         Metrics::incr(&app.metrics.followups_failed);
         tracing::error!(user = %inv.user, "an answer could not be delivered: no response_url");
         return;
     };
-    match api
-        .post_response_url(url, &slack_render::render_followup(message))
+    match app
+        .outbox
+        .follow_up(inv.platform, url, message, false)
         .await
     {
         Ok(()) => Metrics::incr(&app.metrics.followups_sent),

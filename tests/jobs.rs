@@ -320,8 +320,9 @@ async fn a_killed_bot_resumes_a_job_found_in_the_store() {
 
 #[tokio::test]
 async fn after_the_response_url_expires_the_outcome_goes_through_chat_post_message() {
-    let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"\nresponse_url_lifetime = \"1s\"";
-    let (_sim, slack, bot) = setup(300, FAST, slack_extra).await;
+    let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"";
+    let jobs = "poll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1s\"";
+    let (_sim, slack, bot) = setup(300, jobs, slack_extra).await;
     let reply = visible(&bot.command(&run_cmd(&slack, "run okta", "expired")).await);
     assert!(!reply.contains("No bot token"), "{reply}");
     let posted = wait_outcome(&slack, 1).await;
@@ -344,8 +345,9 @@ async fn after_the_response_url_expires_the_outcome_goes_through_chat_post_messa
 
 #[tokio::test]
 async fn slack_429_is_honoured_with_retry_after() {
-    let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"\nresponse_url_lifetime = \"1s\"";
-    let (_sim, slack, bot) = setup(200, FAST, slack_extra).await;
+    let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"";
+    let jobs = "poll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1s\"";
+    let (_sim, slack, bot) = setup(200, jobs, slack_extra).await;
     slack.slack.rate_limit.store(1, Ordering::SeqCst);
     bot.command(&run_cmd(&slack, "run okta", "limited")).await;
     let posted = wait_outcome(&slack, 1).await;

@@ -1,9 +1,173 @@
 //! Chat platform adapters: each verifies its platform's requests, turns them into a
 //! neutral [`Invocation`], and renders neutral messages its own way.
 
+pub mod mattermost;
+pub mod outbox;
 pub mod slack;
 
+use axum::extract::Request;
+use axum::http::{header, request::Parts, HeaderMap};
+use bytes::Bytes;
+
 use crate::authz::Principal;
+
+/// The largest slash-command body accepted, on every platform.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Why a request was refused before anything in it was acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    MissingHeaders,
+    MalformedHeaders,
+    StaleTimestamp,
+    BadSignature,
+    MissingToken,
+    BadToken,
+    TooLarge,
+    ContentType,
+    /// Verified, but without the fields every command request has.
+    MissingFields,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 9] = [
+        Refusal::MissingHeaders,
+        Refusal::MalformedHeaders,
+        Refusal::StaleTimestamp,
+        Refusal::BadSignature,
+        Refusal::MissingToken,
+        Refusal::BadToken,
+        Refusal::TooLarge,
+        Refusal::ContentType,
+        Refusal::MissingFields,
+    ];
+
+    pub fn status(self) -> u16 {
+        match self {
+            Refusal::TooLarge => 413,
+            Refusal::ContentType => 415,
+            Refusal::MissingFields => 400,
+            _ => 401,
+        }
+    }
+
+    /// The short reason sent back and logged; it never carries request content.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::MissingHeaders => "missing signature headers",
+            Refusal::MalformedHeaders => "malformed signature headers",
+            Refusal::StaleTimestamp => "timestamp outside the allowed window",
+            Refusal::BadSignature => "invalid signature",
+            Refusal::MissingToken => "missing token",
+            Refusal::BadToken => "invalid token",
+            Refusal::TooLarge => "request body too large",
+            Refusal::ContentType => "content type must be application/x-www-form-urlencoded",
+            Refusal::MissingFields => "missing user_id or channel_id",
+        }
+    }
+
+    /// The label the refusal is counted under.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Refusal::MissingHeaders => "missing_headers",
+            Refusal::MalformedHeaders => "malformed_headers",
+            Refusal::StaleTimestamp => "stale_timestamp",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::MissingToken => "missing_token",
+            Refusal::BadToken => "bad_token",
+            Refusal::TooLarge => "too_large",
+            Refusal::ContentType => "content_type",
+            Refusal::MissingFields => "missing_fields",
+        }
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            mime.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Reads a form body within the size limit: the checks every platform's endpoint makes
+/// before looking inside.
+pub async fn read_form(req: Request) -> Result<(Parts, Bytes), Refusal> {
+    let (parts, body) = req.into_parts();
+    if !is_form(&parts.headers) {
+        return Err(Refusal::ContentType);
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(Refusal::TooLarge);
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| Refusal::TooLarge)?;
+    Ok((parts, bytes))
+}
+
+/// The first value of a form field. Fields may repeat or be unknown: the first wins and
+/// the rest are ignored.
+pub fn form_field(body: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The fields of a slash command, read from a verified form body. Both platforms send
+/// the same names; repeated keys (Mattermost's `user_mentions`) and unknown ones are
+/// tolerated.
+pub fn parse_command(platform: Platform, body: &[u8]) -> Result<Invocation, Refusal> {
+    let mut user_id = None;
+    let mut user_name = None;
+    let mut channel_id = None;
+    let mut team_id = None;
+    let mut command = None;
+    let mut text = None;
+    let mut response_url = None;
+    let mut trigger_id = None;
+    for (key, value) in url::form_urlencoded::parse(body) {
+        let slot = match key.as_ref() {
+            "user_id" => &mut user_id,
+            "user_name" => &mut user_name,
+            "channel_id" => &mut channel_id,
+            "team_id" => &mut team_id,
+            "command" => &mut command,
+            "text" => &mut text,
+            "response_url" => &mut response_url,
+            "trigger_id" => &mut trigger_id,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(value.into_owned());
+        }
+    }
+    let (Some(user_id), Some(channel_id)) = (user_id, channel_id) else {
+        return Err(Refusal::MissingFields);
+    };
+    if user_id.is_empty() || channel_id.is_empty() {
+        return Err(Refusal::MissingFields);
+    }
+    Ok(Invocation {
+        platform,
+        user: Principal::new(platform, user_id),
+        user_name: user_name.filter(|n| !n.is_empty()),
+        channel: Principal::new(platform, channel_id),
+        team_id,
+        command: command.unwrap_or_else(|| "/usersync".into()),
+        text: text.unwrap_or_default().trim().to_string(),
+        response_url: response_url.filter(|u| !u.is_empty()),
+        trigger_id: trigger_id.filter(|t| !t.is_empty()),
+    })
+}
 
 /// A chat platform the bot serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -47,6 +47,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     // A fresh secret each run: it only has to match between this process and `send`.
     let secret = format!("demo-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let mm_token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
     let text = format!(
         r#"# Written by `usersync-bot demo`; `usersync-bot send` reads it.
 listen = "{listen}"
@@ -58,6 +59,10 @@ url = "sqlite://{db}"
 signing_secrets = ["{secret}"]
 response_url_hosts = ["127.0.0.1"]
 
+[mattermost]
+command_tokens = ["{mm_token}"]
+url = "http://127.0.0.1"
+
 [[instances]]
 name = "jira"
 base_url = "{sim}"
@@ -66,7 +71,7 @@ password = "admin"
 default = true
 
 [roles]
-admin = ["slack:ULOCAL"]
+admin = ["slack:ULOCAL", "mattermost:ULOCAL"]
 viewer = ["*"]
 
 [jobs]
@@ -98,6 +103,7 @@ poll_interval = "2s"
          \n  cargo run --release -- send \"/usersync run okta\"\
          \n  cargo run --release -- send \"/usersync results 92\"\
          \n  cargo run --release -- send --as USOMEONE \"/usersync run okta\"   # a viewer: refused\
+         \n  cargo run --release -- send --platform mattermost \"/usersync status okta\"\
          \n\nCtrl-C stops it.",
         bot = bot.addr,
         sim = sim.base_url(),

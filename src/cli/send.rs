@@ -35,6 +35,9 @@ pub struct SendArgs {
     /// How long to keep listening for follow-ups after the last message.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub wait: Duration,
+    /// Which chat platform to play: slack or mattermost.
+    #[arg(long, default_value = "slack", value_parser = ["slack", "mattermost"])]
+    pub platform: String,
 }
 
 /// Where `demo` writes its configuration, so that `send` finds it without flags.
@@ -66,22 +69,35 @@ pub async fn send(args: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
     let path = find_config(args.config)?;
     let config = crate::config::Config::load(&path)
         .map_err(|e| format!("{}: {}", path.display(), e.problems.join("; ")))?;
-    let secret = config
-        .slack
-        .as_ref()
-        .and_then(|s| s.signing_secrets.last())
-        .map(|s| s.expose_secret().to_string())
-        .ok_or("the configuration has no Slack signing secret")?;
+    let mattermost = args.platform == "mattermost";
+    let (secret, default_path) = if mattermost {
+        let token = config
+            .mattermost
+            .as_ref()
+            .and_then(|m| m.command_tokens.last())
+            .map(|s| s.expose_secret().to_string())
+            .ok_or("the configuration has no [mattermost] command token")?;
+        (token, "/mattermost/commands")
+    } else {
+        let secret = config
+            .slack
+            .as_ref()
+            .and_then(|s| s.signing_secrets.last())
+            .map(|s| s.expose_secret().to_string())
+            .ok_or("the configuration has no Slack signing secret")?;
+        (secret, "/slack/commands")
+    };
     let url = args
         .url
-        .unwrap_or_else(|| format!("http://{}/slack/commands", config.listen));
+        .unwrap_or_else(|| format!("http://{}{default_path}", config.listen));
 
-    // A local response_url that prints what the bot posts.
+    // A local response_url that prints what the bot posts (shaped like Mattermost's
+    // `/hooks/commands/…` when playing Mattermost).
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let response_url = format!("http://{}/response", listener.local_addr()?);
+    let response_url = format!("http://{}/hooks/commands/local", listener.local_addr()?);
     let routes = Router::new()
-        .route("/response", post(collect))
+        .route("/hooks/commands/local", post(collect))
         .with_state(Arc::new(tx));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, routes).await;
@@ -94,29 +110,40 @@ pub async fn send(args: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
         _ => ("/usersync".to_string(), typed.to_string()),
     };
     let trigger = format!("{}.{}", fastrand::u64(..), fastrand::u64(..));
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", "local")
-        .append_pair("team_id", "TLOCAL")
-        .append_pair("team_domain", "local")
-        .append_pair("channel_id", &args.channel)
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("channel_id", &args.channel)
         .append_pair("channel_name", "local")
-        .append_pair("user_id", &args.user)
-        .append_pair("user_name", &args.user.to_lowercase())
         .append_pair("command", &command)
-        .append_pair("text", &text)
         .append_pair("response_url", &response_url)
+        .append_pair("team_domain", "local")
+        .append_pair("team_id", "TLOCAL")
+        .append_pair("text", &text)
         .append_pair("trigger_id", &trigger)
-        .finish();
-    let ts = chrono::Utc::now().timestamp();
+        .append_pair("user_id", &args.user)
+        .append_pair("user_name", &args.user.to_lowercase());
+    if mattermost {
+        form.append_pair("token", &secret);
+    } else {
+        form.append_pair("token", "local");
+    }
+    let body = form.finish();
+    let platform = if mattermost { "mattermost" } else { "slack" };
     println!(
-        "→ {command} {text}   (as slack:{} in slack:{})",
+        "→ {command} {text}   (as {platform}:{} in {platform}:{})",
         args.user, args.channel
     );
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts.to_string())
-        .header("x-slack-signature", sign(&secret, ts, body.as_bytes()))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if mattermost {
+        request = request.header("authorization", format!("Token {secret}"));
+    } else {
+        let ts = chrono::Utc::now().timestamp();
+        request = request
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header("x-slack-signature", sign(&secret, ts, body.as_bytes()));
+    }
+    let response = request
         .body(body)
         .send()
         .await
@@ -163,8 +190,69 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// A Slack message (Block Kit or plain text) as text for a terminal.
+/// A Mattermost reply (Markdown text and attachment fields) as text for a terminal.
+fn mattermost_to_terminal(message: &Value) -> String {
+    let mut out = String::new();
+    let text = message["text"]
+        .as_str()
+        .or_else(|| message["message"].as_str())
+        .unwrap_or_default();
+    // Undo the escaping meant for Mattermost's Markdown renderer.
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(|n| n.is_ascii_punctuation()) => {
+                if let Some(n) = chars.next() {
+                    plain.push(n);
+                }
+            }
+            '\u{200B}' => {}
+            c => plain.push(c),
+        }
+    }
+    for line in plain.lines() {
+        match line.strip_prefix("#### ") {
+            Some(title) => out.push_str(&format!("\n\x1b[1m{title}\x1b[0m\n")),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for a in message["attachments"].as_array().into_iter().flatten() {
+        let fields: Vec<String> = a["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f["title"].as_str().unwrap_or_default(),
+                    f["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .replace('\u{200B}', "")
+                )
+            })
+            .collect();
+        if !fields.is_empty() {
+            out.push_str(&fields.join("   "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A Slack or Mattermost message as text for a terminal.
 pub fn to_terminal(message: &Value) -> String {
+    if message.get("skip_slack_parsing").is_some() || message.get("attachments").is_some() {
+        let who = match message["response_type"].as_str() {
+            Some("in_channel") => "[in channel — everyone sees this]",
+            _ => "[only you see this]",
+        };
+        return format!("{who}\n{}", mattermost_to_terminal(message));
+    }
     let mut out = String::new();
     let who = match message["response_type"].as_str() {
         Some("in_channel") => "[in channel — everyone sees this]",

@@ -8,7 +8,6 @@ use super::present::error_message;
 use super::{resolve, Handled};
 use crate::app::App;
 use crate::chat::Invocation;
-use crate::config::RESPONSE_URL_LIFETIME;
 use crate::message::{Block, Message, Text, Tone};
 use crate::store::{Delivery, JobKind, JobRecord, JobState};
 
@@ -18,11 +17,7 @@ const RESPONSE_URL_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 /// A new job for this invocation.
 fn new_job(app: &App, inv: &Invocation, kind: JobKind, found: &resolve::Found) -> JobRecord {
     let now = Utc::now();
-    let lifetime = app
-        .config
-        .slack
-        .as_ref()
-        .map_or(RESPONSE_URL_LIFETIME, |s| s.response_url_lifetime);
+    let lifetime = app.config.jobs.response_url_lifetime;
     let lifetime = chrono::Duration::from_std(lifetime).unwrap_or_default() - RESPONSE_URL_MARGIN;
     JobRecord {
         id: 0,

@@ -209,7 +209,12 @@ pub fn denied(inv: &Invocation, kind: CommandKind, denial: &Denial) -> Message {
         )))
         .context("Ask an administrator of the bot if you need it."),
         Denial::Channel { allowed } => {
-            let list: Vec<String> = allowed.iter().map(|c| c.to_string()).collect();
+            // Only the channels of the user's own platform are any use to them.
+            let list: Vec<String> = allowed
+                .iter()
+                .filter(|c| c.platform == inv.platform)
+                .map(|c| c.to_string())
+                .collect();
             Message::new(
                 Tone::Failure,
                 format!("Not allowed here: {slash} {}", kind.name()),

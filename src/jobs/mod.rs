@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use tokio::sync::watch;
 
-use crate::chat::slack::api::{DeliveryError, SlackApi};
-use crate::chat::slack::render as slack_render;
+use crate::chat::outbox::{DeliveryError, Outbox, PostedMessage};
 use crate::chat::Platform;
 use crate::config::JobsConfig;
 use crate::handlers::present;
@@ -36,7 +35,7 @@ const FAILED_USERS_SHOWN: usize = 10;
 pub struct Jobs {
     store: Arc<dyn Store>,
     clients: Vec<UserSyncClient>,
-    slack: Option<SlackApi>,
+    outbox: Outbox,
     settings: JobsConfig,
     pollers: Arc<Pollers>,
     shutdown: watch::Receiver<bool>,
@@ -47,14 +46,14 @@ impl Jobs {
     pub fn new(
         store: Arc<dyn Store>,
         clients: Vec<UserSyncClient>,
-        slack: Option<SlackApi>,
+        outbox: Outbox,
         settings: JobsConfig,
     ) -> Arc<Jobs> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         Arc::new(Jobs {
             store,
             clients,
-            slack,
+            outbox,
             pollers: Pollers::new(settings.poll_interval),
             settings,
             shutdown,
@@ -74,10 +73,7 @@ impl Jobs {
 
     /// Whether outcomes can be posted after the `response_url` has expired.
     pub fn can_post_late(&self, platform: Platform) -> bool {
-        match platform {
-            Platform::Slack => self.slack.as_ref().is_some_and(SlackApi::has_bot_token),
-            Platform::Mattermost => false,
-        }
+        self.outbox.has_bot_token(platform)
     }
 
     fn client(&self, instance: &str) -> Option<&UserSyncClient> {
@@ -394,27 +390,24 @@ impl Jobs {
     /// Posts a new message for the job: through `response_url` while it is good, else
     /// with the bot token; fails when neither is possible.
     async fn post(&self, job: &mut JobRecord, message: &Message) -> Result<(), DeliveryError> {
-        let slack = self
-            .slack
-            .as_ref()
-            .ok_or_else(|| DeliveryError::NotAllowed("Slack is not configured".into()))?;
+        let platform = job.platform;
+        let late = self.outbox.has_bot_token(platform);
         if self.response_url_usable(job, 0) {
             let url = job.response_url.clone().unwrap_or_default();
             job.response_posts += 1;
-            match slack
-                .post_response_url(&url, &slack_render::render_followup(message))
-                .await
-            {
+            match self.outbox.follow_up(platform, &url, message, false).await {
                 Ok(()) => return Ok(()),
-                Err(e) if slack.has_bot_token() => {
+                Err(e) if late => {
                     tracing::warn!(job = job.id, error = %e, "response_url failed; posting with the bot token");
                 }
                 Err(e) => return Err(e),
             }
         }
-        if slack.has_bot_token() {
-            let body = slack_render::render_message(message);
-            slack.post_message(&job.channel_id, &body).await.map(|_| ())
+        if late {
+            self.outbox
+                .post(platform, &job.channel_id, message)
+                .await
+                .map(|_| ())
         } else {
             Err(DeliveryError::NotAllowed(
                 "the response_url has expired or is used up, and no bot token is configured".into(),
@@ -423,11 +416,10 @@ impl Jobs {
     }
 
     /// Keeps one progress message up to date: the command's reply, replaced through
-    /// `response_url` while posts are to spare; else a message of the bot's, edited.
+    /// `response_url` while posts are to spare (Slack); else a message of the bot's,
+    /// edited with its token.
     async fn progress(&self, job: &mut JobRecord, s: &SyncStatus) {
-        let Some(slack) = self.slack.as_ref() else {
-            return;
-        };
+        let platform = job.platform;
         let started = job
             .user_name
             .as_ref()
@@ -449,20 +441,25 @@ impl Jobs {
             s.failed_count.unwrap_or(0)
         )))
         .context("The outcome is posted here when it finishes.");
-        let result = if self.response_url_usable(job, RESPONSE_URL_MAX_POSTS - MAX_PROGRESS_POSTS) {
+        let replace = self.outbox.can_replace_reply(platform)
+            && self.response_url_usable(job, RESPONSE_URL_MAX_POSTS - MAX_PROGRESS_POSTS);
+        let result = if replace {
             let url = job.response_url.clone().unwrap_or_default();
             job.response_posts += 1;
-            let mut body = slack_render::render_followup(&message);
-            body["replace_original"] = serde_json::Value::Bool(true);
-            slack.post_response_url(&url, &body).await
-        } else if slack.has_bot_token() {
-            let body = slack_render::render_message(&message);
+            self.outbox.follow_up(platform, &url, &message, true).await
+        } else if self.outbox.has_bot_token(platform) {
             match (&job.progress_channel, &job.progress_ts) {
-                (Some(channel), Some(ts)) => slack.update_message(channel, ts, &body).await,
-                _ => match slack.post_message(&job.channel_id, &body).await {
-                    Ok((channel, ts)) => {
-                        job.progress_channel = Some(channel);
-                        job.progress_ts = Some(ts);
+                (Some(channel), Some(id)) => {
+                    let posted = PostedMessage {
+                        channel: channel.clone(),
+                        id: id.clone(),
+                    };
+                    self.outbox.update(platform, &posted, &message).await
+                }
+                _ => match self.outbox.post(platform, &job.channel_id, &message).await {
+                    Ok(posted) => {
+                        job.progress_channel = Some(posted.channel);
+                        job.progress_ts = Some(posted.id);
                         Ok(())
                     }
                     Err(e) => Err(e),

@@ -24,6 +24,9 @@ pub const OPERATOR: &str = "U0ONCALL1";
 pub const HELPDESK: &str = "U0HELP001";
 pub const VIEWER: &str = "U0SOMEONE";
 pub const OPS_CHANNEL: &str = "C0OPS0001";
+pub const MM_OPS_CHANNEL: &str = "mmops0channel";
+pub const MM_TOKEN: &str = "mm-command-token-1";
+pub const MM_OPERATOR: &str = "mmoncall1user";
 pub const OTHER_CHANNEL: &str = "C0RANDOM1";
 
 /// A fake Slack: records every POST to `/commands/...` (response_url) and `/api/...`.
@@ -123,6 +126,122 @@ async fn record_api(
         .into_response()
 }
 
+/// (method, path, authorization, body) of a request to the fake Mattermost.
+pub type MmRequest = (String, String, Option<String>, Value);
+
+/// A fake Mattermost server: records `response_url` posts (`/hooks/commands/…`) and
+/// REST API calls (`/api/v4/posts…`), with their Authorization header.
+#[derive(Clone, Default)]
+pub struct FakeMattermost {
+    pub received: Arc<Mutex<Vec<MmRequest>>>,
+    next_post: Arc<std::sync::atomic::AtomicU32>,
+}
+
+pub struct FakeMattermostHandle {
+    pub addr: SocketAddr,
+    pub mm: FakeMattermost,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeMattermostHandle {
+    pub async fn start() -> FakeMattermostHandle {
+        let mm = FakeMattermost::default();
+        let app = Router::new()
+            .route("/hooks/commands/{id}", post(mm_hook))
+            .route("/api/v4/posts", post(mm_create))
+            .route("/api/v4/posts/{id}/patch", axum::routing::put(mm_patch))
+            .with_state(mm.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        FakeMattermostHandle {
+            addr,
+            mm,
+            _task: task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/hooks/commands/{id}", self.addr)
+    }
+
+    /// (method, path, authorization, body) of every request.
+    pub fn received(&self) -> Vec<MmRequest> {
+        self.mm.received.lock().unwrap().clone()
+    }
+}
+
+fn mm_record(
+    mm: &FakeMattermost,
+    method: &str,
+    path: String,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let json = serde_json::from_slice(body).unwrap_or(Value::Null);
+    mm.received
+        .lock()
+        .unwrap()
+        .push((method.to_string(), path, auth, json));
+}
+
+async fn mm_hook(
+    State(mm): State<FakeMattermost>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> &'static str {
+    mm_record(
+        &mm,
+        "POST",
+        format!("/hooks/commands/{id}"),
+        &headers,
+        &body,
+    );
+    "ok"
+}
+
+async fn mm_create(
+    State(mm): State<FakeMattermost>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    mm_record(&mm, "POST", "/api/v4/posts".into(), &headers, &body);
+    let n = mm
+        .next_post
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    (
+        axum::http::StatusCode::CREATED,
+        axum::Json(serde_json::json!({"id": format!("post{n}abc"), "channel_id": "x"})),
+    )
+}
+
+async fn mm_patch(
+    State(mm): State<FakeMattermost>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::Json<Value> {
+    mm_record(
+        &mm,
+        "PUT",
+        format!("/api/v4/posts/{id}/patch"),
+        &headers,
+        &body,
+    );
+    axum::Json(serde_json::json!({"id": id}))
+}
+
 /// Where a test bot keeps its store.
 pub fn temp_db() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("usersync-bot-test-{}", uuid::Uuid::new_v4()));
@@ -139,6 +258,9 @@ pub struct BotSetup<'a> {
     pub extra: &'a str,
     pub slack_extra: String,
     pub viewer_star: bool,
+    /// A `[mattermost]` section (tokens, url, optional bot token) and extra role lines.
+    pub mattermost: Option<String>,
+    pub roles_extra: String,
 }
 
 impl<'a> BotSetup<'a> {
@@ -151,6 +273,8 @@ impl<'a> BotSetup<'a> {
             extra: "",
             slack_extra: String::new(),
             viewer_star: true,
+            mattermost: None,
+            roles_extra: String::new(),
         }
     }
 
@@ -172,13 +296,14 @@ inline_budget = "{budget}"
 
 [roles]
 admin = ["slack:{ADMIN}"]
-operator = ["slack:{OPERATOR}"]
+operator = ["slack:{OPERATOR}"{roles_extra}]
 helpdesk = ["slack:{HELPDESK}"]
 viewer = [{viewer}]
 
 [roles.channels]
-run = ["slack:{OPS_CHANNEL}"]
+run = ["slack:{OPS_CHANNEL}", "mattermost:{MM_OPS_CHANNEL}"]
 {extra}
+{mattermost}
 "#,
             db = self.db.display(),
             hosts = self.response_hosts,
@@ -186,6 +311,8 @@ run = ["slack:{OPS_CHANNEL}"]
             viewer = if self.viewer_star { "\"*\"" } else { "" },
             extra = self.extra,
             slack_extra = self.slack_extra,
+            roles_extra = self.roles_extra,
+            mattermost = self.mattermost.clone().unwrap_or_default(),
         );
         for (name, sim, default) in &self.instances {
             text.push_str(&format!(
@@ -272,6 +399,42 @@ impl<'a> Cmd<'a> {
     }
 }
 
+/// The form a Mattermost server sends, in its field order, with the keys it repeats.
+pub fn mm_form<'a>(
+    user: &'a str,
+    channel: &'a str,
+    text: &'a str,
+    response_url: &'a str,
+    trigger: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("channel_id", channel),
+        ("channel_name", "town-square"),
+        ("command", "/usersync"),
+        ("response_url", response_url),
+        ("team_domain", "acme"),
+        ("team_id", "teamid000000000000000000000"),
+        ("text", text),
+        ("token", MM_TOKEN),
+        ("trigger_id", trigger),
+        ("user_id", user),
+        ("user_name", "mmtester"),
+        ("root_id", ""),
+        ("user_mentions", "alice"),
+        ("user_mentions_ids", "aliceid"),
+        ("user_mentions", "bob"),
+        ("user_mentions_ids", "bobid"),
+    ]
+}
+
+/// A `[mattermost]` section for a fake server.
+pub fn mm_section(url: &str, bot_token: Option<&str>) -> String {
+    let bot = bot_token.map_or(String::new(), |t| format!("bot_token = \"{t}\"\n"));
+    format!(
+        "[mattermost]\ncommand_tokens = [\"old-mm-token\", \"{MM_TOKEN}\"]\nurl = \"{url}\"\n{bot}"
+    )
+}
+
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -303,6 +466,49 @@ impl TestBot {
                 .get("content-type")
                 .and_then(|v| v.to_str().ok()),
             Some("application/json")
+        );
+        r.json().await.unwrap()
+    }
+
+    /// Sends a Mattermost slash command as a Mattermost server would (form token and
+    /// `Authorization: Token …` header, repeated mention keys) and returns the response.
+    pub async fn mattermost(
+        &self,
+        form: &[(&str, &str)],
+        header_token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form {
+            body.append_pair(k, v);
+        }
+        let mut request = self
+            .http
+            .post(self.url.replace("/slack/commands", "/mattermost/commands"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .header("user-agent", "Mattermost-Bot/1.1");
+        if let Some(t) = header_token {
+            request = request.header("authorization", format!("Token {t}"));
+        }
+        request.body(body.finish()).send().await.unwrap()
+    }
+
+    /// A Mattermost command from `user` in `channel`, with a fresh trigger id.
+    pub async fn mm_say(&self, user: &str, channel: &str, text: &str, response_url: &str) -> Value {
+        let trigger = format!("mmtrigger{}", fastrand::u64(..));
+        let r = self
+            .mattermost(
+                &mm_form(user, channel, text, response_url, &trigger),
+                Some(MM_TOKEN),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "Mattermost posts a reply without a JSON content type as raw text"
         );
         r.json().await.unwrap()
     }

@@ -6,35 +6,11 @@ use std::time::Duration;
 use serde_json::Value;
 use url::Url;
 
-/// Attempts per delivery, the first included.
-const MAX_ATTEMPTS: u32 = 4;
-/// First delay between attempts; doubled each time.
-const BASE_DELAY: Duration = Duration::from_millis(250);
-/// The longest `Retry-After` the bot waits for.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Time one call to Slack may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why a message could not be delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
-    #[error("response_url refused: {0}")]
-    NotAllowed(String),
-    #[error("Slack answered HTTP {status}{}", .detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
-    Rejected { status: u16, detail: Option<String> },
-    #[error("Slack could not be reached: {0}")]
-    Unreachable(String),
-}
-
-impl DeliveryError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            DeliveryError::Rejected { status, .. } => *status == 429 || *status >= 500,
-            DeliveryError::Unreachable(_) => true,
-            DeliveryError::NotAllowed(_) => false,
-        }
-    }
-}
+pub use crate::chat::outbox::DeliveryError;
+use crate::chat::outbox::{with_retries, Attempt};
 
 /// Checks a `response_url` against the allow-list: https (plain http only to a loopback
 /// address, for local testing), no credentials in the URL, and a listed host. An entry
@@ -87,9 +63,6 @@ pub struct SlackApi {
     bot_token: Option<secrecy::SecretString>,
 }
 
-/// One attempt's result, with the `Retry-After` Slack asked for.
-type Attempt = (Result<Value, DeliveryError>, Option<Duration>);
-
 impl SlackApi {
     pub fn new(
         response_url_hosts: Vec<String>,
@@ -121,7 +94,7 @@ impl SlackApi {
         body: &Value,
     ) -> Result<(), DeliveryError> {
         let url = allowed_response_url(response_url, &self.response_url_hosts)?;
-        self.with_retries("response_url", || self.post_once(url.clone(), body, false))
+        with_retries("response_url", || self.post_once(url.clone(), body, false))
             .await
             .map(|_| ())
     }
@@ -162,30 +135,7 @@ impl SlackApi {
         }
         let mut url = self.api_base_url.clone();
         url.set_path(&format!("{}/{method}", url.path().trim_end_matches('/')));
-        self.with_retries(method, || self.post_once(url.clone(), body, true))
-            .await
-    }
-
-    async fn with_retries<F, Fut>(&self, what: &str, mut once: F) -> Result<Value, DeliveryError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Attempt>,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (result, retry_after) = once().await;
-            match result {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
-                    let backoff = BASE_DELAY * 2u32.pow(attempt - 1);
-                    let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
-                    tracing::warn!(error = %e, attempt, ?delay, %what, "retrying a call to Slack");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        with_retries(method, || self.post_once(url.clone(), body, true)).await
     }
 
     async fn post_once(&self, url: Url, body: &Value, authorized: bool) -> Attempt {

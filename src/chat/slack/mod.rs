@@ -7,17 +7,14 @@ pub mod verify;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
-use super::{Invocation, Platform};
+use super::{form_field, read_form, Invocation, Platform, Refusal};
 use crate::app::App;
-use crate::authz::Principal;
-use verify::Refusal;
 
-/// The largest slash-command body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use super::MAX_BODY_BYTES;
 
 /// A request on the Slack command endpoint that passed verification.
 #[derive(Debug)]
@@ -39,11 +36,6 @@ impl FromRequest<Arc<App>> for SlackRequest {
             .await
             .map_err(|refusal| {
                 app.metrics.refused(Platform::Slack, refusal);
-                tracing::warn!(
-                    platform = "slack",
-                    reason = refusal.reason(),
-                    "refused a command request"
-                );
                 (
                     StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED),
                     refusal.reason(),
@@ -53,17 +45,6 @@ impl FromRequest<Arc<App>> for SlackRequest {
     }
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-}
-
 /// Reads the raw body within the size limit, verifies it, and only then reads fields
 /// from the very bytes that were verified.
 async fn read_verified(
@@ -71,28 +52,14 @@ async fn read_verified(
     secrets: &[SecretString],
     now: i64,
 ) -> Result<SlackRequest, Refusal> {
-    let (parts, body) = req.into_parts();
-    if !is_form(&parts.headers) {
-        return Err(Refusal::ContentType);
-    }
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(Refusal::TooLarge);
-    }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| Refusal::TooLarge)?;
+    let (parts, bytes) = read_form(req).await?;
     let timestamp = parts.headers.get("x-slack-request-timestamp");
     let signature = parts.headers.get("x-slack-signature");
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
         // Only an unsigned certificate check is answered; nothing else in it is read.
         if timestamp.is_none()
             && signature.is_none()
-            && field(&bytes, "ssl_check").as_deref() == Some("1")
+            && form_field(&bytes, "ssl_check").as_deref() == Some("1")
         {
             return Ok(SlackRequest::SslCheck);
         }
@@ -105,63 +72,15 @@ async fn read_verified(
         &bytes,
         now,
     )?;
-    if field(&bytes, "ssl_check").as_deref() == Some("1") {
+    if form_field(&bytes, "ssl_check").as_deref() == Some("1") {
         return Ok(SlackRequest::SslCheck);
     }
     parse_command(&bytes).map(|inv| SlackRequest::Command(Box::new(inv)))
 }
 
-/// The first value of a form field. Fields may repeat or be unknown: the first wins and
-/// the rest are ignored.
-fn field(body: &[u8], name: &str) -> Option<String> {
-    url::form_urlencoded::parse(body)
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// The fields of a slash command, read from the verified form body.
+/// The fields of a Slack slash command, read from the verified form body.
 pub fn parse_command(body: &[u8]) -> Result<Invocation, Refusal> {
-    let mut user_id = None;
-    let mut user_name = None;
-    let mut channel_id = None;
-    let mut team_id = None;
-    let mut command = None;
-    let mut text = None;
-    let mut response_url = None;
-    let mut trigger_id = None;
-    for (key, value) in url::form_urlencoded::parse(body) {
-        let slot = match key.as_ref() {
-            "user_id" => &mut user_id,
-            "user_name" => &mut user_name,
-            "channel_id" => &mut channel_id,
-            "team_id" => &mut team_id,
-            "command" => &mut command,
-            "text" => &mut text,
-            "response_url" => &mut response_url,
-            "trigger_id" => &mut trigger_id,
-            _ => continue,
-        };
-        if slot.is_none() {
-            *slot = Some(value.into_owned());
-        }
-    }
-    let (Some(user_id), Some(channel_id)) = (user_id, channel_id) else {
-        return Err(Refusal::MissingFields);
-    };
-    if user_id.is_empty() || channel_id.is_empty() {
-        return Err(Refusal::MissingFields);
-    }
-    Ok(Invocation {
-        platform: Platform::Slack,
-        user: Principal::new(Platform::Slack, user_id),
-        user_name: user_name.filter(|n| !n.is_empty()),
-        channel: Principal::new(Platform::Slack, channel_id),
-        team_id,
-        command: command.unwrap_or_else(|| "/usersync".into()),
-        text: text.unwrap_or_default().trim().to_string(),
-        response_url: response_url.filter(|u| !u.is_empty()),
-        trigger_id: trigger_id.filter(|t| !t.is_empty()),
-    })
+    crate::chat::parse_command(Platform::Slack, body)
 }
 
 #[cfg(test)]

@@ -8,55 +8,7 @@ use sha2::Sha256;
 /// The largest clock difference accepted, either way (Slack's five minutes).
 pub const MAX_SKEW_SECS: i64 = 300;
 
-/// Why a request was refused before anything in it was acted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    MissingHeaders,
-    MalformedHeaders,
-    StaleTimestamp,
-    BadSignature,
-    TooLarge,
-    ContentType,
-    /// Verified, but without the fields every command request has.
-    MissingFields,
-}
-
-impl Refusal {
-    pub fn status(self) -> u16 {
-        match self {
-            Refusal::TooLarge => 413,
-            Refusal::ContentType => 415,
-            Refusal::MissingFields => 400,
-            _ => 401,
-        }
-    }
-
-    /// The short reason sent back and logged; it never carries request content.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Refusal::MissingHeaders => "missing signature headers",
-            Refusal::MalformedHeaders => "malformed signature headers",
-            Refusal::StaleTimestamp => "timestamp outside the allowed window",
-            Refusal::BadSignature => "invalid signature",
-            Refusal::TooLarge => "request body too large",
-            Refusal::ContentType => "content type must be application/x-www-form-urlencoded",
-            Refusal::MissingFields => "missing user_id or channel_id",
-        }
-    }
-
-    /// The label the refusal is counted under.
-    pub fn metric(self) -> &'static str {
-        match self {
-            Refusal::MissingHeaders => "missing_headers",
-            Refusal::MalformedHeaders => "malformed_headers",
-            Refusal::StaleTimestamp => "stale_timestamp",
-            Refusal::BadSignature => "bad_signature",
-            Refusal::TooLarge => "too_large",
-            Refusal::ContentType => "content_type",
-            Refusal::MissingFields => "missing_fields",
-        }
-    }
-}
+pub use crate::chat::Refusal;
 
 /// Checks a request's signature against every configured secret at time `now` (Unix
 /// seconds). The clock is a parameter so the window is tested without waiting.

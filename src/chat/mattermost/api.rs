@@ -1,0 +1,206 @@
+//! Calls from the bot to the Mattermost server: follow-ups through `response_url` (only
+//! on the configured server), and posts made and edited with the bot account's token.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use url::Url;
+
+use super::render;
+use crate::chat::outbox::{retry_after, with_retries, Attempt, DeliveryError};
+use crate::message::Message;
+
+/// Time one call to Mattermost may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks that a `response_url` lies on the configured Mattermost server: same scheme and
+/// host, the same port when the configured URL names one, and the command hook path.
+pub fn allowed_response_url(raw: &str, server: &Url) -> Result<Url, DeliveryError> {
+    let url = Url::parse(raw).map_err(|_| DeliveryError::NotAllowed("not a URL".into()))?;
+    let same_host = url.scheme() == server.scheme()
+        && url.host_str().map(str::to_ascii_lowercase)
+            == server.host_str().map(str::to_ascii_lowercase)
+        && (server.port().is_none()
+            || url.port_or_known_default() == server.port_or_known_default());
+    if !same_host {
+        return Err(DeliveryError::NotAllowed(format!(
+            "response_url is not on the configured Mattermost server {}",
+            server.origin().ascii_serialization()
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(DeliveryError::NotAllowed("credentials in the URL".into()));
+    }
+    if !url.path().contains("/hooks/commands/") {
+        return Err(DeliveryError::NotAllowed("not a command hook URL".into()));
+    }
+    Ok(url)
+}
+
+/// The client the bot uses to talk back to Mattermost.
+#[derive(Debug, Clone)]
+pub struct MattermostApi {
+    http: reqwest::Client,
+    server: Url,
+    bot_token: Option<SecretString>,
+}
+
+impl MattermostApi {
+    pub fn new(server: Url, bot_token: Option<SecretString>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("usersync-bot/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(MattermostApi {
+            http,
+            server,
+            bot_token,
+        })
+    }
+
+    pub fn has_bot_token(&self) -> bool {
+        self.bot_token.is_some()
+    }
+
+    /// Posts through a command's `response_url` (new messages only: Mattermost cannot
+    /// replace a reply this way).
+    pub async fn post_response_url(
+        &self,
+        response_url: &str,
+        body: &Value,
+    ) -> Result<(), DeliveryError> {
+        let url = allowed_response_url(response_url, &self.server)?;
+        with_retries("response_url", || {
+            self.send(reqwest::Method::POST, url.clone(), body, false)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /api/v4/posts`: returns the new post's id.
+    pub async fn create_post(
+        &self,
+        channel_id: &str,
+        message: &Message,
+    ) -> Result<String, DeliveryError> {
+        let (text, props) = render::render_post(message);
+        let body = json!({"channel_id": channel_id, "message": text, "props": props});
+        let url = self.api_url(&["posts"])?;
+        let answer = with_retries("posts", || {
+            self.send(reqwest::Method::POST, url.clone(), &body, true)
+        })
+        .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| DeliveryError::Rejected {
+                status: 201,
+                detail: Some("the created post has no id".into()),
+            })
+    }
+
+    /// `PUT /api/v4/posts/{id}/patch`: edits a post the bot made.
+    pub async fn patch_post(&self, post_id: &str, message: &Message) -> Result<(), DeliveryError> {
+        let (text, props) = render::render_post(message);
+        let body = json!({"message": text, "props": props});
+        let url = self.api_url(&["posts", post_id, "patch"])?;
+        with_retries("posts/patch", || {
+            self.send(reqwest::Method::PUT, url.clone(), &body, true)
+        })
+        .await
+        .map(|_| ())
+    }
+
+    fn api_url(&self, segments: &[&str]) -> Result<Url, DeliveryError> {
+        if self.bot_token.is_none() {
+            return Err(DeliveryError::NotAllowed(
+                "no Mattermost bot token is configured".into(),
+            ));
+        }
+        let mut url = self.server.clone();
+        let mut path = format!("{}/api/v4", url.path().trim_end_matches('/'));
+        for s in segments {
+            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(DeliveryError::NotAllowed(format!(
+                    "{s:?} is not a Mattermost id"
+                )));
+            }
+            path.push('/');
+            path.push_str(s);
+        }
+        url.set_path(&path);
+        Ok(url)
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        body: &Value,
+        authorized: bool,
+    ) -> Attempt {
+        let mut request = self.http.request(method, url).json(body);
+        if authorized {
+            if let Some(token) = &self.bot_token {
+                request = request.bearer_auth(token.expose_secret());
+            }
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(DeliveryError::Unreachable(e.without_url().to_string())),
+                    None,
+                )
+            }
+        };
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            // Mattermost's errors are JSON with a `message`.
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .or_else(|| {
+                    (!text.trim().is_empty()).then(|| text.trim().chars().take(200).collect())
+                });
+            return (
+                Err(DeliveryError::Rejected {
+                    status: status.as_u16(),
+                    detail,
+                }),
+                wait,
+            );
+        }
+        (Ok(serde_json::from_str(&text).unwrap_or(Value::Null)), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follow_ups_go_only_to_the_configured_server() {
+        let server = Url::parse("https://chat.example.com").unwrap();
+        assert!(
+            allowed_response_url("https://chat.example.com/hooks/commands/abc123", &server).is_ok()
+        );
+        for bad in [
+            "http://chat.example.com/hooks/commands/abc",
+            "https://chat.example.com.evil.example/hooks/commands/abc",
+            "https://evil.example/hooks/commands/abc",
+            "https://chat.example.com@evil.example/hooks/commands/abc",
+            "https://chat.example.com/api/v4/users",
+            "https://user:pw@chat.example.com/hooks/commands/abc",
+        ] {
+            assert!(allowed_response_url(bad, &server).is_err(), "{bad}");
+        }
+        let pinned = Url::parse("http://127.0.0.1:8065").unwrap();
+        assert!(allowed_response_url("http://127.0.0.1:8065/hooks/commands/x", &pinned).is_ok());
+        assert!(allowed_response_url("http://127.0.0.1:9999/hooks/commands/x", &pinned).is_err());
+    }
+}

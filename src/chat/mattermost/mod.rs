@@ -1,0 +1,99 @@
+//! Mattermost: the verified slash-command extractor, the renderer, and the calls back to
+//! the Mattermost server.
+//!
+//! Mattermost signs nothing: a command proves itself with its token, sent as the form
+//! field `token` (authoritative) and as `Authorization: Token …` (which an outgoing OAuth
+//! connection may overwrite, so it is not relied on).
+
+pub mod api;
+pub mod render;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use super::{form_field, read_form, Invocation, Platform, Refusal};
+use crate::app::App;
+
+/// A verified Mattermost slash command.
+#[derive(Debug)]
+pub struct MattermostCommand(pub Box<Invocation>);
+
+impl FromRequest<Arc<App>> for MattermostCommand {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let Some(mm) = app.config.mattermost.as_ref() else {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        };
+        read_verified(req, &mm.command_tokens)
+            .await
+            .map_err(|refusal| {
+                app.metrics.refused(Platform::Mattermost, refusal);
+                (
+                    StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+                    refusal.reason(),
+                )
+                    .into_response()
+            })
+    }
+}
+
+/// Whether `token` is one of the configured tokens. Every token is compared, each in
+/// constant time, so neither a match nor its position can be timed.
+pub fn token_matches(tokens: &[SecretString], token: &str) -> bool {
+    let mut found = subtle::Choice::from(0);
+    for t in tokens {
+        found |= t.expose_secret().as_bytes().ct_eq(token.as_bytes());
+    }
+    bool::from(found)
+}
+
+async fn read_verified(
+    req: Request,
+    tokens: &[SecretString],
+) -> Result<MattermostCommand, Refusal> {
+    let (_, bytes) = read_form(req).await?;
+    let token = form_field(&bytes, "token").filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(Refusal::MissingToken);
+    };
+    if !token_matches(tokens, &token) {
+        return Err(Refusal::BadToken);
+    }
+    super::parse_command(Platform::Mattermost, &bytes).map(|inv| MattermostCommand(Box::new(inv)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_configured_token_matches_and_nothing_else() {
+        let tokens = vec![
+            SecretString::from("old-token"),
+            SecretString::from("new-token"),
+        ];
+        assert!(token_matches(&tokens, "old-token"));
+        assert!(token_matches(&tokens, "new-token"));
+        for bad in ["", "new-toke", "new-token ", "NEW-TOKEN"] {
+            assert!(!token_matches(&tokens, bad), "{bad:?}");
+        }
+        assert!(!token_matches(&[], "new-token"));
+    }
+
+    #[test]
+    fn the_real_request_shape_with_repeated_mentions_parses() {
+        let body = b"channel_id=ch1&channel_name=town-square&command=%2Fusersync&response_url=https%3A%2F%2Fchat.example.com%2Fhooks%2Fcommands%2Fabc&team_domain=acme&team_id=t1&text=status+%40alice+okta&token=tok&trigger_id=tr1&user_id=u1&user_name=bob&root_id=&user_mentions=alice&user_mentions_ids=ua&user_mentions=carol&user_mentions_ids=uc&channel_mentions=ops&channel_mentions_ids=co";
+        let inv = crate::chat::parse_command(Platform::Mattermost, body).unwrap();
+        assert_eq!(inv.user.to_string(), "mattermost:u1");
+        assert_eq!(inv.channel.to_string(), "mattermost:ch1");
+        assert_eq!(inv.text, "status @alice okta");
+        assert_eq!(inv.user_name.as_deref(), Some("bob"));
+        assert_eq!(inv.trigger_id.as_deref(), Some("tr1"));
+    }
+}
