@@ -148,3 +148,49 @@ async fn send_plays_slack_and_prints_what_a_person_reads() {
         "unescaped for the terminal: {stdout}"
     );
 }
+
+#[tokio::test]
+async fn send_plays_mattermost_too() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let mut setup = BotSetup::new(&sim);
+    // `send` serves its response_url on 127.0.0.1: a server URL without a port allows it.
+    setup.mattermost = Some(mm_section("http://127.0.0.1", None));
+    let config_text = setup.config_text();
+    let bot = setup.start().await;
+    let text = config_text
+        .replace("${TEST_SIGNING_SECRET}", SECRET)
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{}\"", bot.bot.addr),
+        );
+    let path = write(&text);
+    let out = tokio::process::Command::new(BIN)
+        .args([
+            "send",
+            "--platform",
+            "mattermost",
+            "--as",
+            "mmuser1",
+            "--wait",
+            "200ms",
+            "--config",
+        ])
+        .arg(&path)
+        .arg("/usersync status okta @channel")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("(as mattermost:mmuser1 in mattermost:CLOCAL)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Unexpected \"@channel\""), "{stdout}");
+    let rows = bot.audit_rows(1).await;
+    assert_eq!(rows[0].platform, usersync_bot::chat::Platform::Mattermost);
+}
