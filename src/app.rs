@@ -16,6 +16,7 @@ use crate::chat::slack::api::SlackApi;
 use crate::chat::{Platform, Refusal};
 use crate::config::Config;
 use crate::jobs::Jobs;
+use crate::notify::Watcher;
 use crate::store::{AuditEntry, Store, StoreError};
 use crate::usersync::{UserSyncClient, UserSyncError};
 
@@ -49,6 +50,7 @@ pub struct App {
     pub deliveries: Deliveries,
     pub outbox: Outbox,
     pub jobs: Arc<Jobs>,
+    pub watcher: Arc<Watcher>,
 }
 
 impl App {
@@ -84,6 +86,14 @@ impl App {
             config.jobs,
         );
         jobs.resume().await?;
+        let watcher = Watcher::new(
+            store.clone(),
+            outbox.clone(),
+            config.routes.clone(),
+            config.watch.interval,
+            jobs.pollers().clone(),
+        );
+        watcher.start(&instances);
         let app = App {
             config,
             instances,
@@ -93,6 +103,7 @@ impl App {
             deliveries: Deliveries::default(),
             outbox,
             jobs,
+            watcher,
         };
         Ok((Arc::new(app), writer))
     }

@@ -36,7 +36,7 @@ impl std::fmt::Display for Role {
 }
 
 /// A user or channel on one platform, written `slack:U123` or `mattermost:abc`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Principal {
     pub platform: Platform,
     pub id: String,

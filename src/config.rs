@@ -11,7 +11,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::authz::{Principal, Role, RoleTable};
+pub use crate::authz::Principal;
+use crate::authz::{Role, RoleTable};
 use crate::command::CommandKind;
 use crate::usersync::{ApiFlavour, Credentials, InstanceConfig, RetryPolicy, DEFAULT_TIMEOUT};
 
@@ -34,6 +35,39 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// How long a read may wait for the product before the reply is deferred.
     pub inline_budget: Duration,
+    pub watch: WatchConfig,
+    /// Where finished syncs are announced, from the configuration.
+    pub routes: Vec<NotifyRoute>,
+}
+
+/// Default pause between two looks at every watched connector.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// How often every connector's last sync is looked at.
+    pub interval: Duration,
+}
+
+/// What a route announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    Success,
+    Failure,
+    Threshold,
+}
+
+/// A `[[notify]]` route: finished syncs of some connectors, announced in one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRoute {
+    /// `None`: every instance.
+    pub instance: Option<String>,
+    /// Names or ids; `*` for all.
+    pub connectors: Vec<String>,
+    pub channel: Principal,
+    pub on: Vec<NotifyOn>,
+    pub max_deleted: Option<u64>,
+    pub max_failed: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +141,28 @@ struct RawConfig {
     roles: RawRoles,
     jobs: Option<RawJobs>,
     replies: Option<RawReplies>,
+    watch: Option<RawWatch>,
+    #[serde(default)]
+    notify: Vec<RawNotify>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    instance: Option<String>,
+    #[serde(default)]
+    connectors: Vec<String>,
+    channel: String,
+    #[serde(default)]
+    on: Vec<String>,
+    max_deleted: Option<u64>,
+    max_failed: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,6 +452,65 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .push("replies.inline_budget: must stay under Slack's 3 seconds (2.8s at most)".into());
     }
 
+    let watch = WatchConfig {
+        interval: duration(
+            raw.watch.as_ref().and_then(|w| w.interval.as_deref()),
+            "watch.interval",
+            DEFAULT_WATCH_INTERVAL,
+            &mut problems,
+        ),
+    };
+    let mut routes = Vec::new();
+    for (i, n) in raw.notify.into_iter().enumerate() {
+        let key = format!("notify[{i}]");
+        if let Some(name) = &n.instance {
+            if !instances
+                .iter()
+                .any(|c: &InstanceConfig| c.name.eq_ignore_ascii_case(name))
+            {
+                problems.push(format!("{key}.instance: no instance is called {name:?}"));
+            }
+        }
+        let channel = match Principal::parse(&n.channel) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("{key}.channel: {e}"));
+                continue;
+            }
+        };
+        let mut on = Vec::new();
+        for (j, o) in n.on.iter().enumerate() {
+            match o.as_str() {
+                "success" => on.push(NotifyOn::Success),
+                "failure" => on.push(NotifyOn::Failure),
+                "threshold" => on.push(NotifyOn::Threshold),
+                other => problems.push(format!(
+                    "{key}.on[{j}]: {other:?} is not one of \"success\", \"failure\", \"threshold\""
+                )),
+            }
+        }
+        if on.is_empty() {
+            on.push(NotifyOn::Failure);
+        }
+        if on.contains(&NotifyOn::Threshold) && n.max_deleted.is_none() && n.max_failed.is_none() {
+            problems.push(format!(
+                "{key}.on: \"threshold\" needs max_deleted or max_failed"
+            ));
+        }
+        routes.push(NotifyRoute {
+            instance: n.instance,
+            connectors: if n.connectors.is_empty() {
+                vec!["*".into()]
+            } else {
+                n.connectors
+            },
+            channel,
+            on,
+            max_deleted: n.max_deleted,
+            max_failed: n.max_failed,
+        });
+    }
+
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
@@ -409,6 +524,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         roles,
         jobs,
         inline_budget,
+        watch,
+        routes,
     })
 }
 

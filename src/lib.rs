@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod handlers;
 pub mod jobs;
 pub mod message;
+pub mod notify;
 pub mod server;
 pub mod simulator;
 pub mod store;

@@ -30,7 +30,17 @@ pub fn router(app: Arc<App>) -> Router {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        format!(
+            "{}# HELP usersync_bot_notifications_posted_total Notifications of finished syncs posted.\n\
+             # TYPE usersync_bot_notifications_posted_total counter\n\
+             usersync_bot_notifications_posted_total {}\n\
+             # HELP usersync_bot_notifications_failed_total Notification posts that failed.\n\
+             # TYPE usersync_bot_notifications_failed_total counter\n\
+             usersync_bot_notifications_failed_total {}\n",
+            app.metrics.render(),
+            app.watcher.metrics.posted.load(std::sync::atomic::Ordering::Relaxed),
+            app.watcher.metrics.failed.load(std::sync::atomic::Ordering::Relaxed),
+        ),
     )
         .into_response()
 }
@@ -198,6 +208,7 @@ impl RunningBot {
         }
         let _ = (&mut self.server).await;
         self.app.jobs.stop();
+        self.app.watcher.stop();
         drop(self.app);
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut self.writer).await;
     }

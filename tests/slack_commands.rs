@@ -299,8 +299,8 @@ async fn mistakes_get_one_line_and_the_usage_never_an_error_status() {
             "Try `/usersync help`.",
         ),
         (
-            "watch okta",
-            "`watch` is not available in this version of the bot.",
+            "audit",
+            "`audit` is not available in this version of the bot.",
             "Try",
         ),
         (

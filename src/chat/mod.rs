@@ -170,7 +170,7 @@ pub fn parse_command(platform: Platform, body: &[u8]) -> Result<Invocation, Refu
 }
 
 /// A chat platform the bot serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {
     Slack,
     Mattermost,

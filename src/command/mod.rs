@@ -43,10 +43,13 @@ pub enum CommandKind {
     Jobs,
     User,
     Run,
+    Watch,
+    Unwatch,
+    Watches,
 }
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 10] = [
+    pub const ALL: [CommandKind; 13] = [
         CommandKind::Help,
         CommandKind::Whoami,
         CommandKind::Connectors,
@@ -57,6 +60,9 @@ impl CommandKind {
         CommandKind::Jobs,
         CommandKind::User,
         CommandKind::Run,
+        CommandKind::Watch,
+        CommandKind::Unwatch,
+        CommandKind::Watches,
     ];
 
     /// The command table. An exhaustive match: a new command cannot exist without its
@@ -143,6 +149,30 @@ impl CommandKind {
                 example: "run \"Azure AD\"",
                 access: Access::Role(Role::Operator),
             },
+            CommandKind::Watch => &CommandSpec {
+                name: "watch",
+                aliases: &["subscribe"],
+                args: "<connector|*> [--failures-only] [--max-deleted N]",
+                summary: "Announce finished syncs of a connector (or all) in this channel.",
+                example: "watch okta --failures-only",
+                access: Access::Role(Role::Operator),
+            },
+            CommandKind::Unwatch => &CommandSpec {
+                name: "unwatch",
+                aliases: &["unsubscribe"],
+                args: "<connector|*>",
+                summary: "Stop announcing a connector's (or all) syncs in this channel.",
+                example: "unwatch okta",
+                access: Access::Role(Role::Operator),
+            },
+            CommandKind::Watches => &CommandSpec {
+                name: "watches",
+                aliases: &[],
+                args: "",
+                summary: "What is announced in this channel, and why.",
+                example: "watches",
+                access: Access::Role(Role::Viewer),
+            },
         }
     }
 
@@ -171,14 +201,7 @@ impl CommandKind {
 }
 
 /// Names kept for commands of later versions, so that they are never taken for typos.
-pub const RESERVED: &[&str] = &[
-    "set",
-    "delete-directory",
-    "watch",
-    "unwatch",
-    "watches",
-    "audit",
-];
+pub const RESERVED: &[&str] = &["set", "delete-directory", "audit"];
 
 /// A parsed command with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +238,15 @@ pub enum Command {
         connector: String,
         local: bool,
     },
+    Watch {
+        connector: String,
+        failures_only: bool,
+        max_deleted: Option<u64>,
+    },
+    Unwatch {
+        connector: String,
+    },
+    Watches,
 }
 
 impl Command {
@@ -230,6 +262,9 @@ impl Command {
             Command::Jobs => CommandKind::Jobs,
             Command::User { .. } => CommandKind::User,
             Command::Run { .. } => CommandKind::Run,
+            Command::Watch { .. } => CommandKind::Watch,
+            Command::Unwatch { .. } => CommandKind::Unwatch,
+            Command::Watches => CommandKind::Watches,
         }
     }
 }
@@ -366,6 +401,30 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
                 connector: args.positional[0].clone(),
                 local: args.flag("local"),
             }
+        }
+        CommandKind::Watch => {
+            args.exact(1, 1)?;
+            let max_deleted = match args.option("max-deleted") {
+                None => None,
+                Some(n) => Some(n.parse::<u64>().map_err(|_| {
+                    fail(format!("--max-deleted takes a number of users, not {n:?}."))
+                })?),
+            };
+            Command::Watch {
+                connector: args.positional[0].clone(),
+                failures_only: args.flag("failures-only"),
+                max_deleted,
+            }
+        }
+        CommandKind::Unwatch => {
+            args.exact(1, 1)?;
+            Command::Unwatch {
+                connector: args.positional[0].clone(),
+            }
+        }
+        CommandKind::Watches => {
+            args.exact(0, 0)?;
+            Command::Watches
         }
     };
     Ok(command)
@@ -625,6 +684,21 @@ mod tests {
                 },
             ),
             (
+                "watch * --failures-only --max-deleted 50",
+                Command::Watch {
+                    connector: "*".into(),
+                    failures_only: true,
+                    max_deleted: Some(50),
+                },
+            ),
+            (
+                "unwatch okta",
+                Command::Unwatch {
+                    connector: "okta".into(),
+                },
+            ),
+            ("watches", Command::Watches),
+            (
                 "  run   okta  ",
                 Command::Run {
                     connector: "okta".into(),
@@ -647,9 +721,14 @@ mod tests {
             ),
             ("frobnicate", None, "There is no command \"frobnicate\"."),
             (
-                "watch okta",
+                "audit",
                 None,
-                "`watch` is not available in this version of the bot.",
+                "`audit` is not available in this version of the bot.",
+            ),
+            (
+                "watch okta --max-deleted lots",
+                Some(CommandKind::Watch),
+                "--max-deleted takes a number of users, not \"lots\".",
             ),
             ("status", Some(CommandKind::Status), "Missing <connector>."),
             (

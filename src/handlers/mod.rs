@@ -6,6 +6,7 @@ pub mod resolve;
 
 mod actions;
 mod reads;
+mod watch;
 
 use crate::app::App;
 use crate::authz::{Denial, Role};
@@ -66,6 +67,13 @@ pub async fn handle(app: &App, inv: &Invocation, role: Option<Role>, command: Co
             by_username,
         } => actions::user(app, inv, &connector, &identifier, by_username).await,
         Command::Run { connector, local } => actions::run(app, inv, &connector, local).await,
+        Command::Watch {
+            connector,
+            failures_only,
+            max_deleted,
+        } => watch::watch(app, inv, &connector, failures_only, max_deleted).await,
+        Command::Unwatch { connector } => watch::unwatch(app, inv, &connector).await,
+        Command::Watches => watch::watches(app, inv).await,
     }
 }
 

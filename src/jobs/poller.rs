@@ -71,6 +71,15 @@ impl Pollers {
         rx
     }
 
+    /// The last observation of a connector whose poller runs (a job follows it), so that
+    /// others looking at the same connector need not poll it again.
+    pub fn latest(&self, instance: &str, connector_id: &str) -> Option<Observation> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = running.get(&(instance.to_string(), connector_id.to_string()))?;
+        let latest = tx.borrow().clone();
+        latest
+    }
+
     /// How many connectors are being polled.
     pub fn active(&self) -> usize {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).len()

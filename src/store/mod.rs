@@ -171,6 +171,23 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A channel's request, made from chat, to hear about finished syncs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: i64,
+    pub platform: Platform,
+    pub channel_id: String,
+    /// Empty for every instance.
+    pub instance: String,
+    /// A connector id, or `*`.
+    pub connector: String,
+    pub connector_name: String,
+    pub failures_only: bool,
+    pub max_deleted: Option<u64>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Writes audit rows, all or none.
@@ -200,6 +217,63 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The newest jobs, newest first.
     async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Adds or replaces a channel's subscription to a connector (or `*`).
+    async fn subscribe(&self, s: &Subscription) -> Result<(), StoreError>;
+
+    /// Ends a subscription; `false` when there was none.
+    async fn unsubscribe(
+        &self,
+        platform: Platform,
+        channel_id: &str,
+        instance: &str,
+        connector: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Every subscription, oldest first.
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    /// The newest sync of a connector the watcher has dealt with.
+    async fn handled_sync(
+        &self,
+        instance: &str,
+        connector_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    async fn set_handled_sync(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        id: u64,
+    ) -> Result<(), StoreError>;
+
+    /// The last sync announced to a channel for a connector.
+    async fn announced(
+        &self,
+        platform: Platform,
+        channel_id: &str,
+        instance: &str,
+        connector_id: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    async fn set_announced(
+        &self,
+        platform: Platform,
+        channel_id: &str,
+        instance: &str,
+        connector_id: &str,
+        sync_id: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Since when an instance is known to be down, if it is.
+    async fn outage(&self, instance: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Records an instance as down since `since` (`None`: it is back).
+    async fn set_outage(
+        &self,
+        instance: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens (and migrates) the store a URL names.

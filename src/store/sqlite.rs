@@ -9,6 +9,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{
     platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState, Store, StoreError,
+    Subscription,
 };
 use crate::chat::Platform;
 
@@ -256,6 +257,201 @@ impl Store for SqliteStore {
             .map(job_from_row)
             .collect::<Result<_, _>>()
             .map_err(StoreError::from)
+    }
+
+    async fn subscribe(&self, s: &Subscription) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO subscriptions (platform, channel_id, instance, connector, connector_name, \
+             failures_only, max_deleted, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (platform, channel_id, instance, connector) DO UPDATE SET \
+             connector_name = excluded.connector_name, failures_only = excluded.failures_only, \
+             max_deleted = excluded.max_deleted, created_by = excluded.created_by, \
+             created_at = excluded.created_at",
+        )
+        .bind(s.platform.as_str())
+        .bind(&s.channel_id)
+        .bind(&s.instance)
+        .bind(&s.connector)
+        .bind(&s.connector_name)
+        .bind(i64::from(s.failures_only))
+        .bind(s.max_deleted.map(|v| v as i64))
+        .bind(&s.created_by)
+        .bind(ts(s.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        platform: Platform,
+        channel_id: &str,
+        instance: &str,
+        connector: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM subscriptions WHERE platform = $1 AND channel_id = $2 AND instance = $3 \
+             AND connector = $4",
+        )
+        .bind(platform.as_str())
+        .bind(channel_id)
+        .bind(instance)
+        .bind(connector)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, platform, channel_id, instance, connector, connector_name, failures_only, \
+             max_deleted, created_by, created_at FROM subscriptions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Subscription {
+                    id: r.try_get("id")?,
+                    platform: platform_from(r.try_get::<&str, _>("platform")?),
+                    channel_id: r.try_get("channel_id")?,
+                    instance: r.try_get("instance")?,
+                    connector: r.try_get("connector")?,
+                    connector_name: r.try_get("connector_name")?,
+                    failures_only: r.try_get::<i64, _>("failures_only")? != 0,
+                    max_deleted: r
+                        .try_get::<Option<i64>, _>("max_deleted")?
+                        .map(|v| v as u64),
+                    created_by: r.try_get("created_by")?,
+                    created_at: parse_ts(r.try_get::<&str, _>("created_at")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn handled_sync(
+        &self,
+        instance: &str,
+        connector_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT handled_id FROM watch_state WHERE instance = $1 AND connector_id = $2",
+        )
+        .bind(instance)
+        .bind(connector_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>("handled_id"))
+            .transpose()?
+            .map(|v| v as u64))
+    }
+
+    async fn set_handled_sync(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        id: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO watch_state (instance, connector_id, handled_id, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (instance, connector_id) DO UPDATE SET handled_id = excluded.handled_id, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(instance)
+        .bind(connector_id)
+        .bind(id as i64)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn announced(
+        &self,
+        platform: Platform,
+        channel_id: &str,
+        instance: &str,
+        connector_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT last_sync_id FROM announcements WHERE platform = $1 AND channel_id = $2 \
+             AND instance = $3 AND connector_id = $4",
+        )
+        .bind(platform.as_str())
+        .bind(channel_id)
+        .bind(instance)
+        .bind(connector_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>("last_sync_id"))
+            .transpose()?
+            .map(|v| v as u64))
+    }
+
+    async fn set_announced(
+        &self,
+        platform: Platform,
+        channel_id: &str,
+        instance: &str,
+        connector_id: &str,
+        sync_id: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO announcements (platform, channel_id, instance, connector_id, last_sync_id, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (platform, channel_id, instance, connector_id) DO UPDATE SET \
+             last_sync_id = excluded.last_sync_id, updated_at = excluded.updated_at",
+        )
+        .bind(platform.as_str())
+        .bind(channel_id)
+        .bind(instance)
+        .bind(connector_id)
+        .bind(sync_id as i64)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn outage(&self, instance: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query("SELECT down_since FROM outages WHERE instance = $1")
+            .bind(instance)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("down_since"))
+            .transpose()?
+            .map(|s| parse_ts(&s)))
+    }
+
+    async fn set_outage(
+        &self,
+        instance: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        match since {
+            Some(t) => {
+                sqlx::query(
+                    "INSERT INTO outages (instance, down_since) VALUES ($1, $2) \
+                     ON CONFLICT (instance) DO UPDATE SET down_since = excluded.down_since",
+                )
+                .bind(instance)
+                .bind(ts(t))
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM outages WHERE instance = $1")
+                    .bind(instance)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 
