@@ -94,6 +94,7 @@ impl App {
             jobs.pollers().clone(),
         );
         watcher.start(&instances);
+        tokio::spawn(forget_old_deliveries(store.clone()));
         let app = App {
             config,
             instances,
@@ -136,6 +137,25 @@ impl App {
 
     pub fn instance_names(&self) -> Vec<&str> {
         self.instances.iter().map(|c| c.instance()).collect()
+    }
+}
+
+/// How long a delivery is remembered in the store, and how often old ones are dropped.
+const DELIVERY_RETENTION: chrono::Duration = chrono::Duration::days(1);
+const DELIVERY_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Drops stored deliveries older than a day, hourly: re-deliveries come within minutes.
+async fn forget_old_deliveries(store: Arc<dyn Store>) {
+    loop {
+        match store
+            .forget_deliveries_before(chrono::Utc::now() - DELIVERY_RETENTION)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "old deliveries dropped"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot drop old deliveries"),
+        }
+        tokio::time::sleep(DELIVERY_CLEANUP_EVERY).await;
     }
 }
 

@@ -257,7 +257,8 @@ impl Config {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             // The TOML layer repeats the key on a second line; the path already names it.
-            let inner = inner.lines().next().unwrap_or_default().trim();
+            let inner = without_values(inner.lines().next().unwrap_or_default().trim());
+            let inner = inner.as_str();
             ConfigError::one(if path == "." || path.is_empty() {
                 inner.to_string()
             } else {
@@ -324,6 +325,29 @@ fn substitute_env(
         }
         _ => {}
     }
+}
+
+/// serde quotes the offending value in type errors (`invalid type: string "…"`); after
+/// `${VAR}` substitution that value can be a secret, so quoted values are left out.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(" \"") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("\", expected") {
+            Some(end) => {
+                out.push_str(" value");
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn duration(
@@ -854,6 +878,21 @@ max_wait = "4h"
             err.to_string()
                 .contains("instances[0].password: required with username"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_never_echoes_a_substituted_secret() {
+        let text = GOOD.replace(
+            "signing_secrets = [\"${SLACK_SIGNING_SECRET}\"]",
+            "signing_secrets = \"${SLACK_SIGNING_SECRET}\"",
+        );
+        let err = Config::parse(&text, &env).unwrap_err();
+        let all = err.to_string();
+        assert!(!all.contains("sig-secret-value"), "{all}");
+        assert!(
+            all.starts_with("slack.signing_secrets: invalid type: string value, expected"),
+            "{all}"
         );
     }
 

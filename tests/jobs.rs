@@ -465,3 +465,36 @@ async fn jobs_lists_what_is_followed() {
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn two_people_running_the_same_connector_at_once_start_one_sync() {
+    let (sim, slack, bot) = setup(30_000, FAST, "").await;
+    let a = run_cmd(&slack, "run okta", "a");
+    let mut b = run_cmd(&slack, "run okta", "b");
+    b.user = ADMIN;
+    let (ra, rb) = tokio::join!(bot.command(&a), bot.command(&b));
+    let texts = [visible(&ra), visible(&rb)];
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("Sync of Okta started"))
+            .count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("Okta is already syncing"))
+            .count(),
+        1,
+        "{texts:?}"
+    );
+    let posts = sim
+        .state()
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "one trigger reached the product");
+}

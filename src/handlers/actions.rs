@@ -82,6 +82,26 @@ pub async fn run(app: &App, inv: &Invocation, wanted: &str, local: bool) -> Hand
     };
     let name = found.connector.display_name().to_string();
     let id = &found.connector.unique_id;
+    // Check and trigger under one lock per connector, so that two people typing `run`
+    // at once cannot both pass the check.
+    let _start = app.jobs.start_lock(found.client.instance(), id).await;
+    // A re-delivered request is recognised before anything else is said about it.
+    if let Some(done) = claim(app, inv).await {
+        return done;
+    }
+    if let Some(job) = app.jobs.following_on(found.client.instance(), id).await {
+        return Handled {
+            message: Message::new(Tone::Warning, format!("{name} is already syncing")).text(
+                Text::new().plain(format!(
+                    "The bot is following a sync of it started from chat by {} at {} (job {}). A second one was not started.",
+                    job.user_name.map_or(format!("{}:{}", job.platform.as_str(), job.user_id), |n| format!("@{n}")),
+                    job.started_at.format("%H:%M UTC"),
+                    job.id
+                )),
+            ),
+            outcome: format!("not started: job {} still following", job.id),
+        };
+    }
     // Never start a second sync while one runs.
     let before = match found.client.last_sync_status(id).await {
         Ok(s) => Some(s),
@@ -90,9 +110,6 @@ pub async fn run(app: &App, inv: &Invocation, wanted: &str, local: bool) -> Hand
     };
     if let Some(s) = before.as_ref().filter(|s| !s.status.is_terminal()) {
         return already_running(app, &found, s).await;
-    }
-    if let Some(done) = claim(app, inv).await {
-        return done;
     }
     let answer = match found.client.trigger_sync(id, local).await {
         Ok(a) => a,
@@ -230,7 +247,10 @@ pub async fn user(
             ));
             let mut m =
                 Message::new(tone, format!("User update on {name}")).push(Block::Fields(fields));
-            if let Some(msg) = field("message").or(answer.text) {
+            if let Some(msg) = field("message")
+                .or(answer.text)
+                .filter(|m| !m.trim().is_empty())
+            {
                 m = m.text(Text::new().plain(msg));
             }
             let mut job = new_job(app, inv, JobKind::User, &found);

@@ -30,6 +30,9 @@ const PROGRESS_MIN_GAP: Duration = Duration::from_secs(20);
 /// Failed users listed in an outcome.
 const FAILED_USERS_SHOWN: usize = 10;
 
+/// A lock per (instance, connector) for starting syncs.
+type StartLocks = std::collections::HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
 /// The job engine, shared by the command handlers and the resumed jobs.
 #[derive(Debug)]
 pub struct Jobs {
@@ -40,6 +43,9 @@ pub struct Jobs {
     pollers: Arc<Pollers>,
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
+    /// One lock per (instance, connector): starting a sync is check-then-trigger, and two
+    /// people must not both pass the check.
+    start_locks: std::sync::Mutex<StartLocks>,
 }
 
 impl Jobs {
@@ -58,6 +64,33 @@ impl Jobs {
             settings,
             shutdown,
             shutdown_tx,
+            start_locks: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// Holds the right to start a sync of a connector until the guard is dropped.
+    pub async fn start_lock(
+        &self,
+        instance: &str,
+        connector: &str,
+    ) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.start_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks
+                .entry((instance.to_string(), connector.to_string()))
+                .or_default()
+                .clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// A sync job still followed on a connector, if any.
+    pub async fn following_on(&self, instance: &str, connector: &str) -> Option<JobRecord> {
+        self.store.open_jobs().await.ok()?.into_iter().find(|j| {
+            j.kind == JobKind::Sync
+                && j.state == JobState::Following
+                && j.instance == instance
+                && j.connector_id == connector
         })
     }
 
@@ -212,12 +245,12 @@ impl Jobs {
                                 observation.failures,
                                 humantime::format_duration(self.settings.max_wait)
                             ));
-                        self.post(&mut job, &message).await.ok();
+                        // One post stays reserved for the outcome.
+                        self.post(&mut job, &message, 1).await.ok();
                     }
                     continue;
                 }
             };
-            trouble_reported = false;
             let current = match job.sync_id {
                 None if job.baseline_sync_id.is_none_or(|b| latest.id > b) => {
                     job.sync_id = Some(latest.id);
@@ -311,6 +344,12 @@ impl Jobs {
             match client.sync_results(s.id, ResultCount::All).await {
                 Ok(users) => {
                     let failed: Vec<_> = users.iter().filter(|u| u.is_failure()).collect();
+                    if failed.is_empty() {
+                        return message.context(format!(
+                            "The product counts {} failed users but lists none as failed in the results.",
+                            s.failed_count.unwrap_or(0)
+                        ));
+                    }
                     message = message
                         .text(Text::new().strong(format!("Failed users ({})", failed.len())));
                     message = message.push(crate::message::Block::List {
@@ -345,7 +384,7 @@ impl Jobs {
     }
 
     async fn deliver(&self, mut job: JobRecord, message: Message) {
-        match self.post(&mut job, &message).await {
+        match self.post(&mut job, &message, 0).await {
             Ok(()) => {
                 job.delivery = Delivery::Posted;
                 job.delivery_error = None;
@@ -389,10 +428,15 @@ impl Jobs {
 
     /// Posts a new message for the job: through `response_url` while it is good, else
     /// with the bot token; fails when neither is possible.
-    async fn post(&self, job: &mut JobRecord, message: &Message) -> Result<(), DeliveryError> {
+    async fn post(
+        &self,
+        job: &mut JobRecord,
+        message: &Message,
+        reserve: u32,
+    ) -> Result<(), DeliveryError> {
         let platform = job.platform;
         let late = self.outbox.has_bot_token(platform);
-        if self.response_url_usable(job, 0) {
+        if self.response_url_usable(job, reserve) {
             let url = job.response_url.clone().unwrap_or_default();
             job.response_posts += 1;
             match self.outbox.follow_up(platform, &url, message, false).await {

@@ -24,8 +24,9 @@ use crate::usersync::{Connector, SyncStatus, UserSyncClient, UserSyncError};
 const OUTAGE_AFTER: u32 = 2;
 /// Cycles between two refreshes of an instance's connector list.
 const LIST_EVERY: u32 = 10;
-/// Syncs fetched by id at most when a connector's last id jumps.
-const MAX_GAP_FETCH: u64 = 100;
+/// Syncs fetched by id at most when a connector's last id jumps (after a long outage
+/// the oldest beyond this are skipped, with a warning).
+const MAX_GAP_FETCH: u64 = 1000;
 /// Cycles a failing post is retried before it is recorded as undeliverable.
 const MAX_POST_ATTEMPTS: u32 = 3;
 
@@ -225,6 +226,14 @@ impl Watcher {
         }
         let mut candidates = Vec::new();
         let from = (handled + 1).max(latest.id.saturating_sub(MAX_GAP_FETCH));
+        if from > handled + 1 {
+            tracing::warn!(
+                instance,
+                connector = %c.unique_id,
+                skipped = from - handled - 1,
+                "too many syncs since the last look; the oldest are not announced"
+            );
+        }
         for id in from..latest.id {
             let record = match cache.get(&id) {
                 Some(r) => r.clone(),
@@ -235,8 +244,29 @@ impl Watcher {
                     }
                     Err(UserSyncError::NotFound { .. }) => continue,
                     Err(e) => {
-                        tracing::warn!(error = %e, id, "watcher cannot read a sync in between");
-                        return Ok(());
+                        // Try again at the next looks; a sync that keeps failing is
+                        // skipped rather than blocking every later announcement.
+                        let key = (
+                            Principal::new(crate::chat::Platform::Slack, "gap"),
+                            instance.to_string(),
+                            id,
+                        );
+                        let tries = {
+                            let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+                            let n = map.entry(key.clone()).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        if tries < MAX_POST_ATTEMPTS {
+                            tracing::warn!(error = %e, id, "watcher cannot read a sync in between; will try again");
+                            return Ok(());
+                        }
+                        tracing::error!(error = %e, id, "watcher skips a sync it cannot read");
+                        self.attempts
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&key);
+                        continue;
                     }
                 },
             };
@@ -401,6 +431,10 @@ impl Watcher {
                     .remove(&key);
             } else {
                 self.metrics.posted.fetch_add(1, Ordering::Relaxed);
+                self.attempts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&(channel.clone(), instance.to_string(), s.id));
             }
         }
         self.store
@@ -420,12 +454,18 @@ impl Watcher {
     ) -> bool {
         self.store.recent_jobs(200).await.is_ok_and(|jobs| {
             jobs.iter().any(|j| {
-                j.kind == JobKind::Sync
+                let same_place = j.kind == JobKind::Sync
                     && j.instance == instance
                     && j.connector_id == c.unique_id
-                    && j.sync_id == Some(s.id)
                     && j.platform == channel.platform
-                    && j.channel_id == channel.id
+                    && j.channel_id == channel.id;
+                // A job that has not yet seen its sync may be following this one.
+                let this_sync = j.sync_id == Some(s.id)
+                    || (j.sync_id.is_none()
+                        && j.state == JobState::Following
+                        && j.baseline_sync_id.is_none_or(|b| b < s.id));
+                same_place
+                    && this_sync
                     && (j.state == JobState::Following || j.delivery != Delivery::Undeliverable)
             })
         })

@@ -14,14 +14,20 @@ use crate::message::Message;
 /// Time one call to Mattermost may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Checks that a `response_url` lies on the configured Mattermost server: same scheme and
-/// host, the same port when the configured URL names one, and the command hook path.
+/// Checks that a `response_url` lies on the configured Mattermost server: same scheme,
+/// host and port (a loopback server URL without a port, as in the demo, accepts any), and
+/// under the server's command hook path.
 pub fn allowed_response_url(raw: &str, server: &Url) -> Result<Url, DeliveryError> {
     let url = Url::parse(raw).map_err(|_| DeliveryError::NotAllowed("not a URL".into()))?;
+    let loopback = match server.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
     let same_host = url.scheme() == server.scheme()
         && url.host_str().map(str::to_ascii_lowercase)
             == server.host_str().map(str::to_ascii_lowercase)
-        && (server.port().is_none()
+        && ((loopback && server.port().is_none())
             || url.port_or_known_default() == server.port_or_known_default());
     if !same_host {
         return Err(DeliveryError::NotAllowed(format!(
@@ -32,7 +38,8 @@ pub fn allowed_response_url(raw: &str, server: &Url) -> Result<Url, DeliveryErro
     if !url.username().is_empty() || url.password().is_some() {
         return Err(DeliveryError::NotAllowed("credentials in the URL".into()));
     }
-    if !url.path().contains("/hooks/commands/") {
+    let hooks = format!("{}/hooks/commands/", server.path().trim_end_matches('/'));
+    if !url.path().starts_with(&hooks) {
         return Err(DeliveryError::NotAllowed("not a command hook URL".into()));
     }
     Ok(url)
@@ -202,5 +209,14 @@ mod tests {
         let pinned = Url::parse("http://127.0.0.1:8065").unwrap();
         assert!(allowed_response_url("http://127.0.0.1:8065/hooks/commands/x", &pinned).is_ok());
         assert!(allowed_response_url("http://127.0.0.1:9999/hooks/commands/x", &pinned).is_err());
+        assert!(
+            allowed_response_url("https://chat.example.com:8443/hooks/commands/x", &server)
+                .is_err()
+        );
+        assert!(
+            allowed_response_url("https://chat.example.com/x/hooks/commands/abc", &server).is_err()
+        );
+        let local = Url::parse("http://127.0.0.1").unwrap();
+        assert!(allowed_response_url("http://127.0.0.1:4567/hooks/commands/x", &local).is_ok());
     }
 }

@@ -66,10 +66,21 @@ pub fn cut(text: &str, max: usize) -> String {
 }
 
 fn section(text: String) -> Value {
-    json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, MAX_SECTION_TEXT)}})
+    json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, MAX_SECTION_TEXT), "verbatim": true}})
 }
 
 fn blocks_of(block: &Block) -> Vec<Value> {
+    // Slack rejects a whole message for one empty text: empty blocks are left out.
+    let empty = match block {
+        Block::Text(t) | Block::Context(t) => t.is_empty(),
+        Block::Fields(f) => f.is_empty(),
+        Block::List { items, more } => items.is_empty() && *more == 0,
+        Block::Code(c) => c.trim().is_empty(),
+        Block::Divider => false,
+    };
+    if empty {
+        return Vec::new();
+    }
     match block {
         Block::Text(t) => vec![section(mrkdwn(t))],
         Block::Fields(fields) => fields
@@ -79,7 +90,7 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                     .iter()
                     .map(|(label, value)| {
                         let text = format!("*{}*\n{}", neutralise(label, '*'), mrkdwn(value));
-                        json!({"type": "mrkdwn", "text": cut(&text, MAX_FIELD_TEXT)})
+                        json!({"type": "mrkdwn", "text": cut(&text, MAX_FIELD_TEXT), "verbatim": true})
                     })
                     .collect();
                 json!({"type": "section", "fields": items})
@@ -108,7 +119,7 @@ fn blocks_of(block: &Block) -> Vec<Value> {
         }
         Block::Context(t) => vec![json!({
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": cut(&mrkdwn(t), MAX_CONTEXT_TEXT)}]
+            "elements": [{"type": "mrkdwn", "text": cut(&mrkdwn(t), MAX_CONTEXT_TEXT), "verbatim": true}]
         })],
         Block::Divider => vec![json!({"type": "divider"})],
     }
@@ -226,6 +237,21 @@ mod tests {
             "25 fields make three sections of at most 10"
         );
         assert!(fallback.chars().count() <= MAX_FALLBACK_TEXT);
+    }
+
+    #[test]
+    fn empty_blocks_are_left_out_and_text_is_verbatim() {
+        let m = Message::new(Tone::Info, "t")
+            .text("")
+            .push(Block::List {
+                items: vec![],
+                more: 0,
+            })
+            .push(Block::Code(" ".into()))
+            .text("https://example.com stays text");
+        let (blocks, _) = render_blocks(&m);
+        assert_eq!(blocks.len(), 2, "{blocks:?}");
+        assert_eq!(blocks[1]["text"]["verbatim"], true);
     }
 
     #[test]
