@@ -67,6 +67,53 @@ where
     }
 }
 
+/// Sends one JSON request (with the bot's token when given) and reads the answer: its
+/// JSON on success, else `Rejected` with the server's short reason (a JSON error's
+/// `message`/`error`, or the text) and the `Retry-After` it asked for.
+pub async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: url::Url,
+    body: &Value,
+    bearer: Option<&secrecy::SecretString>,
+) -> Attempt {
+    use secrecy::ExposeSecret;
+    let mut request = http.request(method, url).json(body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token.expose_secret());
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                Err(DeliveryError::Unreachable(e.without_url().to_string())),
+                None,
+            )
+        }
+    };
+    let status = response.status();
+    let wait = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| {
+                ["message", "error"]
+                    .iter()
+                    .find_map(|k| v[*k].as_str().map(str::to_string))
+            })
+            .or_else(|| (!text.trim().is_empty()).then(|| text.trim().chars().take(200).collect()));
+        return (
+            Err(DeliveryError::Rejected {
+                status: status.as_u16(),
+                detail,
+            }),
+            wait,
+        );
+    }
+    (Ok(serde_json::from_str(&text).unwrap_or(Value::Null)), wait)
+}
+
 /// The `Retry-After` of a response, in seconds.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers

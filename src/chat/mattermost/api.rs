@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 use url::Url;
 
 use super::render;
-use crate::chat::outbox::{retry_after, with_retries, Attempt, DeliveryError};
+use crate::chat::outbox::{send_json, with_retries, Attempt, DeliveryError};
 use crate::message::Message;
 
 /// Time one call to Mattermost may take.
@@ -148,41 +148,12 @@ impl MattermostApi {
         body: &Value,
         authorized: bool,
     ) -> Attempt {
-        let mut request = self.http.request(method, url).json(body);
-        if authorized {
-            if let Some(token) = &self.bot_token {
-                request = request.bearer_auth(token.expose_secret());
-            }
-        }
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    Err(DeliveryError::Unreachable(e.without_url().to_string())),
-                    None,
-                )
-            }
+        let bearer = if authorized {
+            self.bot_token.as_ref()
+        } else {
+            None
         };
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            // Mattermost's errors are JSON with a `message`.
-            let detail = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .or_else(|| {
-                    (!text.trim().is_empty()).then(|| text.trim().chars().take(200).collect())
-                });
-            return (
-                Err(DeliveryError::Rejected {
-                    status: status.as_u16(),
-                    detail,
-                }),
-                wait,
-            );
-        }
-        (Ok(serde_json::from_str(&text).unwrap_or(Value::Null)), None)
+        send_json(&self.http, method, url, body, bearer).await
     }
 }
 

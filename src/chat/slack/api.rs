@@ -10,7 +10,7 @@ use url::Url;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub use crate::chat::outbox::DeliveryError;
-use crate::chat::outbox::{with_retries, Attempt};
+use crate::chat::outbox::{send_json, with_retries, Attempt};
 
 /// Checks a `response_url` against the allow-list: https (plain http only to a loopback
 /// address, for local testing), no credentials in the URL, and a listed host. An entry
@@ -139,61 +139,30 @@ impl SlackApi {
     }
 
     async fn post_once(&self, url: Url, body: &Value, authorized: bool) -> Attempt {
-        let mut request = self.http.post(url).json(body);
-        if authorized {
-            if let Some(token) = &self.bot_token {
-                use secrecy::ExposeSecret;
-                request = request.bearer_auth(token.expose_secret());
-            }
-        }
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    Err(DeliveryError::Unreachable(e.without_url().to_string())),
-                    None,
-                )
-            }
+        let bearer = if authorized {
+            self.bot_token.as_ref()
+        } else {
+            None
         };
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            return (
-                Err(DeliveryError::Rejected {
-                    status: status.as_u16(),
-                    detail: short(&text),
-                }),
-                retry_after,
-            );
+        let (result, wait) = send_json(&self.http, reqwest::Method::POST, url, body, bearer).await;
+        match result {
+            // Slack may answer 200 with {"ok": false, "error": "…"}.
+            Ok(json) if json.get("ok") == Some(&Value::Bool(false)) => {
+                let detail = json
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                // A rate limit reported in the body is retried like a 429.
+                let status = if detail.as_deref() == Some("ratelimited") {
+                    429
+                } else {
+                    200
+                };
+                (Err(DeliveryError::Rejected { status, detail }), wait)
+            }
+            other => (other, wait),
         }
-        // Slack may answer 200 with {"ok": false, "error": "…"}.
-        let json = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
-        if json.get("ok") == Some(&Value::Bool(false)) {
-            let detail = json
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            // A rate limit reported in the body is retried like a 429.
-            let status = if detail.as_deref() == Some("ratelimited") {
-                429
-            } else {
-                200
-            };
-            return (Err(DeliveryError::Rejected { status, detail }), retry_after);
-        }
-        (Ok(json), None)
     }
-}
-
-fn short(text: &str) -> Option<String> {
-    let t = text.trim();
-    (!t.is_empty()).then(|| t.chars().take(200).collect())
 }
 
 #[cfg(test)]
