@@ -433,3 +433,40 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
     );
     let _: Value = Value::Null;
 }
+
+#[tokio::test]
+async fn a_route_to_a_mattermost_channel_posts_with_the_bot_account() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let mm = FakeMattermostHandle::start().await;
+    let mut setup = BotSetup::new(&sim);
+    setup.mattermost = Some(mm_section(&mm.url(), Some("mm-bot-token")));
+    setup.extra = Box::leak(
+        routes(
+            "100ms",
+            "[[notify]]\nconnectors = [\"okta\"]\nchannel = \"mattermost:mmalerts0chan\"\non = [\"success\"]\n",
+        )
+        .into_boxed_str(),
+    );
+    let bot = setup.start().await;
+    wait_baseline(&bot, OKTA).await;
+    let id = scheduled_sync(&sim, OKTA).await;
+    let got = wait_for("the Mattermost post", || async {
+        let r: Vec<_> = mm
+            .received()
+            .into_iter()
+            .filter(|(m, p, _, _)| m == "POST" && p == "/api/v4/posts")
+            .collect();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    let (_, _, auth, body) = &got[0];
+    assert_eq!(auth.as_deref(), Some("Bearer mm-bot-token"));
+    assert_eq!(body["channel_id"], "mmalerts0chan");
+    let text = body["message"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("Sync of Okta finished — sync {id}")),
+        "{text}"
+    );
+    settle().await;
+    assert_eq!(mm.received().len(), 1);
+}
