@@ -108,32 +108,45 @@ api = "3"
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
 
-#[tokio::test]
-async fn send_plays_slack_and_prints_what_a_person_reads() {
-    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
-    let setup = BotSetup::new(&sim);
+/// Starts a bot from `setup`, then runs `usersync-bot send ARGS… --config FILE TEXT`
+/// against it with the same configuration; returns the bot and what `send` printed.
+async fn run_send(setup: BotSetup<'_>, args: &[&str], text: &str) -> (TestBot, String) {
     let config_text = setup.config_text();
     let bot = setup.start().await;
-    let text = config_text
+    let config = config_text
         .replace("${TEST_SIGNING_SECRET}", SECRET)
         .replace(
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"{}\"", bot.bot.addr),
         );
-    let path = write(&text);
+    let path = write(&config);
     let out = tokio::process::Command::new(BIN)
-        .args(["send", "--as", VIEWER, "--wait", "200ms", "--config"])
+        .arg("send")
+        .args(args)
+        .args(["--wait", "200ms", "--config"])
         .arg(&path)
-        .arg("/usersync status \"Azure AD\"")
+        .arg(text)
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (bot, stdout)
+}
+
+#[tokio::test]
+async fn send_plays_slack_and_prints_what_a_person_reads() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let (_bot, stdout) = run_send(
+        BotSetup::new(&sim),
+        &["--as", VIEWER],
+        "/usersync status \"Azure AD\"",
+    )
+    .await;
     assert!(
         stdout.contains("→ /usersync status \"Azure AD\""),
         "{stdout}"
@@ -155,37 +168,12 @@ async fn send_plays_mattermost_too() {
     let mut setup = BotSetup::new(&sim);
     // `send` serves its response_url on 127.0.0.1: a server URL without a port allows it.
     setup.mattermost = Some(mm_section("http://127.0.0.1", None));
-    let config_text = setup.config_text();
-    let bot = setup.start().await;
-    let text = config_text
-        .replace("${TEST_SIGNING_SECRET}", SECRET)
-        .replace(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"{}\"", bot.bot.addr),
-        );
-    let path = write(&text);
-    let out = tokio::process::Command::new(BIN)
-        .args([
-            "send",
-            "--platform",
-            "mattermost",
-            "--as",
-            "mmuser1",
-            "--wait",
-            "200ms",
-            "--config",
-        ])
-        .arg(&path)
-        .arg("/usersync status okta @channel")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (bot, stdout) = run_send(
+        setup,
+        &["--platform", "mattermost", "--as", "mmuser1"],
+        "/usersync status okta @channel",
+    )
+    .await;
     assert!(
         stdout.contains("(as mattermost:mmuser1 in mattermost:CLOCAL)"),
         "{stdout}"

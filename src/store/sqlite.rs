@@ -336,17 +336,14 @@ impl Store for SqliteStore {
         instance: &str,
         connector_id: &str,
     ) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query(
+        let id: Option<i64> = sqlx::query_scalar(
             "SELECT handled_id FROM watch_state WHERE instance = $1 AND connector_id = $2",
         )
         .bind(instance)
         .bind(connector_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| r.try_get::<i64, _>("handled_id"))
-            .transpose()?
-            .map(|v| v as u64))
+        Ok(id.map(|v| v as u64))
     }
 
     async fn set_handled_sync(
@@ -376,7 +373,7 @@ impl Store for SqliteStore {
         instance: &str,
         connector_id: &str,
     ) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query(
+        let id: Option<i64> = sqlx::query_scalar(
             "SELECT last_sync_id FROM announcements WHERE platform = $1 AND channel_id = $2 \
              AND instance = $3 AND connector_id = $4",
         )
@@ -386,10 +383,7 @@ impl Store for SqliteStore {
         .bind(connector_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row
-            .map(|r| r.try_get::<i64, _>("last_sync_id"))
-            .transpose()?
-            .map(|v| v as u64))
+        Ok(id.map(|v| v as u64))
     }
 
     async fn set_announced(
@@ -418,14 +412,12 @@ impl Store for SqliteStore {
     }
 
     async fn outage(&self, instance: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = sqlx::query("SELECT down_since FROM outages WHERE instance = $1")
-            .bind(instance)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<String, _>("down_since"))
-            .transpose()?
-            .map(|s| parse_ts(&s)))
+        let since: Option<String> =
+            sqlx::query_scalar("SELECT down_since FROM outages WHERE instance = $1")
+                .bind(instance)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(since.map(|s| parse_ts(&s)))
     }
 
     async fn set_outage(
