@@ -400,3 +400,51 @@ async fn with_a_bot_token_progress_is_edited_in_place_and_late_outcomes_use_the_
     );
     let _ = sim;
 }
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_mattermost_job_posts_the_outcome_once() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(1200)).await;
+    let mm = FakeMattermostHandle::start().await;
+    let db = temp_db();
+    let start = |db: std::path::PathBuf| {
+        let mut setup = BotSetup::new(&sim);
+        setup.db = db;
+        setup.mattermost = Some(mm_section(&mm.url(), None));
+        setup.roles_extra = format!(", \"mattermost:{MM_OPERATOR}\"");
+        setup.extra = Box::leak(format!("[jobs]\n{FAST}\n").into_boxed_str());
+        setup.start()
+    };
+    let bot = start(db.clone()).await;
+    bot.mm_say(
+        MM_OPERATOR,
+        MM_OPS_CHANNEL,
+        "run okta",
+        &mm.response_url("restart"),
+    )
+    .await;
+    wait_for("the job to know its sync", || async {
+        bot.bot.app.store.recent_jobs(1).await.unwrap()[0]
+            .sync_id
+            .map(|_| ())
+    })
+    .await;
+    bot.bot.stop().await;
+    let bot = start(db).await;
+    let finished = || {
+        mm.received()
+            .into_iter()
+            .filter(|(_, _, _, b)| shown(b).contains("Sync of Okta finished"))
+            .count()
+    };
+    wait_for("the outcome", || async { (finished() == 1).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(finished(), 1, "exactly one outcome");
+    let triggers = sim
+        .state()
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST")
+        .count();
+    assert_eq!(triggers, 1);
+    drop(bot);
+}

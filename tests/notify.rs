@@ -470,3 +470,29 @@ async fn a_route_to_a_mattermost_channel_posts_with_the_bot_account() {
     settle().await;
     assert_eq!(mm.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_connector_a_job_follows_is_not_polled_twice() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_secs(60)).await;
+    let slack = FakeSlackHandle::start().await;
+    let extra = format!(
+        "[jobs]\npoll_interval = \"200ms\"\n[watch]\ninterval = \"200ms\"\n\
+         [[notify]]\nconnectors = [\"okta\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
+    );
+    let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
+    wait_baseline(&bot, OKTA).await;
+    let mut cmd = Cmd::new(OPERATOR, "run okta");
+    cmd.response_url = Some(slack.response_url("shared"));
+    bot.command(&cmd).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.state().clear_calls();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let polls = sim
+        .state()
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with(&format!("/connector/{OKTA}/syncstatus")))
+        .count();
+    // One poller at 200 ms: about 5 in 1.1 s; the watcher reads its observations.
+    assert!((4..=7).contains(&polls), "{polls} polls of Okta in 1.1 s");
+}
