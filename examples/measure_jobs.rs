@@ -18,7 +18,7 @@ use usersync_bot::chat::Platform;
 use usersync_bot::config::Config;
 use usersync_bot::server::RunningBot;
 use usersync_bot::simulator::{SimSettings, Simulator};
-use usersync_bot::store::{Delivery, JobKind, JobRecord, JobState};
+use usersync_bot::store::{JobKind, JobRecord, JobState};
 
 const SECRET: &str = "measure-secret";
 
@@ -150,33 +150,19 @@ async fn memory(n: usize) {
     let now = Utc::now();
     for i in 0..n {
         let (id, name) = &connectors[i % connectors.len()];
-        let job = JobRecord {
-            id: 0,
-            kind: JobKind::Sync,
-            platform: Platform::Slack,
-            instance: "jira".into(),
-            connector_id: id.clone(),
-            connector_name: name.clone(),
-            subject: None,
-            channel_id: "COPS".into(),
-            user_id: format!("U{i}"),
-            user_name: Some(format!("user{i}")),
-            response_url: Some(format!("http://127.0.0.1:9/response/{i}")),
-            response_url_expires_at: Some(now + chrono::Duration::minutes(29)),
-            response_posts: 0,
-            baseline_sync_id: Some(1_000_000),
-            sync_id: None,
-            local: false,
-            state: JobState::Following,
-            last_status: None,
-            progress_channel: None,
-            progress_ts: None,
-            delivery: Delivery::Pending,
-            delivery_error: None,
-            started_at: now,
-            updated_at: now,
-            finished_at: None,
-        };
+        let mut job = JobRecord::new(
+            JobKind::Sync,
+            Platform::Slack,
+            "jira",
+            id,
+            name,
+            "COPS",
+            format!("U{i}"),
+        );
+        job.user_name = Some(format!("user{i}"));
+        job.response_url = Some(format!("http://127.0.0.1:9/response/{i}"));
+        job.response_url_expires_at = Some(now + chrono::Duration::minutes(29));
+        job.baseline_sync_id = Some(1_000_000);
         bot.app.jobs.start(job).await.expect("job stored");
     }
     sim.state().clear_calls();

@@ -865,6 +865,48 @@ max_wait = "4h"
     }
 
     #[test]
+    fn mattermost_and_notify_sections_are_checked_too() {
+        let text = format!(
+            "{GOOD}\n[mattermost]\ncommand_tokens = []\nurl = \"chat.example.com\"\n\n\
+             [[notify]]\ninstance = \"confluence\"\nchannel = \"teams:C1\"\n\n\
+             [[notify]]\nchannel = \"slack:C0OPS0001\"\non = [\"sometimes\", \"threshold\"]\n"
+        );
+        let err = Config::parse(&text, &env).unwrap_err();
+        let all = err.to_string();
+        for expected in [
+            "mattermost.command_tokens: at least one slash-command token is required",
+            "mattermost.url: \"chat.example.com\" is not an http(s) URL",
+            "notify[0].instance: no instance is called \"confluence\"",
+            "notify[0].channel: \"teams\" is not a platform",
+            "notify[1].on[0]: \"sometimes\" is not one of",
+            "notify[1].on: \"threshold\" needs max_deleted or max_failed",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn a_mattermost_only_bot_is_valid_and_routes_default_to_failures() {
+        let text = GOOD
+            .replace(
+                "[slack]\nsigning_secrets = [\"${SLACK_SIGNING_SECRET}\"]\nbot_token = \"${SLACK_BOT_TOKEN}\"\napi_base_url = \"https://slack.com/api\"\nresponse_url_hosts = [\"hooks.slack.com\"]\n",
+                "[mattermost]\ncommand_tokens = [\"tok\"]\nurl = \"https://chat.example.com\"\n",
+            )
+            + "\n[[notify]]\nchannel = \"mattermost:abc123\"\n";
+        let config = Config::parse(&text, &env).unwrap();
+        assert!(config.slack.is_none());
+        assert!(config.mattermost.is_some());
+        assert_eq!(config.routes[0].on, [NotifyOn::Failure]);
+        assert_eq!(config.routes[0].connectors, ["*"]);
+        let err = Config::parse(&text.replace("[mattermost]", "[unused]"), &env).unwrap_err();
+        assert!(
+            err.problems[0].starts_with("unused: unknown field `unused`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn credentials_must_be_one_kind() {
         let text = GOOD.replace(
             "password = \"${JIRA_PASSWORD}\"",

@@ -183,12 +183,7 @@ async fn a_second_run_while_one_is_going_says_who_started_it() {
     let again = visible(&bot.command(&run_cmd(&slack, "run okta", "second")).await);
     assert!(again.contains("Okta is already syncing"), "{again}");
     assert!(again.contains("started from chat by @tester at"), "{again}");
-    let posts = sim
-        .state()
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let posts = calls_with(&sim, "POST");
     assert_eq!(posts, 1, "no second trigger");
 }
 
@@ -277,12 +272,7 @@ async fn a_restart_in_the_middle_of_a_job_posts_the_outcome_exactly_once() {
     assert!(slack.received().len() >= before_restart);
     let job = &bot.bot.app.store.recent_jobs(1).await.unwrap()[0];
     assert_eq!(job.delivery, Delivery::Posted);
-    let triggers = sim
-        .state()
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let triggers = calls_with(&sim, "POST");
     assert_eq!(triggers, 1, "the restart did not run the sync again");
 }
 
@@ -490,11 +480,6 @@ async fn two_people_running_the_same_connector_at_once_start_one_sync() {
         1,
         "{texts:?}"
     );
-    let posts = sim
-        .state()
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let posts = calls_with(&sim, "POST");
     assert_eq!(posts, 1, "one trigger reached the product");
 }

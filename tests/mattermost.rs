@@ -288,17 +288,7 @@ async fn slow_reads_follow_up_only_to_the_configured_server() {
     let other = FakeMattermostHandle::start().await;
     bot2.mm_say(MM_VIEWER, "c", "status okta", &other.response_url("ssrf"))
         .await;
-    wait_for("the refused follow-up to be counted", || async {
-        (bot2
-            .bot
-            .app
-            .metrics
-            .followups_failed
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1)
-            .then_some(())
-    })
-    .await;
+    bot2.wait_failed_followups(1).await;
     assert!(other.received().is_empty());
 }
 
@@ -439,12 +429,7 @@ async fn a_restart_in_the_middle_of_a_mattermost_job_posts_the_outcome_once() {
     wait_for("the outcome", || async { (finished() == 1).then_some(()) }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(finished(), 1, "exactly one outcome");
-    let triggers = sim
-        .state()
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let triggers = calls_with(&sim, "POST");
     assert_eq!(triggers, 1);
     drop(bot);
 }

@@ -418,15 +418,7 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
     assert!(got[1].contains("jira is reachable again"), "{}", got[1]);
     settle().await;
     assert_eq!(posts_to(&slack, CFAIL).len(), 2);
-    let metrics = bot
-        .http
-        .get(bot.url.replace("/slack/commands", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = bot.metrics_text().await;
     assert!(
         metrics.contains("usersync_bot_notifications_posted_total 2"),
         "{metrics}"

@@ -431,12 +431,7 @@ async fn an_operator_runs_a_sync_in_the_allowed_channel_only() {
     assert!(visible(&reply).contains("Sync of Azure AD started"));
     let again = visible(&bot.say(ADMIN, "run azure").await);
     assert!(again.contains("Azure AD is already syncing"), "{again}");
-    let posts = sim
-        .state()
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let posts = calls_with(&sim, "POST");
     assert_eq!(posts, 2);
 }
 
@@ -475,12 +470,7 @@ async fn a_redelivered_run_after_a_restart_does_not_start_a_second_sync() {
     let bot = again.start().await;
     let second = visible(&bot.command(&cmd).await);
     assert!(second.contains("Already done"), "{second}");
-    let posts = sim
-        .state()
-        .calls()
-        .into_iter()
-        .filter(|c| c.method == "POST")
-        .count();
+    let posts = calls_with(&sim, "POST");
     assert_eq!(posts, 1);
 }
 
@@ -550,16 +540,7 @@ async fn follow_ups_go_only_to_allowed_hosts() {
     cmd.response_url = Some(slack.response_url("ssrf"));
     let ack = bot.command(&cmd).await;
     assert!(visible(&ack).contains("Working on it…"));
-    wait_for("the refused follow-up to be counted", || async {
-        (bot.bot
-            .app
-            .metrics
-            .followups_failed
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 1)
-            .then_some(())
-    })
-    .await;
+    bot.wait_failed_followups(1).await;
     assert!(
         slack.received().is_empty(),
         "nothing was posted to a host not allowed"

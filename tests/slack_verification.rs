@@ -232,15 +232,7 @@ async fn refusals_are_counted_in_metrics_without_secrets() {
     let (_sim, bot) = setup().await;
     let body = Cmd::new(ADMIN, "run okta").body();
     bot.post_signed(&body, "wrong", now()).await;
-    let metrics = bot
-        .http
-        .get(bot.url.replace("/slack/commands", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = bot.metrics_text().await;
     assert!(
         metrics
             .contains("usersync_bot_refused_total{platform=\"slack\",reason=\"bad_signature\"} 1"),

@@ -67,6 +67,19 @@ where
     }
 }
 
+/// Time one call to a chat server may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client for calls to chat servers: bounded time, no redirects (a redirect
+/// could lead a follow-up to a host that was never allowed).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("usersync-bot/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// Sends one JSON request (with the bot's token when given) and reads the answer: its
 /// JSON on success, else `Rejected` with the server's short reason (a JSON error's
 /// `message`/`error`, or the text) and the `Retry-After` it asked for.

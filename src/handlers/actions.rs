@@ -16,36 +16,21 @@ const RESPONSE_URL_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
 /// A new job for this invocation.
 fn new_job(app: &App, inv: &Invocation, kind: JobKind, found: &resolve::Found) -> JobRecord {
-    let now = Utc::now();
     let lifetime = app.config.jobs.response_url_lifetime;
     let lifetime = chrono::Duration::from_std(lifetime).unwrap_or_default() - RESPONSE_URL_MARGIN;
-    JobRecord {
-        id: 0,
+    let mut job = JobRecord::new(
         kind,
-        platform: inv.platform,
-        instance: found.client.instance().to_string(),
-        connector_id: found.connector.unique_id.clone(),
-        connector_name: found.connector.display_name().to_string(),
-        subject: None,
-        channel_id: inv.channel.id.clone(),
-        user_id: inv.user.id.clone(),
-        user_name: inv.user_name.clone(),
-        response_url: inv.response_url.clone(),
-        response_url_expires_at: inv.response_url.as_ref().map(|_| now + lifetime),
-        response_posts: 0,
-        baseline_sync_id: None,
-        sync_id: None,
-        local: false,
-        state: JobState::Following,
-        last_status: None,
-        progress_channel: None,
-        progress_ts: None,
-        delivery: Delivery::Pending,
-        delivery_error: None,
-        started_at: now,
-        updated_at: now,
-        finished_at: None,
-    }
+        inv.platform,
+        found.client.instance(),
+        &found.connector.unique_id,
+        found.connector.display_name(),
+        &inv.channel.id,
+        &inv.user.id,
+    );
+    job.user_name = inv.user_name.clone();
+    job.response_url = inv.response_url.clone();
+    job.response_url_expires_at = inv.response_url.as_ref().map(|_| job.started_at + lifetime);
+    job
 }
 
 /// Claims the delivery; `Some(answer)` when it was handled before.

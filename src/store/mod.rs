@@ -171,6 +171,48 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl JobRecord {
+    /// A job just started, being followed, with nothing seen or posted yet.
+    pub fn new(
+        kind: JobKind,
+        platform: Platform,
+        instance: impl Into<String>,
+        connector_id: impl Into<String>,
+        connector_name: impl Into<String>,
+        channel_id: impl Into<String>,
+        user_id: impl Into<String>,
+    ) -> JobRecord {
+        let now = Utc::now();
+        JobRecord {
+            id: 0,
+            kind,
+            platform,
+            instance: instance.into(),
+            connector_id: connector_id.into(),
+            connector_name: connector_name.into(),
+            subject: None,
+            channel_id: channel_id.into(),
+            user_id: user_id.into(),
+            user_name: None,
+            response_url: None,
+            response_url_expires_at: None,
+            response_posts: 0,
+            baseline_sync_id: None,
+            sync_id: None,
+            local: false,
+            state: JobState::Following,
+            last_status: None,
+            progress_channel: None,
+            progress_ts: None,
+            delivery: Delivery::Pending,
+            delivery_error: None,
+            started_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+}
+
 /// A channel's request, made from chat, to hear about finished syncs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {

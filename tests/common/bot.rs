@@ -517,6 +517,33 @@ impl TestBot {
         self.command(&Cmd::new(user, text)).await
     }
 
+    /// The bot's `/metrics` page.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url.replace("/slack/commands", "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `n` follow-ups have failed (been refused or undeliverable).
+    pub async fn wait_failed_followups(&self, n: u64) {
+        super::wait_for("the failed follow-up to be counted", || async {
+            (self
+                .bot
+                .app
+                .metrics
+                .followups_failed
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == n)
+                .then_some(())
+        })
+        .await;
+    }
+
     pub async fn audit(&self) -> Vec<usersync_bot::store::AuditEntry> {
         self.bot.app.store.recent_audit(100).await.unwrap()
     }

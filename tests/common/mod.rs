@@ -72,6 +72,15 @@ pub fn client(sim: &SimulatorHandle, api: ApiFlavour) -> UserSyncClient {
     client_with(sim, api, basic("admin", "admin"))
 }
 
+/// How many requests with `method` the simulator received (e.g. sync triggers: POST).
+pub fn calls_with(sim: &SimulatorHandle, method: &str) -> usize {
+    sim.state()
+        .calls()
+        .iter()
+        .filter(|c| c.method == method)
+        .count()
+}
+
 /// Polls `check` until it yields a value, failing the test after [`WAIT`].
 pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where

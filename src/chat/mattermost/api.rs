@@ -1,18 +1,13 @@
 //! Calls from the bot to the Mattermost server: follow-ups through `response_url` (only
 //! on the configured server), and posts made and edited with the bot account's token.
 
-use std::time::Duration;
-
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use url::Url;
 
 use super::render;
-use crate::chat::outbox::{send_json, with_retries, Attempt, DeliveryError};
+use crate::chat::outbox::{http_client, send_json, with_retries, Attempt, DeliveryError};
 use crate::message::Message;
-
-/// Time one call to Mattermost may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks that a `response_url` lies on the configured Mattermost server: same scheme,
 /// host and port (a loopback server URL without a port, as in the demo, accepts any), and
@@ -55,11 +50,7 @@ pub struct MattermostApi {
 
 impl MattermostApi {
     pub fn new(server: Url, bot_token: Option<SecretString>) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("usersync-bot/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client()?;
         Ok(MattermostApi {
             http,
             server,

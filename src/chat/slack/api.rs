@@ -1,16 +1,11 @@
 //! Calls from the bot to Slack: follow-ups through `response_url`, only to allowed hosts,
 //! retried with backoff on 5xx, timeouts and 429 (`Retry-After`).
 
-use std::time::Duration;
-
 use serde_json::Value;
 use url::Url;
 
-/// Time one call to Slack may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub use crate::chat::outbox::DeliveryError;
-use crate::chat::outbox::{send_json, with_retries, Attempt};
+use crate::chat::outbox::{http_client, send_json, with_retries, Attempt};
 
 /// Checks a `response_url` against the allow-list: https (plain http only to a loopback
 /// address, for local testing), no credentials in the URL, and a listed host. An entry
@@ -69,11 +64,7 @@ impl SlackApi {
         api_base_url: Url,
         bot_token: Option<secrecy::SecretString>,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("usersync-bot/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client()?;
         Ok(SlackApi {
             http,
             response_url_hosts,
