@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use usersync_bot::chat::slack::verify::sign;
-use usersync_bot::chat::Platform;
 use usersync_bot::config::Config;
+use usersync_bot::domain::Platform;
 use usersync_bot::server::RunningBot;
 use usersync_bot::simulator::{SimSettings, Simulator};
 use usersync_bot::store::{JobKind, JobRecord, JobState};

@@ -11,9 +11,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-pub use crate::authz::Principal;
-use crate::authz::{Role, RoleTable};
+use crate::authz::RoleTable;
 use crate::command::CommandKind;
+pub use crate::domain::Principal;
+use crate::domain::Role;
 use crate::usersync::{ApiFlavour, Credentials, InstanceConfig, RetryPolicy, DEFAULT_TIMEOUT};
 
 /// Default file name when neither `--config` nor `USERSYNC_BOT_CONFIG` is given.

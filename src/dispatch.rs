@@ -3,8 +3,8 @@
 //! after it.
 
 use crate::app::{App, Metrics};
-use crate::chat::Invocation;
 use crate::command;
+use crate::domain::Invocation;
 use crate::handlers::{self, Handled};
 use crate::message::Message;
 use crate::store::{AuditEntry, Decision};

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod command;
 pub mod config;
 pub mod dispatch;
+pub mod domain;
 pub mod handlers;
 pub mod jobs;
 pub mod message;

@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use crate::app::{App, Metrics, Sighting};
 use crate::chat::mattermost::{render as mm_render, MattermostCommand};
 use crate::chat::slack::{render as slack_render, SlackRequest};
-use crate::chat::{Invocation, Platform};
 use crate::dispatch::dispatch;
+use crate::domain::{Invocation, Platform};
 use crate::message::{Message, Tone};
 
 pub fn router(app: Arc<App>) -> Router {

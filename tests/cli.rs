@@ -180,5 +180,5 @@ async fn send_plays_mattermost_too() {
     );
     assert!(stdout.contains("Unexpected \"@channel\""), "{stdout}");
     let rows = bot.audit_rows(1).await;
-    assert_eq!(rows[0].platform, usersync_bot::chat::Platform::Mattermost);
+    assert_eq!(rows[0].platform, usersync_bot::domain::Platform::Mattermost);
 }

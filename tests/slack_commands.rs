@@ -593,5 +593,5 @@ async fn every_command_is_audited_with_who_where_what_and_outcome() {
     assert!(rows[1].outcome.starts_with("denied"), "{}", rows[1].outcome);
     assert!(rows
         .iter()
-        .all(|r| r.platform == usersync_bot::chat::Platform::Slack));
+        .all(|r| r.platform == usersync_bot::domain::Platform::Slack));
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::bot::*;
 use common::*;
 use usersync_bot::chat::slack::verify::{sign, Refusal};
-use usersync_bot::chat::Platform;
+use usersync_bot::domain::Platform;
 use usersync_bot::usersync::ApiFlavour;
 
 async fn setup() -> (usersync_bot::simulator::SimulatorHandle, TestBot) {

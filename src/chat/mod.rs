@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::http::{header, request::Parts, HeaderMap};
 use bytes::Bytes;
 
-use crate::authz::Principal;
+use crate::domain::{Invocation, Platform, Principal};
 
 /// The largest slash-command body accepted, on every platform.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -167,48 +167,4 @@ pub fn parse_command(platform: Platform, body: &[u8]) -> Result<Invocation, Refu
         response_url: response_url.filter(|u| !u.is_empty()),
         trigger_id: trigger_id.filter(|t| !t.is_empty()),
     })
-}
-
-/// A chat platform the bot serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Platform {
-    Slack,
-    Mattermost,
-}
-
-impl Platform {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Slack => "slack",
-            Platform::Mattermost => "mattermost",
-        }
-    }
-}
-
-/// A verified slash command, whatever the platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invocation {
-    pub platform: Platform,
-    pub user: Principal,
-    /// The display name the platform sent, for messages only (never for decisions).
-    pub user_name: Option<String>,
-    pub channel: Principal,
-    pub team_id: Option<String>,
-    /// The slash command itself, e.g. `/usersync`.
-    pub command: String,
-    /// What was typed after the command.
-    pub text: String,
-    pub response_url: Option<String>,
-    pub trigger_id: Option<String>,
-}
-
-impl Invocation {
-    /// `/usersync text`, as the person typed it.
-    pub fn command_line(&self) -> String {
-        if self.text.is_empty() {
-            self.command.clone()
-        } else {
-            format!("{} {}", self.command, self.text)
-        }
-    }
 }

@@ -9,7 +9,7 @@ use crate::chat::mattermost::api::MattermostApi;
 use crate::chat::mattermost::render as mm_render;
 use crate::chat::slack::api::SlackApi;
 use crate::chat::slack::render as slack_render;
-use crate::chat::Platform;
+use crate::domain::Platform;
 use crate::message::Message;
 
 /// Why a message could not be delivered.

@@ -6,7 +6,7 @@ mod tokenize;
 
 pub use tokenize::{tokenize, TokenizeError};
 
-use crate::authz::Role;
+use crate::domain::Role;
 
 /// Who may run a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

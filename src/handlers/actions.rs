@@ -7,7 +7,7 @@ use chrono::Utc;
 use super::present::error_message;
 use super::{resolve, Handled};
 use crate::app::App;
-use crate::chat::Invocation;
+use crate::domain::Invocation;
 use crate::message::{Block, Message, Text, Tone};
 use crate::store::{Delivery, JobKind, JobRecord, JobState};
 

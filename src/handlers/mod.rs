@@ -9,9 +9,10 @@ mod reads;
 mod watch;
 
 use crate::app::App;
-use crate::authz::{Denial, Role};
-use crate::chat::Invocation;
+use crate::authz::Denial;
 use crate::command::{Access, Command, CommandKind, ParseError};
+use crate::domain::Invocation;
+use crate::domain::Role;
 use crate::message::{Block, Message, Text, Tone};
 
 /// A handler's answer and the one-line outcome recorded in the audit.

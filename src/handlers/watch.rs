@@ -4,8 +4,8 @@ use chrono::Utc;
 
 use super::{resolve, Handled};
 use crate::app::App;
-use crate::chat::Invocation;
 use crate::config::NotifyOn;
+use crate::domain::Invocation;
 use crate::message::{Block, Message, Text, Tone};
 use crate::store::Subscription;
 

@@ -11,8 +11,8 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::chat::outbox::{DeliveryError, Outbox, PostedMessage};
-use crate::chat::Platform;
 use crate::config::JobsConfig;
+use crate::domain::Platform;
 use crate::handlers::present;
 use crate::message::{Message, Text, Tone};
 use crate::store::{Delivery, JobKind, JobRecord, JobState, Store};

@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::authz::Principal;
 use crate::chat::outbox::Outbox;
 use crate::config::{NotifyOn, NotifyRoute};
+use crate::domain::Principal;
 use crate::handlers::present;
 use crate::jobs::poller::Pollers;
 use crate::message::{Message, Text, Tone};
@@ -247,7 +247,7 @@ impl Watcher {
                         // Try again at the next looks; a sync that keeps failing is
                         // skipped rather than blocking every later announcement.
                         let key = (
-                            Principal::new(crate::chat::Platform::Slack, "gap"),
+                            Principal::new(crate::domain::Platform::Slack, "gap"),
                             instance.to_string(),
                             id,
                         );

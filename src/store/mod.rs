@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 pub use sqlite::SqliteStore;
 
-use crate::chat::Platform;
+use crate::domain::Platform;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

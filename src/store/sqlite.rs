@@ -11,7 +11,7 @@ use super::{
     platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState, Store, StoreError,
     Subscription,
 };
-use crate::chat::Platform;
+use crate::domain::Platform;
 
 /// How long a writer waits for the database lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

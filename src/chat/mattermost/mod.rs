@@ -16,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use super::{form_field, read_form, Invocation, Platform, Refusal};
+use super::{form_field, read_form, Refusal};
 use crate::app::App;
+use crate::domain::{Invocation, Platform};
 
 /// A verified Mattermost slash command.
 #[derive(Debug)]

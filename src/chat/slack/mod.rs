@@ -11,8 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
-use super::{form_field, read_form, Invocation, Platform, Refusal};
+use super::{form_field, read_form, Refusal};
 use crate::app::App;
+use crate::domain::{Invocation, Platform};
 
 pub use super::MAX_BODY_BYTES;
 
