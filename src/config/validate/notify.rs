@@ -1,0 +1,70 @@
+//! `[[notify]]`: routes announcing finished syncs in a channel. Checked last, because a
+//! route may name an instance.
+
+use super::Problems;
+use crate::authz::Principal;
+use crate::config::raw::RawNotify;
+use crate::config::{NotifyOn, NotifyRoute};
+use crate::usersync::InstanceConfig;
+
+pub(super) fn notify(
+    raw: Vec<RawNotify>,
+    instances: &[InstanceConfig],
+    p: &mut Problems,
+) -> Vec<NotifyRoute> {
+    raw.into_iter()
+        .enumerate()
+        .filter_map(|(i, n)| route(n, &format!("notify[{i}]"), instances, p))
+        .collect()
+}
+
+/// One route; `None` when its channel is unusable, as nothing more can be said about it.
+fn route(
+    n: RawNotify,
+    key: &str,
+    instances: &[InstanceConfig],
+    p: &mut Problems,
+) -> Option<NotifyRoute> {
+    if let Some(name) = &n.instance {
+        if !instances.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+            p.push(format!("{key}.instance: no instance is called {name:?}"));
+        }
+    }
+    let channel = Principal::parse(&n.channel)
+        .map_err(|e| p.push(format!("{key}.channel: {e}")))
+        .ok()?;
+    let on = notify_on(&n.on, key, p);
+    if on.contains(&NotifyOn::Threshold) && n.max_deleted.is_none() && n.max_failed.is_none() {
+        p.push(format!(
+            "{key}.on: \"threshold\" needs max_deleted or max_failed"
+        ));
+    }
+    let connectors = if n.connectors.is_empty() {
+        vec!["*".into()]
+    } else {
+        n.connectors
+    };
+    Some(NotifyRoute {
+        instance: n.instance,
+        connectors,
+        channel,
+        on,
+        max_deleted: n.max_deleted,
+        max_failed: n.max_failed,
+    })
+}
+
+/// What the route announces; failures only when not said, the case people ask for.
+fn notify_on(raw: &[String], key: &str, p: &mut Problems) -> Vec<NotifyOn> {
+    let mut on = Vec::new();
+    for (j, text) in raw.iter().enumerate() {
+        match NotifyOn::parse(text) {
+            Ok(kind) => on.push(kind),
+            Err(e) => p.push(format!("{key}.on[{j}]: {e}")),
+        }
+    }
+    if on.is_empty() {
+        on.push(NotifyOn::Failure);
+    }
+    on
+}

@@ -1,0 +1,46 @@
+//! `[roles]`: who may run what, and `[roles.channels]`: where a command may be run.
+
+use std::collections::BTreeMap;
+
+use super::Problems;
+use crate::authz::{Principal, Role, RoleTable};
+use crate::command::CommandKind;
+use crate::config::raw::RawRoles;
+
+pub(super) fn roles(raw: RawRoles, p: &mut Problems) -> RoleTable {
+    let mut table = RoleTable::default();
+    for (role, list) in [
+        (Role::Admin, &raw.admin),
+        (Role::Operator, &raw.operator),
+        (Role::Helpdesk, &raw.helpdesk),
+        (Role::Viewer, &raw.viewer),
+    ] {
+        for (i, text) in list.iter().enumerate() {
+            match Principal::parse_pattern(text) {
+                Ok(pattern) => table.grant(pattern, role),
+                Err(e) => p.push(format!("roles.{}[{i}]: {e}", role.as_str())),
+            }
+        }
+    }
+    channels(raw.channels, &mut table, p);
+    table
+}
+
+/// Restrictions are keyed by command name; a misspelt name would restrict nothing, so it
+/// is refused.
+fn channels(raw: BTreeMap<String, Vec<String>>, table: &mut RoleTable, p: &mut Problems) {
+    for (command, channels) in raw {
+        let Some(kind) = CommandKind::from_name(&command) else {
+            p.push(format!("roles.channels.{command}: no such command"));
+            continue;
+        };
+        let mut allowed = Vec::new();
+        for (i, text) in channels.iter().enumerate() {
+            match Principal::parse(text) {
+                Ok(channel) => allowed.push(channel),
+                Err(e) => p.push(format!("roles.channels.{command}[{i}]: {e}")),
+            }
+        }
+        table.restrict_channels(kind, allowed);
+    }
+}
