@@ -97,8 +97,62 @@ pub(super) fn without_values(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::tests::{env, GOOD};
     use crate::config::Config;
+
+    fn token_env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "s3cret".to_string())
+    }
+
+    fn substituted(text: &str) -> Result<toml::Value, Vec<String>> {
+        let mut value = toml::Value::Table(toml::from_str(text).unwrap());
+        let mut problems = Problems::default();
+        substitute_env(&mut value, "", &token_env, &mut problems);
+        let problems = problems.into_vec();
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(problems)
+        }
+    }
+
+    #[test]
+    fn variables_are_replaced_in_nested_strings() {
+        let value = substituted("[a]\nb = [\"x${TOKEN}y\", \"${TOKEN}\"]\nn = 3").unwrap();
+        assert_eq!(value["a"]["b"][0].as_str(), Some("xs3crety"));
+        assert_eq!(value["a"]["b"][1].as_str(), Some("s3cret"));
+        assert_eq!(value["a"]["n"].as_integer(), Some(3));
+    }
+
+    #[test]
+    fn each_bad_reference_names_its_key_once() {
+        let err = substituted(
+            "a = \"${MISSING}\"\n[t]\nb = [\"ok\", \"${1X}\"]\nc = \"${TOKEN\"\nd = \"${}\"",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "a: environment variable MISSING is not set",
+                "t.b[1]: ${1X} is not a valid variable name",
+                "t.c: unclosed ${ in value",
+                "t.d: ${} is not a valid variable name",
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_values_are_scrubbed_from_serde_messages() {
+        assert_eq!(
+            without_values("invalid type: string \"s3cret\", expected a sequence"),
+            "invalid type: string value, expected a sequence"
+        );
+        assert_eq!(
+            without_values("unknown field `x`, expected `y`"),
+            "unknown field `x`, expected `y`"
+        );
+    }
 
     #[test]
     fn a_missing_variable_names_the_key_and_never_a_value() {

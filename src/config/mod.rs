@@ -170,4 +170,34 @@ max_wait = "4h"
             "{err}"
         );
     }
+
+    #[test]
+    fn problems_are_listed_in_section_order() {
+        let text = GOOD
+            .replace("listen = \"127.0.0.1:3000\"", "listen = \"nowhere\"")
+            .replace("url = \"sqlite://usersync-bot.db\"", "url = \"mysql://db\"")
+            .replace("api = \"2\"", "api = \"3\"")
+            .replace("viewer = [\"*\"]", "viewer = [\"U0NOPREFIX\"]")
+            .replace("poll_interval = \"5s\"", "poll_interval = \"0s\"")
+            + "\n[replies]\ninline_budget = \"3s\"\n[watch]\ninterval = \"0s\"\n\
+               [[notify]]\nchannel = \"slack:C1\"\non = [\"threshold\"]\n\
+               [mattermost]\ncommand_tokens = [\"\"]\nurl = \"https://chat.example.com\"\n";
+        let err = Config::parse(&text, &env).unwrap_err();
+        let mut problems = err.problems.into_iter();
+        for prefix in [
+            "listen: ",
+            "storage.url: ",
+            "mattermost.command_tokens[0]: is empty",
+            "instances[0].api: ",
+            "roles.viewer[0]: ",
+            "jobs.poll_interval: must be longer than zero",
+            "replies.inline_budget: must stay under",
+            "watch.interval: must be longer than zero",
+            "notify[0].on: \"threshold\" needs",
+        ] {
+            let problem = problems.next().unwrap_or_default();
+            assert!(problem.starts_with(prefix), "{problem:?} is not {prefix:?}");
+        }
+        assert_eq!(problems.next(), None);
+    }
 }

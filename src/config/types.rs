@@ -147,3 +147,19 @@ impl ConfigError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_on_words_round_trip() {
+        for on in NotifyOn::ALL {
+            assert_eq!(NotifyOn::parse(on.as_str()), Ok(on));
+        }
+        assert_eq!(
+            NotifyOn::parse("Success").unwrap_err(),
+            "\"Success\" is not one of \"success\", \"failure\", \"threshold\""
+        );
+    }
+}

@@ -115,3 +115,68 @@ fn http_url(text: &str) -> Option<Url> {
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::check;
+    use super::*;
+
+    #[test]
+    fn slack_needs_a_signing_secret_and_nothing_else() {
+        let (made, problems) = check("signing_secrets = []", slack);
+        assert!(made.is_none());
+        assert_eq!(
+            problems,
+            ["slack.signing_secrets: at least one signing secret is required"]
+        );
+    }
+
+    #[test]
+    fn slack_defaults_to_the_public_api_and_hooks_host() {
+        let (made, problems) = check("signing_secrets = [\"s\"]\nbot_token = \" \"", slack);
+        assert!(problems.is_empty(), "{problems:?}");
+        let slack = made.unwrap();
+        assert_eq!(slack.api_base_url.as_str(), "https://slack.com/api");
+        assert_eq!(slack.response_url_hosts, ["hooks.slack.com"]);
+        assert!(slack.bot_token.is_none(), "a blank token is no token");
+    }
+
+    #[test]
+    fn slack_refuses_a_wildcard_response_url_host() {
+        let text = "signing_secrets = [\"s\"]\nresponse_url_hosts = [\"Hooks.Example.com:8443\", \"*.slack.com\"]";
+        let (made, problems) = check(text, slack);
+        assert!(made.is_none());
+        assert_eq!(
+            problems,
+            ["slack.response_url_hosts[1]: \"*.slack.com\" must be a host name (optionally host:port), without wildcards"]
+        );
+    }
+
+    #[test]
+    fn mattermost_needs_its_server_url() {
+        let (made, problems) = check("command_tokens = [\"t\"]", mattermost);
+        assert!(made.is_none());
+        assert_eq!(
+            problems,
+            ["mattermost.url: required: the Mattermost server's address (its Site URL)"]
+        );
+        let text = "command_tokens = [\"t\"]\nurl = \"https://chat.example.com\"";
+        let (made, problems) = check(text, mattermost);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(made.unwrap().url.as_str(), "https://chat.example.com/");
+    }
+
+    #[test]
+    fn a_missing_platform_is_said_only_when_nothing_else_is_wrong() {
+        let mut p = Problems::default();
+        require_a_platform(true, &mut p);
+        assert!(p.is_empty());
+        require_a_platform(false, &mut p);
+        assert_eq!(p.count(), 1);
+        assert!(p.into_vec()[0].starts_with("slack: missing: configure [slack]"));
+        let mut p = Problems::default();
+        p.push("listen: bad");
+        require_a_platform(false, &mut p);
+        assert_eq!(p.into_vec(), ["listen: bad"]);
+    }
+}

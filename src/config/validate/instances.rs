@@ -122,8 +122,73 @@ fn credentials(
 
 #[cfg(test)]
 mod tests {
+    use super::super::check;
+    use super::*;
     use crate::config::tests::{env, GOOD};
     use crate::config::Config;
+
+    /// `[[instances]]` entries as the `instances` key of a table, the way the file has them.
+    fn check_instances(toml: &str) -> ((Vec<InstanceConfig>, Option<usize>), Vec<String>) {
+        #[derive(serde::Deserialize)]
+        struct File {
+            instances: Vec<RawInstance>,
+        }
+        check(toml, |f: File, p: &mut Problems| instances(f.instances, p))
+    }
+
+    const JIRA: &str =
+        "[[instances]]\nname = \"jira\"\nbase_url = \"https://jira.example.com\"\ntoken = \"t\"\n";
+
+    #[test]
+    fn at_least_one_instance_is_required() {
+        let ((made, default), problems) = check_instances("instances = []");
+        assert!(made.is_empty());
+        assert_eq!(default, None);
+        assert_eq!(
+            problems,
+            ["instances: at least one [[instances]] entry is required"]
+        );
+    }
+
+    #[test]
+    fn the_only_instance_is_the_default() {
+        let ((made, default), problems) = check_instances(JIRA);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(made[0].api, ApiFlavour::V2);
+        assert_eq!(made[0].timeout, DEFAULT_TIMEOUT);
+        assert_eq!(default, Some(0));
+    }
+
+    #[test]
+    fn a_name_is_used_once_ignoring_case() {
+        let text = format!("{JIRA}{}", JIRA.replace("\"jira\"", "\"JIRA\""));
+        let (_, problems) = check_instances(&text);
+        assert_eq!(problems, ["instances[1].name: \"JIRA\" is used twice"]);
+    }
+
+    #[test]
+    fn a_token_and_a_password_together_are_refused() {
+        let text = JIRA.replace(
+            "token = \"t\"",
+            "token = \"t\"\nusername = \"u\"\npassword = \"p\"",
+        );
+        let ((made, _), problems) = check_instances(&text);
+        assert!(made.is_empty());
+        assert_eq!(
+            problems,
+            ["instances[0]: give either username and password, or token, not both"]
+        );
+    }
+
+    #[test]
+    fn a_base_url_without_scheme_is_refused() {
+        let text = JIRA.replace("https://jira.example.com", "jira.example.com");
+        let (_, problems) = check_instances(&text);
+        assert_eq!(
+            problems,
+            ["instances[0].base_url: \"jira.example.com\" is not an http(s) URL"]
+        );
+    }
 
     #[test]
     fn credentials_must_be_one_kind() {

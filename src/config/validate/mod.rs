@@ -32,6 +32,11 @@ impl Problems {
         self.0.len()
     }
 
+    #[cfg(test)]
+    pub(super) fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+
     /// `value` if nothing was found, or every problem.
     pub(super) fn into_result<T>(self, value: T) -> Result<T, ConfigError> {
         if self.0.is_empty() {
@@ -89,5 +94,44 @@ fn duration(raw: Option<&str>, key: &str, default: Duration, p: &mut Problems) -
             ));
             default
         }
+    }
+}
+
+/// Runs one section's check on `toml` read as that section's raw type: what it made, and
+/// every problem it reported.
+#[cfg(test)]
+fn check<R: serde::de::DeserializeOwned, T>(
+    toml: &str,
+    section: impl FnOnce(R, &mut Problems) -> T,
+) -> (T, Vec<String>) {
+    let raw = toml::from_str(toml).expect("the test's TOML reads");
+    let mut p = Problems::default();
+    let made = section(raw, &mut p);
+    (made, p.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_is_checked_and_defaults_when_absent() {
+        let mut p = Problems::default();
+        let d = Duration::from_secs(7);
+        assert_eq!(duration(None, "k", d, &mut p), d);
+        assert_eq!(
+            duration(Some("2m"), "k", d, &mut p),
+            Duration::from_secs(120)
+        );
+        assert!(p.is_empty());
+        assert_eq!(duration(Some("0s"), "k", d, &mut p), d);
+        assert_eq!(duration(Some("soon"), "k", d, &mut p), d);
+        assert_eq!(
+            p.into_vec(),
+            [
+                "k: must be longer than zero",
+                "k: \"soon\" is not a duration like \"5s\" or \"4h\" (expected number at 0)",
+            ]
+        );
     }
 }

@@ -68,3 +68,55 @@ fn notify_on(raw: &[String], key: &str, p: &mut Problems) -> Vec<NotifyOn> {
     }
     on
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::check;
+    use super::*;
+    use crate::config::raw::RawNotify;
+
+    fn check_notify(toml: &str) -> (Vec<NotifyRoute>, Vec<String>) {
+        #[derive(serde::Deserialize)]
+        struct File {
+            notify: Vec<RawNotify>,
+        }
+        check(toml, |f: File, p: &mut Problems| notify(f.notify, &[], p))
+    }
+
+    #[test]
+    fn a_route_defaults_to_failures_of_every_connector() {
+        let (routes, problems) = check_notify("[[notify]]\nchannel = \"slack:C1\"");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(routes[0].on, [NotifyOn::Failure]);
+        assert_eq!(routes[0].connectors, ["*"]);
+    }
+
+    #[test]
+    fn a_threshold_route_needs_a_threshold() {
+        let text = "[[notify]]\nchannel = \"slack:C1\"\non = [\"success\", \"threshold\"]";
+        let (_, problems) = check_notify(text);
+        assert_eq!(
+            problems,
+            ["notify[0].on: \"threshold\" needs max_deleted or max_failed"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_lists_the_accepted_ones() {
+        let (_, problems) = check_notify("[[notify]]\nchannel = \"slack:C1\"\non = [\"always\"]");
+        assert_eq!(
+            problems,
+            ["notify[0].on[0]: \"always\" is not one of \"success\", \"failure\", \"threshold\""]
+        );
+    }
+
+    #[test]
+    fn a_route_to_an_unknown_instance_is_refused() {
+        let text = "[[notify]]\nchannel = \"slack:C1\"\ninstance = \"jira\"";
+        let (_, problems) = check_notify(text);
+        assert_eq!(
+            problems,
+            ["notify[0].instance: no instance is called \"jira\""]
+        );
+    }
+}

@@ -44,3 +44,28 @@ fn channels(raw: BTreeMap<String, Vec<String>>, table: &mut RoleTable, p: &mut P
         table.restrict_channels(kind, allowed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::check;
+    use super::*;
+
+    #[test]
+    fn a_principal_without_platform_is_refused() {
+        let text = "admin = [\"slack:U1\"]\nviewer = [\"*\", \"U0NOPREFIX\"]";
+        let (_, problems) = check(text, roles);
+        assert_eq!(
+            problems,
+            ["roles.viewer[1]: \"U0NOPREFIX\" must be \"slack:<id>\" or \"mattermost:<id>\""]
+        );
+    }
+
+    #[test]
+    fn a_channel_restriction_must_name_a_command() {
+        let (_, problems) = check(
+            "[channels]\nrun = [\"slack:C1\"]\nrnu = [\"slack:C1\"]",
+            roles,
+        );
+        assert_eq!(problems, ["roles.channels.rnu: no such command"]);
+    }
+}

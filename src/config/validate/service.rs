@@ -33,3 +33,35 @@ pub(super) fn storage(raw: Option<RawStorage>, p: &mut Problems) -> String {
     }
     url
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_defaults_to_localhost_and_refuses_a_non_address() {
+        let mut p = Problems::default();
+        assert_eq!(listen(None, &mut p).to_string(), DEFAULT_LISTEN);
+        assert!(p.is_empty());
+        listen(Some("nowhere".into()), &mut p);
+        assert_eq!(
+            p.into_vec(),
+            ["listen: \"nowhere\" is not an address like \"127.0.0.1:3000\""]
+        );
+    }
+
+    #[test]
+    fn storage_defaults_to_sqlite_and_refuses_other_databases() {
+        let mut p = Problems::default();
+        assert_eq!(storage(None, &mut p), DEFAULT_STORAGE_URL);
+        assert!(p.is_empty());
+        let raw = RawStorage {
+            url: "postgres://db".into(),
+        };
+        storage(Some(raw), &mut p);
+        assert_eq!(
+            p.into_vec(),
+            ["storage.url: \"postgres://db\" is not supported (use \"sqlite://FILE\")"]
+        );
+    }
+}

@@ -47,3 +47,43 @@ pub(super) fn watch(raw: Option<RawWatch>, p: &mut Problems) -> WatchConfig {
         interval: duration(text, "watch.interval", DEFAULT_WATCH_INTERVAL, p),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::check;
+    use super::*;
+
+    #[test]
+    fn jobs_default_when_absent_and_refuse_zero() {
+        let mut p = Problems::default();
+        assert_eq!(jobs(None, &mut p), JobsConfig::default());
+        let (made, problems) = check("poll_interval = \"0s\"\nmax_wait = \"1h\"", |r, p| {
+            jobs(Some(r), p)
+        });
+        assert_eq!(problems, ["jobs.poll_interval: must be longer than zero"]);
+        assert_eq!(made.max_wait, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_inline_budget_stays_under_slacks_limit() {
+        let (made, problems) = check("inline_budget = \"2799ms\"", |r, p| replies(Some(r), p));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(made, Duration::from_millis(2799));
+        let (_, problems) = check("inline_budget = \"2.8s\"", |r, p| replies(Some(r), p));
+        assert_eq!(
+            problems,
+            ["replies.inline_budget: must stay under Slack's 3 seconds (2.8s at most)"]
+        );
+    }
+
+    #[test]
+    fn the_watch_interval_must_be_a_duration() {
+        let mut p = Problems::default();
+        assert_eq!(watch(None, &mut p).interval, DEFAULT_WATCH_INTERVAL);
+        let (_, problems) = check("interval = \"hourly\"", |r, p| watch(Some(r), p));
+        assert_eq!(
+            problems,
+            ["watch.interval: \"hourly\" is not a duration like \"5s\" or \"4h\" (expected number at 0)"]
+        );
+    }
+}
