@@ -17,7 +17,7 @@ pub(super) fn instances(
     if raw.is_empty() {
         p.push("instances: at least one [[instances]] entry is required");
     }
-    let mut instances: Vec<InstanceConfig> = Vec::new();
+    let mut instances = Vec::new();
     let mut default_instance = None;
     for (i, inst) in raw.into_iter().enumerate() {
         let key = format!("instances[{i}]");
@@ -30,12 +30,7 @@ pub(super) fn instances(
             default_instance = Some(i);
         }
         if let Some(config) = instance(inst, &key, p) {
-            if instances
-                .iter()
-                .any(|c| c.name.eq_ignore_ascii_case(&config.name))
-            {
-                p.push(format!("{key}.name: {:?} is used twice", config.name));
-            }
+            check_unique(&config.name, &instances, &key, p);
             instances.push(config);
         }
     }
@@ -43,6 +38,13 @@ pub(super) fn instances(
         default_instance = Some(0);
     }
     (instances, default_instance)
+}
+
+/// Commands pick an instance by name, ignoring case, so two with one name are ambiguous.
+fn check_unique(name: &str, earlier: &[InstanceConfig], key: &str, p: &mut Problems) {
+    if earlier.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+        p.push(format!("{key}.name: {name:?} is used twice"));
+    }
 }
 
 /// One `[[instances]]` entry; `None` when it has problems (they are in `p`).

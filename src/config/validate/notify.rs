@@ -25,11 +25,7 @@ fn route(
     instances: &[InstanceConfig],
     p: &mut Problems,
 ) -> Option<NotifyRoute> {
-    if let Some(name) = &n.instance {
-        if !instances.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
-            p.push(format!("{key}.instance: no instance is called {name:?}"));
-        }
-    }
+    check_instance(n.instance.as_deref(), key, instances, p);
     let channel = Principal::parse(&n.channel)
         .map_err(|e| p.push(format!("{key}.channel: {e}")))
         .ok()?;
@@ -52,6 +48,16 @@ fn route(
         max_deleted: n.max_deleted,
         max_failed: n.max_failed,
     })
+}
+
+/// A route naming an instance that does not exist would never announce anything.
+fn check_instance(name: Option<&str>, key: &str, instances: &[InstanceConfig], p: &mut Problems) {
+    let Some(name) = name else {
+        return;
+    };
+    if !instances.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
+        p.push(format!("{key}.instance: no instance is called {name:?}"));
+    }
 }
 
 /// What the route announces; failures only when not said, the case people ask for.
