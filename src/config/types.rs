@@ -1,0 +1,166 @@
+//! The validated configuration: what the rest of the bot reads. Every value here has been
+//! checked, so users of these types never re-validate; secrets stay in `SecretString`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::authz::RoleTable;
+use crate::domain::Principal;
+use crate::usersync::InstanceConfig;
+
+/// Default file name when neither `--config` nor `USERSYNC_BOT_CONFIG` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "usersync-bot.toml";
+/// How long a read may take before the bot stops waiting and answers later.
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(2);
+/// Default pause between two looks at every watched connector.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(60);
+/// Slack's documented lifetime of a `response_url`.
+pub const RESPONSE_URL_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub storage_url: String,
+    pub slack: Option<SlackConfig>,
+    pub mattermost: Option<MattermostConfig>,
+    pub instances: Vec<InstanceConfig>,
+    /// Index into `instances` of the one used when a command names none.
+    pub default_instance: Option<usize>,
+    pub roles: RoleTable,
+    pub jobs: JobsConfig,
+    /// How long a read may wait for the product before the reply is deferred.
+    pub inline_budget: Duration,
+    pub watch: WatchConfig,
+    /// Where finished syncs are announced, from the configuration.
+    pub routes: Vec<NotifyRoute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// How often every connector's last sync is looked at.
+    pub interval: Duration,
+}
+
+/// What a route announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    Success,
+    Failure,
+    Threshold,
+}
+
+impl NotifyOn {
+    /// Every kind, in the order the configuration documents them.
+    pub const ALL: [NotifyOn; 3] = [NotifyOn::Success, NotifyOn::Failure, NotifyOn::Threshold];
+
+    /// The word used in the configuration's `on = [...]`, and when a route is shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyOn::Success => "success",
+            NotifyOn::Failure => "failure",
+            NotifyOn::Threshold => "threshold",
+        }
+    }
+
+    /// The inverse of [`NotifyOn::as_str`], so the words are spelled in one place; the
+    /// error lists every accepted word.
+    pub fn parse(text: &str) -> Result<NotifyOn, String> {
+        NotifyOn::ALL
+            .into_iter()
+            .find(|on| on.as_str() == text)
+            .ok_or_else(|| {
+                let words: Vec<String> = NotifyOn::ALL
+                    .iter()
+                    .map(|on| format!("{:?}", on.as_str()))
+                    .collect();
+                format!("{text:?} is not one of {}", words.join(", "))
+            })
+    }
+}
+
+/// A `[[notify]]` route: finished syncs of some connectors, announced in one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRoute {
+    /// `None`: every instance.
+    pub instance: Option<String>,
+    /// Names or ids; `*` for all.
+    pub connectors: Vec<String>,
+    pub channel: Principal,
+    pub on: Vec<NotifyOn>,
+    pub max_deleted: Option<u64>,
+    pub max_failed: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    /// Every secret accepted; more than one during a rotation.
+    pub signing_secrets: Vec<SecretString>,
+    pub bot_token: Option<SecretString>,
+    pub api_base_url: Url,
+    /// Hosts (optionally `host:port`) that follow-ups may be posted to.
+    pub response_url_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MattermostConfig {
+    /// Every slash-command token accepted; more than one during a rotation.
+    pub command_tokens: Vec<SecretString>,
+    /// The Mattermost server: follow-ups go only there, and the REST API is called there.
+    pub url: Url,
+    /// A bot account's token, for posting outcomes and editing progress.
+    pub bot_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobsConfig {
+    pub poll_interval: Duration,
+    pub max_wait: Duration,
+    /// How long a command's `response_url` accepts posts (30 minutes on both platforms).
+    pub response_url_lifetime: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            poll_interval: Duration::from_secs(5),
+            max_wait: Duration::from_secs(4 * 3600),
+            response_url_lifetime: RESPONSE_URL_LIFETIME,
+        }
+    }
+}
+
+/// Everything wrong with a configuration, one line each.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    /// For failures that stop loading before anything else can be checked.
+    pub(super) fn one(problem: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_on_words_round_trip() {
+        for on in NotifyOn::ALL {
+            assert_eq!(NotifyOn::parse(on.as_str()), Ok(on));
+        }
+        assert_eq!(
+            NotifyOn::parse("Success").unwrap_err(),
+            "\"Success\" is not one of \"success\", \"failure\", \"threshold\""
+        );
+    }
+}
