@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::command::{Access, CommandKind};
+use crate::command::{Access, Command, CommandKind};
 use crate::domain::{Principal, PrincipalPattern, Role};
 
 /// The role grants and channel restrictions of the configuration.
@@ -14,6 +14,29 @@ use crate::domain::{Principal, PrincipalPattern, Role};
 pub struct RoleTable {
     grants: Vec<(PrincipalPattern, Role)>,
     channels: HashMap<CommandKind, Vec<Principal>>,
+}
+
+/// Proof that a command passed the permission check, with who asked and the role they
+/// have. Only [`RoleTable::authorize`] makes one: its fields are private.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    principal: Principal,
+    role: Option<Role>,
+    command: Command,
+}
+
+impl Authorized {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
+    pub fn command(&self) -> &Command {
+        &self.command
+    }
 }
 
 /// Why a command was refused.
@@ -46,9 +69,26 @@ impl RoleTable {
             .max()
     }
 
-    /// The one permission check: the role the command needs (from the command table) and
-    /// the channels it is allowed in. Returns the user's role when allowed.
+    /// The one permission check, as a capability: a handler takes the [`Authorized`] this
+    /// returns, so no code path reaches a handler without passing here.
     pub fn authorize(
+        &self,
+        command: Command,
+        user: &Principal,
+        channel: &Principal,
+    ) -> Result<Authorized, Denial> {
+        let role = self.permits(command.kind(), user, channel)?;
+        Ok(Authorized {
+            principal: user.clone(),
+            role,
+            command,
+        })
+    }
+
+    /// The decision itself: the role the command needs (from the command table) and the
+    /// channels it is allowed in. Returns the user's role when allowed. Grants nothing:
+    /// help and `whoami` use it to say what a person may run.
+    pub fn permits(
         &self,
         command: CommandKind,
         user: &Principal,
@@ -106,18 +146,18 @@ mod tests {
     fn deny_by_default_without_any_grant() {
         let t = RoleTable::default();
         assert_eq!(
-            t.authorize(CommandKind::Status, &slack("U1"), &slack("C1")),
+            t.permits(CommandKind::Status, &slack("U1"), &slack("C1")),
             Err(Denial::Role {
                 needed: Role::Viewer,
                 has: None
             })
         );
         assert_eq!(
-            t.authorize(CommandKind::Help, &slack("U1"), &slack("C1")),
+            t.permits(CommandKind::Help, &slack("U1"), &slack("C1")),
             Ok(None)
         );
         assert_eq!(
-            t.authorize(CommandKind::Whoami, &slack("U1"), &slack("C1")),
+            t.permits(CommandKind::Whoami, &slack("U1"), &slack("C1")),
             Ok(None)
         );
     }
@@ -126,25 +166,47 @@ mod tests {
     fn role_boundaries() {
         let t = table();
         let c = slack("COPS");
-        assert!(t.authorize(CommandKind::Run, &slack("UOPS"), &c).is_ok());
-        assert!(t.authorize(CommandKind::Run, &slack("UADMIN"), &c).is_ok());
+        assert!(t.permits(CommandKind::Run, &slack("UOPS"), &c).is_ok());
+        assert!(t.permits(CommandKind::Run, &slack("UADMIN"), &c).is_ok());
         assert_eq!(
-            t.authorize(CommandKind::Run, &slack("UHELP"), &c),
+            t.permits(CommandKind::Run, &slack("UHELP"), &c),
             Err(Denial::Role {
                 needed: Role::Operator,
                 has: Some(Role::Helpdesk)
             })
         );
-        assert!(t.authorize(CommandKind::User, &slack("UHELP"), &c).is_ok());
-        assert!(t.authorize(CommandKind::User, &slack("UX"), &c).is_err());
-        assert!(t.authorize(CommandKind::Status, &slack("UX"), &c).is_ok());
+        assert!(t.permits(CommandKind::User, &slack("UHELP"), &c).is_ok());
+        assert!(t.permits(CommandKind::User, &slack("UX"), &c).is_err());
+        assert!(t.permits(CommandKind::Status, &slack("UX"), &c).is_ok());
+    }
+
+    #[test]
+    fn an_authorized_command_carries_who_and_which_role() {
+        let t = table();
+        let auth = t
+            .authorize(
+                Command::Run {
+                    connector: "okta".into(),
+                    local: false,
+                },
+                &slack("UOPS"),
+                &slack("COPS"),
+            )
+            .unwrap();
+        assert_eq!(auth.principal(), &slack("UOPS"));
+        assert_eq!(auth.role(), Some(Role::Operator));
+        assert_eq!(auth.command().kind(), CommandKind::Run);
+        let denied = t.authorize(Command::Jobs, &slack("U1"), &slack("C1"));
+        assert!(denied.is_ok(), "viewer via *");
+        let denied = RoleTable::default().authorize(Command::Jobs, &slack("U1"), &slack("C1"));
+        assert!(denied.is_err());
     }
 
     #[test]
     fn channel_restrictions_apply_to_everyone() {
         let t = table();
         assert_eq!(
-            t.authorize(CommandKind::Run, &slack("UADMIN"), &slack("CRANDOM")),
+            t.permits(CommandKind::Run, &slack("UADMIN"), &slack("CRANDOM")),
             Err(Denial::Channel {
                 allowed: vec![slack("COPS")]
             })

@@ -1,50 +1,19 @@
 //! The pipeline every command goes through, whatever the platform:
-//! parse → authorize → handle → audit. Platform adapters only verify before it and render
-//! after it.
+//! parse → authorize → claim (commands that change something) → handle → audit.
+//! Platform adapters only verify before it and render after it.
 
-use crate::app::{App, Metrics};
+use crate::app::{self, App, Metrics};
 use crate::command;
 use crate::domain::Invocation;
-use crate::handlers::{self, Handled};
+use crate::handlers;
 use crate::message::Message;
+use crate::reply::{self, Outcome, Reply};
 use crate::store::{AuditEntry, Decision};
 
 /// Runs one verified invocation to its reply, and audits it.
 pub async fn dispatch(app: &App, inv: &Invocation) -> Message {
     Metrics::incr(&app.metrics.commands);
-    let (decision, handled) = match command::parse(&inv.text) {
-        Err(e) => {
-            Metrics::incr(&app.metrics.invalid);
-            let message = handlers::invalid(inv, &e);
-            (
-                Decision::Invalid,
-                Handled {
-                    message,
-                    outcome: format!("invalid: {}", e.problem),
-                },
-            )
-        }
-        Ok(command) => {
-            let kind = command.kind();
-            match app.config.roles.authorize(kind, &inv.user, &inv.channel) {
-                Err(denial) => {
-                    Metrics::incr(&app.metrics.denied);
-                    tracing::info!(user = %inv.user, channel = %inv.channel, command = kind.name(), ?denial, "command denied");
-                    (
-                        Decision::Denied,
-                        Handled {
-                            message: handlers::denied(inv, kind, &denial),
-                            outcome: format!("denied: {denial:?}"),
-                        },
-                    )
-                }
-                Ok(role) => (
-                    Decision::Allowed,
-                    handlers::handle(app, inv, role, command).await,
-                ),
-            }
-        }
-    };
+    let (decision, message, outcome) = decide(app, inv).await;
     app.audit.record(AuditEntry {
         at: chrono::Utc::now(),
         platform: inv.platform,
@@ -52,7 +21,50 @@ pub async fn dispatch(app: &App, inv: &Invocation) -> Message {
         channel_id: inv.channel.id.clone(),
         command_text: inv.command_line(),
         decision,
-        outcome: handled.outcome,
+        outcome,
     });
-    handled.message
+    message
+}
+
+/// What was decided, what the person reads, and the outcome the audit records.
+async fn decide(app: &App, inv: &Invocation) -> (Decision, Message, String) {
+    let command = match command::parse(&inv.text) {
+        Ok(c) => c,
+        Err(e) => {
+            Metrics::incr(&app.metrics.invalid);
+            let outcome = format!("invalid: {}", e.problem);
+            return (Decision::Invalid, reply::help::invalid(inv, &e), outcome);
+        }
+    };
+    let kind = command.kind();
+    let auth = match app.config.roles.authorize(command, &inv.user, &inv.channel) {
+        Ok(auth) => auth,
+        Err(denial) => {
+            Metrics::incr(&app.metrics.denied);
+            tracing::info!(user = %inv.user, channel = %inv.channel, command = kind.name(), ?denial, "command denied");
+            let message = reply::help::denied(inv, kind, &denial);
+            return (Decision::Denied, message, format!("denied: {denial:?}"));
+        }
+    };
+    let first = if kind.spec().changes {
+        app::claim(app.store.as_ref(), inv).await
+    } else {
+        Ok(true)
+    };
+    let result = match first {
+        Ok(true) => handlers::handle(app, inv, &auth).await,
+        Ok(false) => Ok(Reply::with(
+            reply::pipeline::already_done(),
+            Outcome::Duplicate,
+        )),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(r) => (Decision::Allowed, r.message, r.outcome.to_string()),
+        Err(e) => {
+            e.log();
+            let outcome = format!("error: {}", e.summary());
+            (Decision::Allowed, e.message(), outcome)
+        }
+    }
 }

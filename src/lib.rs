@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod jobs;
 pub mod message;
 pub mod notify;
+pub mod reply;
 pub mod server;
 pub mod simulator;
 pub mod store;

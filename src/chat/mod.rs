@@ -3,7 +3,9 @@
 
 pub mod mattermost;
 pub mod outbox;
+pub mod platform_api;
 pub mod slack;
+pub mod transport;
 
 use axum::extract::Request;
 use axum::http::{header, request::Parts, HeaderMap};

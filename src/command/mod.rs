@@ -17,161 +17,217 @@ pub enum Access {
     Role(Role),
 }
 
-/// One row of the command table.
+/// A positional argument: `<name>` when required, `[name]` when optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Positional {
+    pub name: &'static str,
+    pub optional: bool,
+}
+
+const fn arg(name: &'static str) -> Positional {
+    Positional {
+        name,
+        optional: false,
+    }
+}
+
+const fn optional(name: &'static str) -> Positional {
+    Positional {
+        name,
+        optional: true,
+    }
+}
+
+/// A `--flag`, or a `--flag VALUE` when `value` names the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    pub name: &'static str,
+    pub value: Option<&'static str>,
+}
+
+const fn flag(name: &'static str) -> Flag {
+    Flag { name, value: None }
+}
+
+const fn option(name: &'static str, value: &'static str) -> Flag {
+    Flag {
+        name,
+        value: Some(value),
+    }
+}
+
+/// One row of the command table: everything parsing, help and authorization need.
 #[derive(Debug)]
 pub struct CommandSpec {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
-    /// Arguments after the name, as shown in usage lines.
-    pub args: &'static str,
+    pub args: &'static [Positional],
+    pub flags: &'static [Flag],
     pub summary: &'static str,
     /// Text after `/usersync` in the example shown by `help`.
     pub example: &'static str,
     pub access: Access,
+    /// Whether the command changes something in the product: a re-delivery of it is
+    /// refused durably, across restarts.
+    pub changes: bool,
 }
 
-/// The kinds of command, in the order `help` lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CommandKind {
-    Help,
-    Whoami,
-    Connectors,
-    Status,
-    Show,
-    Results,
-    Connector,
-    Jobs,
-    User,
-    Run,
-    Watch,
-    Unwatch,
-    Watches,
+/// Declares the kinds of command and their list together, so that `ALL` cannot miss one.
+macro_rules! command_kinds {
+    ($($kind:ident),+ $(,)?) => {
+        /// The kinds of command, in the order `help` lists them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum CommandKind {
+            $($kind),+
+        }
+
+        impl CommandKind {
+            pub const ALL: &'static [CommandKind] = &[$(CommandKind::$kind),+];
+        }
+    };
 }
+
+command_kinds!(
+    Help, Whoami, Connectors, Status, Show, Results, Connector, Jobs, User, Run, Watch, Unwatch,
+    Watches,
+);
+
+const VIEWER: Access = Access::Role(Role::Viewer);
 
 impl CommandKind {
-    pub const ALL: [CommandKind; 13] = [
-        CommandKind::Help,
-        CommandKind::Whoami,
-        CommandKind::Connectors,
-        CommandKind::Status,
-        CommandKind::Show,
-        CommandKind::Results,
-        CommandKind::Connector,
-        CommandKind::Jobs,
-        CommandKind::User,
-        CommandKind::Run,
-        CommandKind::Watch,
-        CommandKind::Unwatch,
-        CommandKind::Watches,
-    ];
-
     /// The command table. An exhaustive match: a new command cannot exist without its
-    /// usage, help text and role.
+    /// arguments, help text and role.
     pub fn spec(self) -> &'static CommandSpec {
         match self {
             CommandKind::Help => &CommandSpec {
                 name: "help",
                 aliases: &[],
-                args: "[command]",
+                args: const { &[optional("command")] },
+                flags: &[],
                 summary: "Usage of all commands, or of one.",
                 example: "help run",
                 access: Access::Anyone,
+                changes: false,
             },
             CommandKind::Whoami => &CommandSpec {
                 name: "whoami",
                 aliases: &[],
-                args: "",
+                args: &[],
+                flags: &[],
                 summary: "Your principal and role.",
                 example: "whoami",
                 access: Access::Anyone,
+                changes: false,
             },
             CommandKind::Connectors => &CommandSpec {
                 name: "connectors",
                 aliases: &["list"],
-                args: "[--instance NAME]",
+                args: &[],
+                flags: const { &[option("instance", "NAME")] },
                 summary: "Connectors with id, kind, directory and last sync outcome.",
                 example: "connectors",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
             CommandKind::Status => &CommandSpec {
                 name: "status",
                 aliases: &[],
-                args: "<connector>",
+                args: const { &[arg("connector")] },
+                flags: &[],
                 summary: "The connector's last sync.",
                 example: "status \"Azure AD\"",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
             CommandKind::Show => &CommandSpec {
                 name: "show",
                 aliases: &[],
-                args: "<sync-id> [--instance NAME]",
+                args: const { &[arg("sync-id")] },
+                flags: const { &[option("instance", "NAME")] },
                 summary: "One sync, by id.",
                 example: "show 94",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
             CommandKind::Results => &CommandSpec {
                 name: "results",
                 aliases: &[],
-                args: "<sync-id> [--all] [--instance NAME]",
+                args: const { &[arg("sync-id")] },
+                flags: const { &[flag("all"), option("instance", "NAME")] },
                 summary: "Per-user results of a sync, failures first.",
                 example: "results 94 --all",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
             CommandKind::Connector => &CommandSpec {
                 name: "connector",
                 aliases: &[],
-                args: "<connector>",
+                args: const { &[arg("connector")] },
+                flags: &[],
                 summary: "A connector's settings, secrets redacted.",
                 example: "connector okta",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
             CommandKind::Jobs => &CommandSpec {
                 name: "jobs",
                 aliases: &[],
-                args: "",
+                args: &[],
+                flags: &[],
                 summary: "Syncs and user updates started from chat, with their state.",
                 example: "jobs",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
             CommandKind::User => &CommandSpec {
                 name: "user",
                 aliases: &[],
-                args: "<connector> <identifier> [--by-username]",
+                args: const { &[arg("connector"), arg("identifier")] },
+                flags: const { &[flag("by-username")] },
                 summary: "Update one user from the identity provider.",
                 example: "user okta jdoe@example.com",
                 access: Access::Role(Role::Helpdesk),
+                changes: true,
             },
             CommandKind::Run => &CommandSpec {
                 name: "run",
                 aliases: &[],
-                args: "<connector> [--local]",
+                args: const { &[arg("connector")] },
+                flags: const { &[flag("local")] },
                 summary: "Start a sync of a connector (--local: on the receiving node only).",
                 example: "run \"Azure AD\"",
                 access: Access::Role(Role::Operator),
+                changes: true,
             },
             CommandKind::Watch => &CommandSpec {
                 name: "watch",
                 aliases: &["subscribe"],
-                args: "<connector|*> [--failures-only] [--max-deleted N]",
+                args: const { &[arg("connector|*")] },
+                flags: const { &[flag("failures-only"), option("max-deleted", "N")] },
                 summary: "Announce finished syncs of a connector (or all) in this channel.",
                 example: "watch okta --failures-only",
                 access: Access::Role(Role::Operator),
+                changes: false,
             },
             CommandKind::Unwatch => &CommandSpec {
                 name: "unwatch",
                 aliases: &["unsubscribe"],
-                args: "<connector|*>",
+                args: const { &[arg("connector|*")] },
+                flags: &[],
                 summary: "Stop announcing a connector's (or all) syncs in this channel.",
                 example: "unwatch okta",
                 access: Access::Role(Role::Operator),
+                changes: false,
             },
             CommandKind::Watches => &CommandSpec {
                 name: "watches",
                 aliases: &[],
-                args: "",
+                args: &[],
+                flags: &[],
                 summary: "What is announced in this channel, and why.",
                 example: "watches",
-                access: Access::Role(Role::Viewer),
+                access: VIEWER,
+                changes: false,
             },
         }
     }
@@ -179,7 +235,7 @@ impl CommandKind {
     /// The command called `name` or one of its aliases (case-insensitive).
     pub fn from_name(name: &str) -> Option<CommandKind> {
         let name = name.to_ascii_lowercase();
-        CommandKind::ALL.into_iter().find(|k| {
+        CommandKind::ALL.iter().copied().find(|k| {
             let spec = k.spec();
             spec.name == name || spec.aliases.contains(&name.as_str())
         })
@@ -189,14 +245,24 @@ impl CommandKind {
         self.spec().name
     }
 
-    /// `name args`, as shown in usage lines.
+    /// `name args [--flags]`, as shown in usage lines: derived from the table.
     pub fn usage(self) -> String {
         let spec = self.spec();
-        if spec.args.is_empty() {
-            spec.name.to_string()
-        } else {
-            format!("{} {}", spec.name, spec.args)
+        let mut out = spec.name.to_string();
+        for a in spec.args {
+            if a.optional {
+                out.push_str(&format!(" [{}]", a.name));
+            } else {
+                out.push_str(&format!(" <{}>", a.name));
+            }
         }
+        for f in spec.flags {
+            match f.value {
+                Some(v) => out.push_str(&format!(" [--{} {v}]", f.name)),
+                None => out.push_str(&format!(" [--{}]", f.name)),
+            }
+        }
+        out
     }
 }
 
@@ -335,75 +401,45 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         });
     };
     let args = Args::split(kind, rest)?;
+    args.count()?;
     let fail = |message: String| ParseError {
         command: Some(kind),
         problem: ParseProblem::Arguments(message),
     };
     let command = match kind {
-        CommandKind::Help => {
-            args.exact(0, 1)?;
-            Command::Help {
-                topic: args.positional.first().cloned(),
-            }
-        }
-        CommandKind::Whoami => {
-            args.exact(0, 0)?;
-            Command::Whoami
-        }
-        CommandKind::Connectors => {
-            args.exact(0, 0)?;
-            Command::Connectors {
-                instance: args.option("instance"),
-            }
-        }
-        CommandKind::Status => {
-            args.exact(1, 1)?;
-            Command::Status {
-                connector: args.positional[0].clone(),
-            }
-        }
-        CommandKind::Show => {
-            args.exact(1, 1)?;
-            Command::Show {
-                sync_id: sync_id(&args.positional[0]).map_err(fail)?,
-                instance: args.option("instance"),
-            }
-        }
-        CommandKind::Results => {
-            args.exact(1, 1)?;
-            Command::Results {
-                sync_id: sync_id(&args.positional[0]).map_err(fail)?,
-                all: args.flag("all"),
-                instance: args.option("instance"),
-            }
-        }
-        CommandKind::Connector => {
-            args.exact(1, 1)?;
-            Command::Connector {
-                connector: args.positional[0].clone(),
-            }
-        }
-        CommandKind::Jobs => {
-            args.exact(0, 0)?;
-            Command::Jobs
-        }
-        CommandKind::User => {
-            args.exact(2, 2)?;
-            Command::User {
-                connector: args.positional[0].clone(),
-                identifier: args.positional[1].clone(),
-                by_username: args.flag("by-username"),
-            }
-        }
-        CommandKind::Run => {
-            args.exact(1, 1)?;
-            Command::Run {
-                connector: args.positional[0].clone(),
-                local: args.flag("local"),
-            }
-        }
+        CommandKind::Help => Command::Help {
+            topic: args.positional.first().cloned(),
+        },
+        CommandKind::Whoami => Command::Whoami,
+        CommandKind::Connectors => Command::Connectors {
+            instance: args.option("instance"),
+        },
+        CommandKind::Status => Command::Status {
+            connector: args.positional[0].clone(),
+        },
+        CommandKind::Show => Command::Show {
+            sync_id: sync_id(&args.positional[0]).map_err(fail)?,
+            instance: args.option("instance"),
+        },
+        CommandKind::Results => Command::Results {
+            sync_id: sync_id(&args.positional[0]).map_err(fail)?,
+            all: args.flag("all"),
+            instance: args.option("instance"),
+        },
+        CommandKind::Connector => Command::Connector {
+            connector: args.positional[0].clone(),
+        },
+        CommandKind::Jobs => Command::Jobs,
+        CommandKind::User => Command::User {
+            connector: args.positional[0].clone(),
+            identifier: args.positional[1].clone(),
+            by_username: args.flag("by-username"),
+        },
+        CommandKind::Run => Command::Run {
+            connector: args.positional[0].clone(),
+            local: args.flag("local"),
+        },
         CommandKind::Watch => {
-            args.exact(1, 1)?;
             let max_deleted = match args.option("max-deleted") {
                 None => None,
                 Some(n) => Some(n.parse::<u64>().map_err(|_| {
@@ -416,16 +452,10 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
                 max_deleted,
             }
         }
-        CommandKind::Unwatch => {
-            args.exact(1, 1)?;
-            Command::Unwatch {
-                connector: args.positional[0].clone(),
-            }
-        }
-        CommandKind::Watches => {
-            args.exact(0, 0)?;
-            Command::Watches
-        }
+        CommandKind::Unwatch => Command::Unwatch {
+            connector: args.positional[0].clone(),
+        },
+        CommandKind::Watches => Command::Watches,
     };
     Ok(command)
 }
@@ -444,10 +474,9 @@ struct Args {
 }
 
 impl Args {
-    /// Splits words into positionals and the flags the command's usage names; `--`
+    /// Splits words into positionals and the flags the command table names; `--`
     /// ends the flags, so an identifier may start with a dash.
     fn split(kind: CommandKind, words: &[String]) -> Result<Args, ParseError> {
-        let usage = kind.spec().args;
         let mut args = Args {
             kind,
             positional: Vec::new(),
@@ -468,27 +497,21 @@ impl Args {
                 Some((n, v)) => (n.to_ascii_lowercase(), Some(v.to_string())),
                 None => (word[2..].to_ascii_lowercase(), None),
             };
-            let takes_value = usage.contains(&format!("--{name} "));
-            let known = takes_value || usage.contains(&format!("[--{name}]"));
-            if !known {
+            let Some(spec) = kind.spec().flags.iter().find(|f| f.name == name) else {
                 return Err(args.error(format!(
                     "`{kind}` has no option --{name}.",
                     kind = kind.name()
                 )));
-            }
-            let value = if takes_value {
-                match inline {
-                    Some(v) => Some(v),
-                    None => Some(
-                        iter.next()
-                            .cloned()
-                            .ok_or_else(|| args.error(format!("--{name} needs a value.")))?,
-                    ),
-                }
-            } else if inline.is_some() {
-                return Err(args.error(format!("--{name} takes no value.")));
-            } else {
-                None
+            };
+            let value = match (spec.value, inline) {
+                (Some(_), Some(v)) => Some(v),
+                (Some(_), None) => Some(
+                    iter.next()
+                        .cloned()
+                        .ok_or_else(|| args.error(format!("--{name} needs a value.")))?,
+                ),
+                (None, Some(_)) => return Err(args.error(format!("--{name} takes no value."))),
+                (None, None) => None,
             };
             args.flags.push((name, value));
         }
@@ -502,21 +525,15 @@ impl Args {
         }
     }
 
-    fn exact(&self, min: usize, max: usize) -> Result<(), ParseError> {
+    /// Checks the number of positionals against the table's arguments.
+    fn count(&self) -> Result<(), ParseError> {
+        let spec = self.kind.spec().args;
+        let min = spec.iter().filter(|a| !a.optional).count();
         let n = self.positional.len();
         if n < min {
-            let missing = self
-                .kind
-                .spec()
-                .args
-                .split_whitespace()
-                .filter(|a| a.starts_with('<'))
-                .nth(n)
-                .unwrap_or("an argument");
-            return Err(self.error(format!("Missing {missing}.")));
+            return Err(self.error(format!("Missing <{}>.", spec[n].name)));
         }
-        if n > max {
-            let extra = &self.positional[max];
+        if let Some(extra) = self.positional.get(spec.len()) {
             return Err(self.error(format!(
                 "Unexpected {extra:?}. (Put a name with spaces in quotes.)"
             )));
@@ -776,12 +793,36 @@ mod tests {
 
     #[test]
     fn every_command_has_help_and_an_example_that_parses() {
-        for kind in CommandKind::ALL {
+        for &kind in CommandKind::ALL {
             let spec = kind.spec();
             assert!(!spec.summary.is_empty());
             let parsed = ok(spec.example);
             assert_eq!(parsed.kind(), kind, "example of {}", spec.name);
             assert_eq!(CommandKind::from_name(spec.name), Some(kind));
+        }
+    }
+
+    #[test]
+    fn usage_lines_are_derived_from_the_table() {
+        let cases = [
+            (CommandKind::Help, "help [command]"),
+            (CommandKind::Whoami, "whoami"),
+            (CommandKind::Connectors, "connectors [--instance NAME]"),
+            (
+                CommandKind::Results,
+                "results <sync-id> [--all] [--instance NAME]",
+            ),
+            (
+                CommandKind::User,
+                "user <connector> <identifier> [--by-username]",
+            ),
+            (
+                CommandKind::Watch,
+                "watch <connector|*> [--failures-only] [--max-deleted N]",
+            ),
+        ];
+        for (kind, usage) in cases {
+            assert_eq!(kind.usage(), usage);
         }
     }
 }

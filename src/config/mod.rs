@@ -16,8 +16,8 @@ use std::path::Path;
 pub use crate::domain::Principal;
 pub use types::{
     Config, ConfigError, JobsConfig, MattermostConfig, NotifyOn, NotifyRoute, SlackConfig,
-    WatchConfig, DEFAULT_CONFIG_FILE, DEFAULT_INLINE_BUDGET, DEFAULT_WATCH_INTERVAL,
-    RESPONSE_URL_LIFETIME,
+    WatchConfig, DEFAULT_CONFIG_FILE, DEFAULT_INLINE_BUDGET, DEFAULT_SLASH_COMMAND,
+    DEFAULT_WATCH_INTERVAL, RESPONSE_URL_LIFETIME,
 };
 
 impl Config {

@@ -129,6 +129,7 @@ pub(super) struct RawJobs {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawReplies {
     pub(super) inline_budget: Option<String>,
+    pub(super) slash_command: Option<String>,
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use crate::usersync::InstanceConfig;
 pub const DEFAULT_CONFIG_FILE: &str = "usersync-bot.toml";
 /// How long a read may take before the bot stops waiting and answers later.
 pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(2);
+/// The slash command's name when `[replies] slash_command` is not set.
+pub const DEFAULT_SLASH_COMMAND: &str = "/usersync";
 /// Default pause between two looks at every watched connector.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(60);
 /// Slack's documented lifetime of a `response_url`.
@@ -34,6 +36,9 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// How long a read may wait for the product before the reply is deferred.
     pub inline_budget: Duration,
+    /// The slash command as set up on the platforms, named in messages that answer no
+    /// command (job outcomes, announcements); replies name the one the person typed.
+    pub slash_command: String,
     pub watch: WatchConfig,
     /// Where finished syncs are announced, from the configuration.
     pub routes: Vec<NotifyRoute>,

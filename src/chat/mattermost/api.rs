@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::render;
-use crate::chat::outbox::{http_client, send_json, with_retries, Attempt, DeliveryError};
+use crate::chat::platform_api::{ChatApi, PostedMessage};
+use crate::chat::transport::{http_client, send_json, with_retries, Attempt, DeliveryError};
+use crate::domain::Platform;
 use crate::message::Message;
 
 /// Checks that a `response_url` lies on the configured Mattermost server: same scheme,
@@ -145,6 +147,49 @@ impl MattermostApi {
             None
         };
         send_json(&self.http, method, url, body, bearer).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatApi for MattermostApi {
+    fn platform(&self) -> Platform {
+        Platform::Mattermost
+    }
+
+    fn has_bot_token(&self) -> bool {
+        MattermostApi::has_bot_token(self)
+    }
+
+    /// Mattermost's `response_url` cannot replace a reply: progress needs the bot token.
+    fn can_replace_reply(&self) -> bool {
+        false
+    }
+
+    async fn follow_up(
+        &self,
+        response_url: &str,
+        message: &Message,
+        replace: bool,
+    ) -> Result<(), DeliveryError> {
+        if replace {
+            return Err(DeliveryError::NotAllowed(
+                "Mattermost cannot replace a reply through response_url".into(),
+            ));
+        }
+        self.post_response_url(response_url, &render::render_response(message))
+            .await
+    }
+
+    async fn post(&self, channel: &str, message: &Message) -> Result<PostedMessage, DeliveryError> {
+        let id = self.create_post(channel, message).await?;
+        Ok(PostedMessage {
+            channel: channel.to_string(),
+            id,
+        })
+    }
+
+    async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), DeliveryError> {
+        self.patch_post(&posted.id, message).await
     }
 }
 

@@ -1,4 +1,4 @@
-//! Mattermost: the verified slash-command extractor, the renderer, and the calls back to
+//! Mattermost: token verification of slash commands, the renderer, and the calls back to
 //! the Mattermost server.
 //!
 //! Mattermost signs nothing: a command proves itself with its token, sent as the form
@@ -8,41 +8,12 @@
 pub mod api;
 pub mod render;
 
-use std::sync::Arc;
-
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use super::{form_field, read_form, Refusal};
-use crate::app::App;
 use crate::domain::{Invocation, Platform};
-
-/// A verified Mattermost slash command.
-#[derive(Debug)]
-pub struct MattermostCommand(pub Box<Invocation>);
-
-impl FromRequest<Arc<App>> for MattermostCommand {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let Some(mm) = app.config.mattermost.as_ref() else {
-            return Err(StatusCode::NOT_FOUND.into_response());
-        };
-        read_verified(req, &mm.command_tokens)
-            .await
-            .map_err(|refusal| {
-                app.metrics.refused(Platform::Mattermost, refusal);
-                (
-                    StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED),
-                    refusal.reason(),
-                )
-                    .into_response()
-            })
-    }
-}
 
 /// Whether `token` is one of the configured tokens. Every token is compared, each in
 /// constant time, so neither a match nor its position can be timed.
@@ -54,10 +25,9 @@ pub fn token_matches(tokens: &[SecretString], token: &str) -> bool {
     bool::from(found)
 }
 
-async fn read_verified(
-    req: Request,
-    tokens: &[SecretString],
-) -> Result<MattermostCommand, Refusal> {
+/// Reads a command request within the size limit and checks its token before any other
+/// field is read.
+pub async fn read_verified(req: Request, tokens: &[SecretString]) -> Result<Invocation, Refusal> {
     let (_, bytes) = read_form(req).await?;
     let token = form_field(&bytes, "token").filter(|t| !t.is_empty());
     let Some(token) = token else {
@@ -66,7 +36,7 @@ async fn read_verified(
     if !token_matches(tokens, &token) {
         return Err(Refusal::BadToken);
     }
-    super::parse_command(Platform::Mattermost, &bytes).map(|inv| MattermostCommand(Box::new(inv)))
+    super::parse_command(Platform::Mattermost, &bytes)
 }
 
 #[cfg(test)]

@@ -4,8 +4,12 @@
 use serde_json::Value;
 use url::Url;
 
-pub use crate::chat::outbox::DeliveryError;
-use crate::chat::outbox::{http_client, send_json, with_retries, Attempt};
+use super::render;
+use crate::chat::platform_api::{ChatApi, PostedMessage};
+pub use crate::chat::transport::DeliveryError;
+use crate::chat::transport::{http_client, send_json, with_retries, Attempt};
+use crate::domain::Platform;
+use crate::message::Message;
 
 /// Checks a `response_url` against the allow-list: https (plain http only to a loopback
 /// address, for local testing), no credentials in the URL, and a listed host. An entry
@@ -153,6 +157,48 @@ impl SlackApi {
             }
             other => (other, wait),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatApi for SlackApi {
+    fn platform(&self) -> Platform {
+        Platform::Slack
+    }
+
+    fn has_bot_token(&self) -> bool {
+        SlackApi::has_bot_token(self)
+    }
+
+    fn can_replace_reply(&self) -> bool {
+        true
+    }
+
+    async fn follow_up(
+        &self,
+        response_url: &str,
+        message: &Message,
+        replace: bool,
+    ) -> Result<(), DeliveryError> {
+        let mut body = render::render_followup(message);
+        body["replace_original"] = Value::Bool(replace);
+        self.post_response_url(response_url, &body).await
+    }
+
+    async fn post(&self, channel: &str, message: &Message) -> Result<PostedMessage, DeliveryError> {
+        let (channel, ts) = self
+            .post_message(channel, &render::render_message(message))
+            .await?;
+        Ok(PostedMessage { channel, id: ts })
+    }
+
+    async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), DeliveryError> {
+        self.update_message(
+            &posted.channel,
+            &posted.id,
+            &render::render_message(message),
+        )
+        .await
     }
 }
 

@@ -1,18 +1,13 @@
-//! Slack: the verified slash-command extractor, the renderer, and the calls back to Slack.
+//! Slack: verification of slash commands over the raw bytes, the renderer, and the calls back to Slack.
 
 pub mod api;
 pub mod render;
 pub mod verify;
 
-use std::sync::Arc;
-
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
 use secrecy::SecretString;
 
 use super::{form_field, read_form, Refusal};
-use crate::app::App;
 use crate::domain::{Invocation, Platform};
 
 pub use super::MAX_BODY_BYTES;
@@ -25,30 +20,9 @@ pub enum SlackRequest {
     Command(Box<Invocation>),
 }
 
-impl FromRequest<Arc<App>> for SlackRequest {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let Some(slack) = app.config.slack.as_ref() else {
-            return Err(StatusCode::NOT_FOUND.into_response());
-        };
-        let now = chrono::Utc::now().timestamp();
-        read_verified(req, &slack.signing_secrets, now)
-            .await
-            .map_err(|refusal| {
-                app.metrics.refused(Platform::Slack, refusal);
-                (
-                    StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED),
-                    refusal.reason(),
-                )
-                    .into_response()
-            })
-    }
-}
-
 /// Reads the raw body within the size limit, verifies it, and only then reads fields
 /// from the very bytes that were verified.
-async fn read_verified(
+pub async fn read_verified(
     req: Request,
     secrets: &[SecretString],
     now: i64,

@@ -58,6 +58,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let (instances, default_instance) = instances::instances(raw.instances, &mut p);
     let roles = roles::roles(raw.roles, &mut p);
     let jobs = timing::jobs(raw.jobs, &mut p);
+    let slash_command = timing::slash_command(raw.replies.as_ref(), &mut p);
     let inline_budget = timing::replies(raw.replies, &mut p);
     let watch = timing::watch(raw.watch, &mut p);
     let routes = notify::notify(raw.notify, &instances, &mut p);
@@ -71,6 +72,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         roles,
         jobs,
         inline_budget,
+        slash_command,
         watch,
         routes,
     })

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use super::{duration, Problems};
 use crate::config::raw::{RawJobs, RawReplies, RawWatch};
-use crate::config::{JobsConfig, WatchConfig, DEFAULT_INLINE_BUDGET, DEFAULT_WATCH_INTERVAL};
+use crate::config::{
+    JobsConfig, WatchConfig, DEFAULT_INLINE_BUDGET, DEFAULT_SLASH_COMMAND, DEFAULT_WATCH_INTERVAL,
+};
 
 /// Slack gives up on a slash command after 3 seconds; the reply must be sent before.
 const INLINE_BUDGET_LIMIT: Duration = Duration::from_millis(2800);
@@ -41,6 +43,23 @@ pub(super) fn replies(raw: Option<RawReplies>, p: &mut Problems) -> Duration {
     budget
 }
 
+/// The slash command's name: a `/` and a word, as both platforms require.
+pub(super) fn slash_command(raw: Option<&RawReplies>, p: &mut Problems) -> String {
+    let name = raw.and_then(|r| r.slash_command.clone());
+    let name = name.unwrap_or_else(|| DEFAULT_SLASH_COMMAND.to_string());
+    let word = name.strip_prefix('/').unwrap_or_default();
+    let valid = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        p.push(format!(
+            "replies.slash_command: {name:?} must be a slash and a word, like \"/usersync\""
+        ));
+    }
+    name
+}
+
 pub(super) fn watch(raw: Option<RawWatch>, p: &mut Problems) -> WatchConfig {
     let text = raw.as_ref().and_then(|w| w.interval.as_deref());
     WatchConfig {
@@ -62,6 +81,23 @@ mod tests {
         });
         assert_eq!(problems, ["jobs.poll_interval: must be longer than zero"]);
         assert_eq!(made.max_wait, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_slash_command_is_a_slash_and_a_word() {
+        let (made, problems) = check("slash_command = \"/sync-bot\"", |r, p| {
+            slash_command(Some(&r), p)
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(made, "/sync-bot");
+        assert_eq!(slash_command(None, &mut Problems::default()), "/usersync");
+        let (_, problems) = check("slash_command = \"usersync now\"", |r, p| {
+            slash_command(Some(&r), p)
+        });
+        assert_eq!(
+            problems,
+            ["replies.slash_command: \"usersync now\" must be a slash and a word, like \"/usersync\""]
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! What the bot says about the product's records: one place decides the content of a
-//! sync, a connector or a user result, for every platform.
+//! What the bot says about syncs: one place decides the content of a sync record, its
+//! tone and hints, and of per-user results, for every platform.
 
 use crate::message::{Block, Message, Text, Tone};
-use crate::usersync::{Connector, SyncStatus, SyncUserResult, UserSyncError};
+use crate::usersync::{SyncStatus, SyncUserResult};
 
 /// Status messages shown in full; the rest are counted.
 const MAX_MESSAGES: usize = 10;
@@ -154,26 +154,46 @@ pub fn user_result_line(r: &SyncUserResult) -> Text {
     t
 }
 
-/// A connector's settings with every secret-looking field redacted.
-pub fn connector_message(instance: &str, c: &Connector) -> Message {
-    let settings = serde_json::to_string_pretty(&c.redacted()).unwrap_or_default();
-    Message::new(Tone::Info, format!("Connector {}", c.display_name()))
-        .push(Block::Fields(vec![
-            ("Id".into(), Text::new().code(&c.unique_id)),
-            ("Kind".into(), Text::new().plain(c.kind().unwrap_or_else(|| "–".into()))),
-            (
-                "Directory".into(),
-                Text::new().plain(c.directory_id().unwrap_or_else(|| "–".into())),
-            ),
-            ("Instance".into(), Text::new().plain(instance)),
-        ]))
-        .push(Block::Code(settings))
-        .context("Secret-looking settings (password, secret, token, key, credential, certificate) are redacted.")
-}
+/// Result lines shown without `--all`, and with it.
+const RESULTS_SHOWN: usize = 15;
+const RESULTS_SHOWN_ALL: usize = 200;
 
-/// An upstream error as a person reads it: the client's actionable message.
-pub fn error_message(title: &str, e: &UserSyncError) -> Message {
-    Message::new(Tone::Failure, title.to_string()).text(Text::new().plain(e.to_string()))
+/// `results`: the per-user results of a sync, failures first (the caller sorts).
+pub fn results(sync_id: u64, users: &[SyncUserResult], all: bool) -> Message {
+    let failed = users.iter().filter(|u| u.is_failure()).count();
+    let limit = if all {
+        RESULTS_SHOWN_ALL
+    } else {
+        RESULTS_SHOWN
+    };
+    let tone = if failed > 0 {
+        Tone::Warning
+    } else {
+        Tone::Info
+    };
+    let mut m = Message::new(
+        tone,
+        format!(
+            "Results of sync {sync_id}: {} users, {failed} failed",
+            users.len()
+        ),
+    );
+    if users.is_empty() {
+        return m.text("No per-user results.");
+    }
+    m = m.push(Block::List {
+        items: users.iter().take(limit).map(user_result_line).collect(),
+        more: users.len().saturating_sub(limit),
+    });
+    if !all && users.len() > limit {
+        m = m.context(
+            Text::new()
+                .plain("Add ")
+                .code("--all")
+                .plain(" to see more."),
+        );
+    }
+    m
 }
 
 #[cfg(test)]

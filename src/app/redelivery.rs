@@ -1,0 +1,125 @@
+//! Re-delivery memory: a request that arrives again (same `trigger_id`) gets the first
+//! answer and runs nothing. Decided here for every command: in memory for the first answer,
+//! and in the store for commands that change something, so that not even a restart runs
+//! them twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::domain::{Invocation, Platform};
+use crate::reply::error::StoreAction;
+use crate::reply::CommandError;
+use crate::store::Store;
+
+/// How long a delivery is remembered in memory: past Slack's five-minute signature
+/// window a replay is refused anyway.
+const DELIVERY_MEMORY: Duration = Duration::from_secs(600);
+/// Deliveries remembered before old ones are pruned.
+const DELIVERY_MEMORY_SIZE: usize = 10_000;
+/// What the in-memory delivery memory knows of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sighting {
+    /// Never seen: go ahead.
+    First,
+    /// Seen before; the reply given then, if it was answered inline.
+    Repeat(Option<Bytes>),
+}
+
+/// Deliveries seen recently, with the reply each got, so that a re-delivered request
+/// gets the same answer without running again.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    seen: Mutex<HashMap<DeliveryKey, (Instant, Option<Bytes>)>>,
+}
+
+type DeliveryKey = (Platform, String);
+
+impl Deliveries {
+    pub fn sight(&self, platform: Platform, trigger_id: &str) -> Sighting {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, reply)) = seen.get(&(platform, trigger_id.to_string())) {
+            return Sighting::Repeat(reply.clone());
+        }
+        if seen.len() >= DELIVERY_MEMORY_SIZE {
+            let now = Instant::now();
+            seen.retain(|_, (at, _)| now.duration_since(*at) < DELIVERY_MEMORY);
+            if seen.len() >= DELIVERY_MEMORY_SIZE {
+                // Still full of fresh entries: drop the oldest half.
+                let mut ages: Vec<Instant> = seen.values().map(|(at, _)| *at).collect();
+                ages.sort();
+                let cutoff = ages[ages.len() / 2];
+                seen.retain(|_, (at, _)| *at > cutoff);
+            }
+        }
+        seen.insert((platform, trigger_id.to_string()), (Instant::now(), None));
+        Sighting::First
+    }
+
+    pub fn remember_reply(&self, platform: Platform, trigger_id: &str, reply: Bytes) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = seen.get_mut(&(platform, trigger_id.to_string())) {
+            entry.1 = Some(reply);
+        }
+    }
+}
+
+/// Claims the delivery of a command that changes something, in the store, so that not
+/// even a restart (or another replica) runs it twice. `Ok(false)`: it ran before.
+pub async fn claim(store: &dyn Store, inv: &Invocation) -> Result<bool, CommandError> {
+    let Some(trigger) = inv.trigger_id.as_deref() else {
+        return Ok(true);
+    };
+    store
+        .claim_delivery(inv.platform, trigger)
+        .await
+        .map_err(|e| CommandError::store(StoreAction::ClaimDelivery, e))
+}
+
+/// How long a delivery is remembered in the store, and how often old ones are dropped.
+const DELIVERY_RETENTION: chrono::Duration = chrono::Duration::days(1);
+const DELIVERY_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Drops stored deliveries older than a day, hourly: re-deliveries come within minutes.
+pub(super) async fn forget_old_deliveries(store: Arc<dyn Store>) {
+    loop {
+        match store
+            .forget_deliveries_before(chrono::Utc::now() - DELIVERY_RETENTION)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "old deliveries dropped"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot drop old deliveries"),
+        }
+        tokio::time::sleep(DELIVERY_CLEANUP_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_is_first_once_then_a_repeat_with_its_reply() {
+        let d = Deliveries::default();
+        assert_eq!(d.sight(Platform::Slack, "t1"), Sighting::First);
+        assert_eq!(d.sight(Platform::Slack, "t1"), Sighting::Repeat(None));
+        d.remember_reply(Platform::Slack, "t1", Bytes::from_static(b"{}"));
+        assert_eq!(
+            d.sight(Platform::Slack, "t1"),
+            Sighting::Repeat(Some(Bytes::from_static(b"{}")))
+        );
+        assert_eq!(d.sight(Platform::Mattermost, "t1"), Sighting::First);
+    }
+
+    #[test]
+    fn the_memory_stays_bounded() {
+        let d = Deliveries::default();
+        for i in 0..(DELIVERY_MEMORY_SIZE * 2) {
+            d.sight(Platform::Slack, &i.to_string());
+        }
+        assert!(d.seen.lock().unwrap().len() <= DELIVERY_MEMORY_SIZE);
+    }
+}

@@ -1,0 +1,93 @@
+//! Start-up wiring: opens the store, builds the product clients and the chat APIs, starts
+//! the audit writer, the job engine and the watcher, and hands back the shared [`App`].
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::audit::AuditLog;
+use super::metrics::Metrics;
+use super::redelivery::{forget_old_deliveries, Deliveries};
+use super::App;
+use crate::chat::mattermost::api::MattermostApi;
+use crate::chat::outbox::{ChatApi, Outbox};
+use crate::chat::slack::api::SlackApi;
+use crate::config::Config;
+use crate::jobs::Jobs;
+use crate::notify::Watcher;
+use crate::store::StoreError;
+use crate::usersync::{UserSyncClient, UserSyncError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Client(#[from] UserSyncError),
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+fn outbox(config: &Config) -> Result<Outbox, reqwest::Error> {
+    let mut apis: Vec<Arc<dyn ChatApi>> = Vec::new();
+    if let Some(slack) = &config.slack {
+        apis.push(Arc::new(SlackApi::new(
+            slack.response_url_hosts.clone(),
+            slack.api_base_url.clone(),
+            slack.bot_token.clone(),
+        )?));
+    }
+    if let Some(mm) = &config.mattermost {
+        apis.push(Arc::new(MattermostApi::new(
+            mm.url.clone(),
+            mm.bot_token.clone(),
+        )?));
+    }
+    Ok(Outbox::new(apis))
+}
+
+impl App {
+    /// Opens the store and builds the clients; returns the app and the audit writer task,
+    /// which ends once the app is dropped and every row is written.
+    pub async fn start(config: Config) -> Result<(Arc<App>, JoinHandle<()>), StartError> {
+        let store = crate::store::open(&config.storage_url).await?;
+        let instances = config
+            .instances
+            .iter()
+            .cloned()
+            .map(UserSyncClient::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let outbox = outbox(&config)?;
+        let (audit, writer) = AuditLog::spawn(store.clone());
+        let jobs = Jobs::new(
+            store.clone(),
+            instances.clone(),
+            outbox.clone(),
+            config.jobs,
+            config.slash_command.clone(),
+        );
+        jobs.resume().await?;
+        let watcher = Watcher::new(
+            store.clone(),
+            outbox.clone(),
+            config.routes.clone(),
+            config.watch.interval,
+            jobs.pollers().clone(),
+            config.slash_command.clone(),
+        );
+        watcher.start(&instances);
+        tokio::spawn(forget_old_deliveries(store.clone()));
+        let app = App {
+            config,
+            instances,
+            store,
+            audit,
+            metrics: Metrics::default(),
+            deliveries: Deliveries::default(),
+            outbox,
+            jobs,
+            watcher,
+        };
+        Ok((Arc::new(app), writer))
+    }
+}

@@ -1,0 +1,41 @@
+//! The one interface the outbox uses to talk to a chat platform. Slack and Mattermost
+//! each implement it in their `api` module; nothing above this trait knows which is which.
+
+use crate::chat::transport::DeliveryError;
+use crate::domain::Platform;
+use crate::message::Message;
+
+/// Where a message posted with the bot token lives, for editing it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedMessage {
+    pub channel: String,
+    /// Slack's `ts`, or Mattermost's post id.
+    pub id: String,
+}
+
+/// What the bot can do on a platform after a command's reply.
+#[async_trait::async_trait]
+pub trait ChatApi: Send + Sync + std::fmt::Debug {
+    fn platform(&self) -> Platform;
+
+    /// Whether messages can be posted without a `response_url` (a bot token is set).
+    fn has_bot_token(&self) -> bool;
+
+    /// Whether a follow-up can replace the command's reply in place.
+    fn can_replace_reply(&self) -> bool;
+
+    /// Posts a new message (or, with `replace`, replaces the reply) through the
+    /// command's `response_url`.
+    async fn follow_up(
+        &self,
+        response_url: &str,
+        message: &Message,
+        replace: bool,
+    ) -> Result<(), DeliveryError>;
+
+    /// Posts a message to a channel with the bot token.
+    async fn post(&self, channel: &str, message: &Message) -> Result<PostedMessage, DeliveryError>;
+
+    /// Edits a message the bot posted.
+    async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), DeliveryError>;
+}

@@ -1,0 +1,131 @@
+//! The HTTP transport below both platform APIs: one client (bounded time, no
+//! redirects), one JSON call, retries with backoff that honour `Retry-After`, and the
+//! delivery errors every chat call can end in.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Why a message could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("refused: {0}")]
+    NotAllowed(String),
+    #[error("the chat server answered HTTP {status}{}", .detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Rejected { status: u16, detail: Option<String> },
+    #[error("the chat server could not be reached: {0}")]
+    Unreachable(String),
+}
+
+impl DeliveryError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DeliveryError::Rejected { status, .. } => *status == 429 || *status >= 500,
+            DeliveryError::Unreachable(_) => true,
+            DeliveryError::NotAllowed(_) => false,
+        }
+    }
+}
+
+/// Attempts per delivery, the first included.
+const MAX_ATTEMPTS: u32 = 4;
+/// First delay between attempts; doubled each time.
+const BASE_DELAY: Duration = Duration::from_millis(250);
+/// The longest `Retry-After` the bot waits for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// One attempt's result, with the `Retry-After` the server asked for.
+pub type Attempt = (Result<Value, DeliveryError>, Option<Duration>);
+
+/// Runs a call until it succeeds, fails for good, or runs out of attempts; waits as long
+/// as `Retry-After` asks (capped), else backs off exponentially.
+pub async fn with_retries<F, Fut>(what: &str, mut once: F) -> Result<Value, DeliveryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (result, retry_after) = once().await;
+        match result {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                let backoff = BASE_DELAY * 2u32.pow(attempt - 1);
+                let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
+                tracing::warn!(error = %e, attempt, ?delay, %what, "retrying a call to the chat server");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Time one call to a chat server may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client for calls to chat servers: bounded time, no redirects (a redirect
+/// could lead a follow-up to a host that was never allowed).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(CALL_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("usersync-bot/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Sends one JSON request (with the bot's token when given) and reads the answer: its
+/// JSON on success, else `Rejected` with the server's short reason (a JSON error's
+/// `message`/`error`, or the text) and the `Retry-After` it asked for.
+pub async fn send_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: url::Url,
+    body: &Value,
+    bearer: Option<&secrecy::SecretString>,
+) -> Attempt {
+    use secrecy::ExposeSecret;
+    let mut request = http.request(method, url).json(body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token.expose_secret());
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                Err(DeliveryError::Unreachable(e.without_url().to_string())),
+                None,
+            )
+        }
+    };
+    let status = response.status();
+    let wait = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| {
+                ["message", "error"]
+                    .iter()
+                    .find_map(|k| v[*k].as_str().map(str::to_string))
+            })
+            .or_else(|| (!text.trim().is_empty()).then(|| text.trim().chars().take(200).collect()));
+        return (
+            Err(DeliveryError::Rejected {
+                status: status.as_u16(),
+                detail,
+            }),
+            wait,
+        );
+    }
+    (Ok(serde_json::from_str(&text).unwrap_or(Value::Null)), wait)
+}
+
+/// The `Retry-After` of a response, in seconds.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}

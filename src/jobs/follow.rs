@@ -1,0 +1,292 @@
+//! Following one sync job: a pure step — (job record, observation) → what it means — and
+//! a thin loop around it that waits on the connector's shared poller.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::poller::Observation;
+use super::Jobs;
+use crate::reply;
+use crate::store::{JobRecord, JobState};
+use crate::usersync::{SyncStatus, UserSyncError};
+
+/// Failed polls in a row before the channel is told the bot has trouble following.
+pub const REPORT_AFTER_FAILURES: u32 = 5;
+/// The shortest gap between two progress updates.
+const PROGRESS_MIN_GAP: Duration = Duration::from_secs(20);
+
+/// What one observation of the connector means for a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    /// Nothing to do until the next observation.
+    Nothing,
+    /// Polls keep failing: tell the channel, once.
+    Trouble(UserSyncError, u32),
+    /// The followed sync's record (on first sight, the job takes its id).
+    Status(Box<SyncStatus>),
+    /// Our sync ended and a newer one started between two polls: read ours by id.
+    FetchOwn(u64),
+}
+
+/// Reads an observation for a job. Pure: the loop does what it says.
+pub fn read(job: &JobRecord, obs: &Observation, trouble_reported: bool) -> Seen {
+    let latest = match &obs.status {
+        Ok(s) => s,
+        Err(UserSyncError::NotFound { .. }) if job.sync_id.is_none() => return Seen::Nothing,
+        Err(e) if obs.failures >= REPORT_AFTER_FAILURES && !trouble_reported => {
+            return Seen::Trouble(e.clone(), obs.failures)
+        }
+        Err(_) => return Seen::Nothing,
+    };
+    match job.sync_id {
+        None if job.baseline_sync_id.is_none_or(|b| latest.id > b) => {
+            Seen::Status(Box::new(latest.clone()))
+        }
+        None => Seen::Nothing,
+        Some(id) if latest.id == id => Seen::Status(Box::new(latest.clone())),
+        Some(id) if latest.id > id => Seen::FetchOwn(id),
+        Some(_) => Seen::Nothing,
+    }
+}
+
+/// What to do with the followed sync's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// It ended: post the outcome.
+    Finish,
+    /// It moved on since the last progress update, long enough ago: update progress.
+    Progress,
+    Quiet,
+}
+
+/// What progress shows; a new update is due only when this changes.
+pub fn progress_key(s: &SyncStatus) -> String {
+    format!(
+        "{}:{}:{}",
+        s.status,
+        s.result_count.unwrap_or(0),
+        s.failed_count.unwrap_or(0)
+    )
+}
+
+/// Decides on a record, given the last progress update (its key and how long ago).
+pub fn next(s: &SyncStatus, last_progress: Option<(&str, Duration)>) -> Next {
+    if s.status.is_terminal() {
+        return Next::Finish;
+    }
+    let due =
+        last_progress.is_none_or(|(key, ago)| key != progress_key(s) && ago >= PROGRESS_MIN_GAP);
+    if due {
+        Next::Progress
+    } else {
+        Next::Quiet
+    }
+}
+
+impl Jobs {
+    /// Follows one sync job to its end.
+    pub(super) async fn follow(self: Arc<Self>, mut job: JobRecord) {
+        let Some(client) = self.client(&job.instance).cloned() else {
+            job.state = JobState::Failed;
+            job.finished_at = Some(Utc::now());
+            let message = reply::jobs::instance_gone(&job);
+            self.finish(job, message).await;
+            return;
+        };
+        let mut shutdown = self.shutdown.clone();
+        let mut updates = self.pollers.subscribe(&client, &job.connector_id);
+        let waited = (Utc::now() - job.started_at).to_std().unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + self.settings.max_wait.saturating_sub(waited);
+        let mut trouble_reported = false;
+        let mut last_progress: Option<(Instant, String)> = None;
+        loop {
+            tokio::select! {
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        updates = self.pollers.subscribe(&client, &job.connector_id);
+                        continue;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.time_out(job).await;
+                    return;
+                }
+                _ = shutdown.changed() => return,
+            }
+            let Some(observation) = updates.borrow_and_update().clone() else {
+                continue;
+            };
+            let current = match read(&job, &observation, trouble_reported) {
+                Seen::Nothing => continue,
+                Seen::Trouble(e, failures) => {
+                    trouble_reported = true;
+                    let message = reply::jobs::trouble(&job, &e, failures, self.settings.max_wait);
+                    // One post stays reserved for the outcome.
+                    self.post(&mut job, &message, 1).await.ok();
+                    continue;
+                }
+                Seen::Status(s) => *s,
+                Seen::FetchOwn(id) => match client.sync_status(id).await {
+                    Ok(own) => own,
+                    Err(e) => {
+                        tracing::warn!(job = job.id, error = %e, "cannot read the followed sync");
+                        continue;
+                    }
+                },
+            };
+            job.sync_id.get_or_insert(current.id);
+            let seen = serde_json::to_value(&current).ok();
+            if seen != job.last_status {
+                job.last_status = seen;
+                self.save(&mut job).await;
+            }
+            let last = last_progress
+                .as_ref()
+                .map(|(at, k)| (k.as_str(), at.elapsed()));
+            match next(&current, last) {
+                Next::Finish => {
+                    let message = self.outcome(&client, &job, &current).await;
+                    job.state = JobState::Done;
+                    job.finished_at = Some(Utc::now());
+                    self.finish(job, message).await;
+                    return;
+                }
+                Next::Progress => {
+                    self.progress(&mut job, &current).await;
+                    last_progress = Some((Instant::now(), progress_key(&current)));
+                }
+                Next::Quiet => {}
+            }
+        }
+    }
+
+    async fn time_out(&self, mut job: JobRecord) {
+        let message = reply::jobs::timed_out(&job, self.settings.max_wait, &self.slash_command);
+        job.state = JobState::TimedOut;
+        job.finished_at = Some(Utc::now());
+        self.finish(job, message).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Platform;
+    use crate::store::JobKind;
+
+    fn job(sync_id: Option<u64>, baseline: Option<u64>) -> JobRecord {
+        let mut j = JobRecord::new(
+            JobKind::Sync,
+            Platform::Slack,
+            "jira",
+            "c1",
+            "Okta",
+            "C1",
+            "U1",
+        );
+        j.sync_id = sync_id;
+        j.baseline_sync_id = baseline;
+        j
+    }
+
+    fn status(id: u64, state: &str) -> SyncStatus {
+        serde_json::from_value(serde_json::json!({"id": id, "status": state, "resultCount": 3}))
+            .unwrap()
+    }
+
+    fn seen(id: u64, state: &str) -> Observation {
+        Observation {
+            status: Ok(status(id, state)),
+            failures: 0,
+        }
+    }
+
+    fn failing(failures: u32) -> Observation {
+        Observation {
+            status: Err(UserSyncError::Timeout {
+                instance: "jira".into(),
+                timeout: Duration::from_secs(1),
+            }),
+            failures,
+        }
+    }
+
+    fn not_found() -> Observation {
+        Observation {
+            status: Err(UserSyncError::NotFound {
+                instance: "jira".into(),
+                what: "sync".into(),
+                message: None,
+            }),
+            failures: 0,
+        }
+    }
+
+    #[test]
+    fn an_observation_means_what_the_table_says() {
+        use Seen::*;
+        let running = Box::new(status(8, "RUNNING"));
+        let cases: Vec<(JobRecord, Observation, bool, Seen)> = vec![
+            (job(None, Some(7)), seen(7, "DONE"), false, Nothing),
+            (
+                job(None, Some(7)),
+                seen(8, "RUNNING"),
+                false,
+                Status(running.clone()),
+            ),
+            (
+                job(None, None),
+                seen(8, "RUNNING"),
+                false,
+                Status(running.clone()),
+            ),
+            (
+                job(Some(8), None),
+                seen(8, "RUNNING"),
+                false,
+                Status(running.clone()),
+            ),
+            (job(Some(8), None), seen(9, "RUNNING"), false, FetchOwn(8)),
+            (job(Some(8), None), seen(7, "DONE"), false, Nothing),
+            (job(None, None), not_found(), false, Nothing),
+            (
+                job(Some(8), None),
+                failing(REPORT_AFTER_FAILURES - 1),
+                false,
+                Nothing,
+            ),
+            (
+                job(Some(8), None),
+                failing(REPORT_AFTER_FAILURES),
+                true,
+                Nothing,
+            ),
+        ];
+        for (i, (job, obs, reported, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(read(&job, &obs, reported), expected, "case {i}");
+        }
+        assert!(matches!(
+            read(&job(Some(8), None), &failing(REPORT_AFTER_FAILURES), false),
+            Trouble(_, n) if n == REPORT_AFTER_FAILURES
+        ));
+    }
+
+    #[test]
+    fn progress_is_shown_when_it_changed_and_not_too_often() {
+        let s = status(8, "RUNNING");
+        let key = progress_key(&s);
+        let long = PROGRESS_MIN_GAP;
+        let short = Duration::from_secs(1);
+        assert_eq!(next(&status(8, "DONE"), None), Next::Finish);
+        assert_eq!(next(&s, None), Next::Progress);
+        assert_eq!(
+            next(&s, Some((key.as_str(), long))),
+            Next::Quiet,
+            "unchanged"
+        );
+        assert_eq!(next(&s, Some(("other", short))), Next::Quiet, "too soon");
+        assert_eq!(next(&s, Some(("other", long))), Next::Progress);
+    }
+}

@@ -1,0 +1,96 @@
+//! Everything a person reads: replies, help, denials, usage errors, job progress and
+//! outcomes, announcements and outage reports. Handlers, jobs and notify decide *what*
+//! happened and call here for the words; the platform renderers in `chat` decide how the
+//! neutral [`Message`] looks.
+//!
+//! This tree may import the vocabulary below it (domain, message, command, authz, store
+//! and usersync records, config types) and nothing above it.
+
+pub mod announce;
+pub mod connector;
+pub mod error;
+pub mod help;
+pub mod jobs;
+pub mod pipeline;
+pub mod sync;
+pub mod watch;
+
+pub use error::CommandError;
+
+use crate::domain::Invocation;
+use crate::message::Message;
+
+/// What a handler answers: the message, and the outcome the audit records.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub message: Message,
+    pub outcome: Outcome,
+}
+
+impl Reply {
+    pub fn ok(message: Message) -> Self {
+        Reply {
+            message,
+            outcome: Outcome::Ok,
+        }
+    }
+
+    pub fn with(message: Message, outcome: Outcome) -> Self {
+        Reply { message, outcome }
+    }
+}
+
+/// What a command achieved, as the audit row records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A sync was triggered (with the id the product gave, if any).
+    SyncStarted {
+        sync: Option<u64>,
+    },
+    /// A job of the bot already follows a sync of the connector.
+    AlreadyFollowing {
+        job: i64,
+    },
+    /// The product already runs a sync of the connector.
+    AlreadyRunning {
+        sync: u64,
+    },
+    /// A single-user update ran; the product's word for what it did.
+    UserUpdated {
+        action: String,
+    },
+    /// The same request was received before and ran then.
+    Duplicate,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::SyncStarted { sync: Some(n) } => write!(f, "sync started as sync {n}"),
+            Outcome::SyncStarted { sync: None } => f.write_str("sync started"),
+            Outcome::AlreadyFollowing { job } => {
+                write!(f, "not started: job {job} still following")
+            }
+            Outcome::AlreadyRunning { sync } => {
+                write!(f, "not started: sync {sync} still running")
+            }
+            Outcome::UserUpdated { action } => write!(f, "user update: {action}"),
+            Outcome::Duplicate => f.write_str("duplicate delivery: not run again"),
+        }
+    }
+}
+
+/// `/usersync rest`, with the slash command the person typed.
+pub fn slash(inv: &Invocation, rest: &str) -> String {
+    format!("{} {rest}", inv.command)
+}
+
+/// How a job or record names the person who started it: `@name`, else the principal.
+pub fn who(user_name: Option<&str>, principal: impl std::fmt::Display) -> String {
+    match user_name {
+        Some(name) => format!("@{name}"),
+        None => principal.to_string(),
+    }
+}

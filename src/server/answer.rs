@@ -1,0 +1,116 @@
+//! The rule that decides whether a reply goes back inline or later through
+//! `response_url`: the work runs in its own task, and the HTTP answer waits for it at most
+//! the inline budget.
+
+use std::sync::Arc;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::app::{App, Metrics, Sighting};
+use crate::chat::mattermost::render as mm_render;
+use crate::chat::slack::render as slack_render;
+use crate::dispatch::dispatch;
+use crate::domain::{Invocation, Platform};
+use crate::message::Message;
+use crate::reply;
+
+fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A reply in the platform's own format (JSON, so Mattermost does not post it raw).
+fn render_immediate(platform: Platform, message: &Message) -> Bytes {
+    let body = match platform {
+        Platform::Slack => slack_render::render_response(message),
+        Platform::Mattermost => mm_render::render_response(message),
+    };
+    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// A re-delivered request (same `trigger_id`) gets the first answer again and runs
+/// nothing; one whose answer is still being worked on is told so.
+fn repeat(app: &App, inv: &Invocation) -> Option<Response> {
+    let trigger = inv.trigger_id.as_deref()?;
+    let Sighting::Repeat(reply) = app.deliveries.sight(inv.platform, trigger) else {
+        return None;
+    };
+    Metrics::incr(&app.metrics.duplicates);
+    tracing::debug!(user = %inv.user, "re-delivered request answered without running again");
+    Some(json_response(reply.unwrap_or_else(|| {
+        render_immediate(inv.platform, &reply::pipeline::already_received())
+    })))
+}
+
+/// Runs the pipeline in its own task, so that it finishes even when the platform hangs
+/// up: the answer comes back on the channel, or is posted later when nobody waits.
+fn spawn_dispatch(app: &Arc<App>, inv: &Invocation) -> oneshot::Receiver<Message> {
+    let (tx, rx) = oneshot::channel::<Message>();
+    let (app, inv) = (app.clone(), inv.clone());
+    tokio::spawn(async move {
+        let message = dispatch(&app, &inv).await;
+        if let Err(message) = tx.send(message) {
+            deliver_later(&app, &inv, &message).await;
+        }
+    });
+    rx
+}
+
+/// Answers a verified command: at once when the work finishes within the inline budget,
+/// else with an acknowledgement now and the answer through `response_url` later.
+pub async fn answer(app: Arc<App>, inv: Invocation) -> Response {
+    if let Some(response) = repeat(&app, &inv) {
+        return response;
+    }
+    let mut rx = spawn_dispatch(&app, &inv);
+    let message = match tokio::time::timeout(app.config.inline_budget, &mut rx).await {
+        Ok(Ok(message)) => message,
+        Ok(Err(_)) => {
+            tracing::error!("command task ended without an answer");
+            return json_response(render_immediate(
+                inv.platform,
+                &reply::pipeline::went_wrong(),
+            ));
+        }
+        // Closing first makes the hand-over exact: either the answer is already here, or
+        // the task will find the channel closed and post it itself.
+        Err(_) => match (rx.close(), rx.try_recv()).1 {
+            Ok(message) => message,
+            Err(_) => {
+                Metrics::incr(&app.metrics.deferred);
+                return json_response(render_immediate(
+                    inv.platform,
+                    &reply::pipeline::working_on_it(),
+                ));
+            }
+        },
+    };
+    let body = render_immediate(inv.platform, &message);
+    if let Some(trigger) = inv.trigger_id.as_deref() {
+        app.deliveries
+            .remember_reply(inv.platform, trigger, body.clone());
+    }
+    json_response(body)
+}
+
+/// Posts an answer that missed the inline budget to the command's `response_url`.
+async fn deliver_later(app: &App, inv: &Invocation, message: &Message) {
+    let Some(url) = inv.response_url.as_deref() else {
+        Metrics::incr(&app.metrics.followups_failed);
+        tracing::error!(user = %inv.user, "an answer could not be delivered: no response_url");
+        return;
+    };
+    match app
+        .outbox
+        .follow_up(inv.platform, url, message, false)
+        .await
+    {
+        Ok(()) => Metrics::incr(&app.metrics.followups_sent),
+        Err(e) => {
+            Metrics::incr(&app.metrics.followups_failed);
+            tracing::error!(error = %e, user = %inv.user, "an answer could not be delivered");
+        }
+    }
+}

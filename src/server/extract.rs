@@ -1,0 +1,56 @@
+//! The axum extractors of the webhook endpoints: each verifies its platform's request
+//! over the raw bytes (through `chat::slack` / `chat::mattermost`) before any field is read,
+//! and refuses with the status and short reason of the [`Refusal`].
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::App;
+use crate::chat::{mattermost, slack, Refusal};
+use crate::domain::{Invocation, Platform};
+
+pub use crate::chat::slack::SlackRequest;
+
+/// A verified Mattermost slash command.
+#[derive(Debug)]
+pub struct MattermostCommand(pub Box<Invocation>);
+
+fn refused(app: &App, platform: Platform, refusal: Refusal) -> Response {
+    app.metrics.refused(platform, refusal);
+    (
+        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+        refusal.reason(),
+    )
+        .into_response()
+}
+
+impl FromRequest<Arc<App>> for SlackRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let Some(config) = app.config.slack.as_ref() else {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        };
+        let now = chrono::Utc::now().timestamp();
+        slack::read_verified(req, &config.signing_secrets, now)
+            .await
+            .map_err(|refusal| refused(app, Platform::Slack, refusal))
+    }
+}
+
+impl FromRequest<Arc<App>> for MattermostCommand {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let Some(config) = app.config.mattermost.as_ref() else {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        };
+        mattermost::read_verified(req, &config.command_tokens)
+            .await
+            .map(|inv| MattermostCommand(Box::new(inv)))
+            .map_err(|refusal| refused(app, Platform::Mattermost, refusal))
+    }
+}
