@@ -269,6 +269,30 @@ impl CommandKind {
 /// Names kept for commands of later versions, so that they are never taken for typos.
 pub const RESERVED: &[&str] = &["set", "delete-directory", "audit"];
 
+/// `results <sync-id> [--all] [--instance NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultsArgs {
+    pub sync_id: u64,
+    pub all: bool,
+    pub instance: Option<String>,
+}
+
+/// `user <connector> <identifier> [--by-username]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserArgs {
+    pub connector: String,
+    pub identifier: String,
+    pub by_username: bool,
+}
+
+/// `watch <connector|*> [--failures-only] [--max-deleted N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchArgs {
+    pub connector: String,
+    pub failures_only: bool,
+    pub max_deleted: Option<u64>,
+}
+
 /// A parsed command with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -286,29 +310,17 @@ pub enum Command {
         sync_id: u64,
         instance: Option<String>,
     },
-    Results {
-        sync_id: u64,
-        all: bool,
-        instance: Option<String>,
-    },
+    Results(ResultsArgs),
     Connector {
         connector: String,
     },
     Jobs,
-    User {
-        connector: String,
-        identifier: String,
-        by_username: bool,
-    },
+    User(UserArgs),
     Run {
         connector: String,
         local: bool,
     },
-    Watch {
-        connector: String,
-        failures_only: bool,
-        max_deleted: Option<u64>,
-    },
+    Watch(WatchArgs),
     Unwatch {
         connector: String,
     },
@@ -323,12 +335,12 @@ impl Command {
             Command::Connectors { .. } => CommandKind::Connectors,
             Command::Status { .. } => CommandKind::Status,
             Command::Show { .. } => CommandKind::Show,
-            Command::Results { .. } => CommandKind::Results,
+            Command::Results(_) => CommandKind::Results,
             Command::Connector { .. } => CommandKind::Connector,
             Command::Jobs => CommandKind::Jobs,
-            Command::User { .. } => CommandKind::User,
+            Command::User(_) => CommandKind::User,
             Command::Run { .. } => CommandKind::Run,
-            Command::Watch { .. } => CommandKind::Watch,
+            Command::Watch(_) => CommandKind::Watch,
             Command::Unwatch { .. } => CommandKind::Unwatch,
             Command::Watches => CommandKind::Watches,
         }
@@ -421,20 +433,20 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             sync_id: sync_id(&args.positional[0]).map_err(fail)?,
             instance: args.option("instance"),
         },
-        CommandKind::Results => Command::Results {
+        CommandKind::Results => Command::Results(ResultsArgs {
             sync_id: sync_id(&args.positional[0]).map_err(fail)?,
             all: args.flag("all"),
             instance: args.option("instance"),
-        },
+        }),
         CommandKind::Connector => Command::Connector {
             connector: args.positional[0].clone(),
         },
         CommandKind::Jobs => Command::Jobs,
-        CommandKind::User => Command::User {
+        CommandKind::User => Command::User(UserArgs {
             connector: args.positional[0].clone(),
             identifier: args.positional[1].clone(),
             by_username: args.flag("by-username"),
-        },
+        }),
         CommandKind::Run => Command::Run {
             connector: args.positional[0].clone(),
             local: args.flag("local"),
@@ -446,11 +458,11 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
                     fail(format!("--max-deleted takes a number of users, not {n:?}."))
                 })?),
             };
-            Command::Watch {
+            Command::Watch(WatchArgs {
                 connector: args.positional[0].clone(),
                 failures_only: args.flag("failures-only"),
                 max_deleted,
-            }
+            })
         }
         CommandKind::Unwatch => Command::Unwatch {
             connector: args.positional[0].clone(),
@@ -656,19 +668,19 @@ mod tests {
             ),
             (
                 "results 94",
-                Command::Results {
+                Command::Results(ResultsArgs {
                     sync_id: 94,
                     all: false,
                     instance: None,
-                },
+                }),
             ),
             (
                 "results 94 --all",
-                Command::Results {
+                Command::Results(ResultsArgs {
                     sync_id: 94,
                     all: true,
                     instance: None,
-                },
+                }),
             ),
             (
                 "connector okta",
@@ -679,19 +691,19 @@ mod tests {
             ("jobs", Command::Jobs),
             (
                 "user okta \"Jürgen Müller\" --by-username",
-                Command::User {
+                Command::User(UserArgs {
                     connector: "okta".into(),
                     identifier: "Jürgen Müller".into(),
                     by_username: true,
-                },
+                }),
             ),
             (
                 "user okta -- --weird-name",
-                Command::User {
+                Command::User(UserArgs {
                     connector: "okta".into(),
                     identifier: "--weird-name".into(),
                     by_username: false,
-                },
+                }),
             ),
             (
                 "run okta --local",
@@ -702,11 +714,11 @@ mod tests {
             ),
             (
                 "watch * --failures-only --max-deleted 50",
-                Command::Watch {
+                Command::Watch(WatchArgs {
                     connector: "*".into(),
                     failures_only: true,
                     max_deleted: Some(50),
-                },
+                }),
             ),
             (
                 "unwatch okta",

@@ -4,11 +4,12 @@
 
 use super::resolve;
 use crate::app::App;
+use crate::command::UserArgs;
 use crate::domain::Invocation;
 use crate::jobs::{SyncStart, SyncStartError};
 use crate::reply::jobs::SyncStarted;
 use crate::reply::{self, CommandError, Outcome, Reply};
-use crate::store::JobKind;
+use crate::store::{JobKind, JobRecord};
 
 pub async fn run(
     app: &App,
@@ -17,26 +18,11 @@ pub async fn run(
     local: bool,
 ) -> Result<Reply, CommandError> {
     let found = resolve::connector(app, wanted).await?;
-    let (instance, name) = (found.client.instance(), found.connector.display_name());
-    let mut job = app.jobs.new_job(
-        JobKind::Sync,
-        inv,
-        instance,
-        &found.connector.unique_id,
-        name,
-    );
+    let name = found.connector.display_name();
+    let mut job = new_job(app, inv, JobKind::Sync, &found);
     job.local = local;
-    let started = app
-        .jobs
-        .start_sync(&found.client, job)
-        .await
-        .map_err(|e| match e {
-            SyncStartError::Check(e) => CommandError::upstream(format!("Not started: {name}"), e),
-            SyncStartError::Trigger(e) => {
-                CommandError::upstream(format!("Sync of {name} not started"), e)
-            }
-        })?;
-    Ok(match started {
+    let started = app.jobs.start_sync(&found.client, job).await;
+    Ok(match started.map_err(|e| not_started(name, e))? {
         SyncStart::AlreadyFollowing(job) => Reply::with(
             reply::jobs::already_following(name, &job),
             Outcome::AlreadyFollowing { job: job.id },
@@ -45,45 +31,51 @@ pub async fn run(
             reply::jobs::already_running(name, &status, job.as_deref()),
             Outcome::AlreadyRunning { sync: status.id },
         ),
-        SyncStart::Started { sync_id, job_id } => Reply::with(
-            reply::jobs::sync_started(SyncStarted {
+        SyncStart::Started { sync_id, job_id } => {
+            let started = SyncStarted {
                 inv,
                 connector: name,
-                instance,
+                instance: found.client.instance(),
                 sync_id,
                 local,
                 job_id,
                 can_post_late: app.jobs.can_post_late(inv.platform),
-            }),
-            Outcome::SyncStarted { sync: sync_id },
-        ),
+            };
+            Reply::with(
+                reply::jobs::sync_started(started),
+                Outcome::SyncStarted { sync: sync_id },
+            )
+        }
     })
 }
 
-pub async fn user(
-    app: &App,
-    inv: &Invocation,
-    wanted: &str,
-    identifier: &str,
-    by_username: bool,
-) -> Result<Reply, CommandError> {
-    let found = resolve::connector(app, wanted).await?;
+fn new_job(app: &App, inv: &Invocation, kind: JobKind, found: &resolve::Found) -> JobRecord {
+    let (c, instance) = (&found.connector, found.client.instance());
+    app.jobs
+        .new_job(kind, inv, instance, &c.unique_id, c.display_name())
+}
+
+fn not_started(name: &str, e: SyncStartError) -> CommandError {
+    match e {
+        SyncStartError::Check(e) => CommandError::upstream(format!("Not started: {name}"), e),
+        SyncStartError::Trigger(e) => {
+            CommandError::upstream(format!("Sync of {name} not started"), e)
+        }
+    }
+}
+
+pub async fn user(app: &App, inv: &Invocation, args: &UserArgs) -> Result<Reply, CommandError> {
+    let found = resolve::connector(app, &args.connector).await?;
     let name = found.connector.display_name();
-    let mut job = app.jobs.new_job(
-        JobKind::User,
-        inv,
-        found.client.instance(),
-        &found.connector.unique_id,
-        name,
-    );
-    job.subject = Some(identifier.to_string());
+    let mut job = new_job(app, inv, JobKind::User, &found);
+    job.subject = Some(args.identifier.clone());
     let update = app
         .jobs
-        .update_user(&found.client, job, by_username)
+        .update_user(&found.client, job, args.by_username)
         .await
         .map_err(|e| CommandError::upstream(format!("User update on {name} failed"), e))?;
     Ok(Reply::with(
-        reply::jobs::user_update(name, identifier, &update),
+        reply::jobs::user_update(name, &args.identifier, &update),
         Outcome::UserUpdated {
             action: update.action_or_done(),
         },

@@ -18,37 +18,25 @@ use crate::reply::{self, CommandError, Reply};
 pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Reply, CommandError> {
     match auth.command() {
         Command::Help { topic } => Ok(Reply::ok(help(app, inv, auth, topic.as_deref()))),
-        Command::Whoami => Ok(Reply::ok(reply::help::whoami(
-            inv,
-            auth.role(),
-            &allowed_here(app, inv),
-        ))),
+        Command::Whoami => Ok(Reply::ok(whoami(app, inv, auth))),
         Command::Connectors { instance } => reads::connectors(app, instance.as_deref()).await,
         Command::Status { connector } => reads::status(app, connector).await,
         Command::Show { sync_id, instance } => {
             reads::show(app, *sync_id, instance.as_deref()).await
         }
-        Command::Results {
-            sync_id,
-            all,
-            instance,
-        } => reads::results(app, *sync_id, *all, instance.as_deref()).await,
+        Command::Results(args) => reads::results(app, args).await,
         Command::Connector { connector } => reads::connector(app, connector).await,
         Command::Jobs => reads::jobs(app).await,
-        Command::User {
-            connector,
-            identifier,
-            by_username,
-        } => actions::user(app, inv, connector, identifier, *by_username).await,
+        Command::User(args) => actions::user(app, inv, args).await,
         Command::Run { connector, local } => actions::run(app, inv, connector, *local).await,
-        Command::Watch {
-            connector,
-            failures_only,
-            max_deleted,
-        } => watch::watch(app, inv, connector, *failures_only, *max_deleted).await,
+        Command::Watch(args) => watch::watch(app, inv, args).await,
         Command::Unwatch { connector } => watch::unwatch(app, inv, connector).await,
         Command::Watches => watch::watches(app, inv).await,
     }
+}
+
+fn whoami(app: &App, inv: &Invocation, auth: &Authorized) -> crate::message::Message {
+    reply::help::whoami(inv, auth.role(), &allowed_here(app, inv))
 }
 
 /// The commands this person may run in this channel, in table order.

@@ -2,6 +2,7 @@
 
 use super::resolve;
 use crate::app::App;
+use crate::command::ResultsArgs;
 use crate::reply::connector::InstanceListing;
 use crate::reply::error::StoreAction;
 use crate::reply::{self, CommandError, Reply};
@@ -88,13 +89,9 @@ pub async fn show(app: &App, sync_id: u64, instance: Option<&str>) -> Result<Rep
     )))
 }
 
-pub async fn results(
-    app: &App,
-    sync_id: u64,
-    all: bool,
-    instance: Option<&str>,
-) -> Result<Reply, CommandError> {
-    let client = app.instance(instance)?;
+pub async fn results(app: &App, args: &ResultsArgs) -> Result<Reply, CommandError> {
+    let (sync_id, all) = (args.sync_id, args.all);
+    let client = app.instance(args.instance.as_deref())?;
     // All results are fetched either way, so that failures further down are shown first.
     let mut users = client
         .sync_results(sync_id, ResultCount::All)

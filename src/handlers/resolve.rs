@@ -55,6 +55,31 @@ pub async fn connector(app: &App, wanted: &str) -> Result<Found, CommandError> {
         _ => (app.instances.iter().collect(), wanted),
     };
     let (all, unsearched) = list_all(&scope).await;
+    let several = app.instances.len() > 1;
+    let hits = best_matches(&all, name);
+    match hits.as_slice() {
+        [(client, connector)] => Ok(Found {
+            client: client.clone(),
+            connector: connector.clone(),
+        }),
+        [] => Err(CommandError::NoSuchConnector {
+            wanted: name.to_string(),
+            candidates: all.iter().map(|h| candidate(h, several)).collect(),
+            unsearched,
+        }),
+        _ => Err(CommandError::AmbiguousConnector {
+            wanted: name.to_string(),
+            candidates: hits.into_iter().map(|h| candidate(h, several)).collect(),
+        }),
+    }
+}
+
+/// The connectors of the first tier that matches the name at all: its id, its exact
+/// name, the name with spaces and dashes ignored, a prefix, then a part of it.
+fn best_matches<'a>(
+    all: &'a [(UserSyncClient, Connector)],
+    name: &str,
+) -> Vec<&'a (UserSyncClient, Connector)> {
     let norm = normalise(name);
     let tiers: [&dyn Fn(&Connector) -> bool; 5] = [
         &|c| c.unique_id == name,
@@ -67,30 +92,11 @@ pub async fn connector(app: &App, wanted: &str) -> Result<Found, CommandError> {
         &|c| !norm.is_empty() && normalise(c.display_name()).starts_with(&norm),
         &|c| !norm.is_empty() && normalise(c.display_name()).contains(&norm),
     ];
-    let several = app.instances.len() > 1;
-    for tier in tiers {
-        let hits: Vec<&(UserSyncClient, Connector)> = all.iter().filter(|(_, c)| tier(c)).collect();
-        match hits.as_slice() {
-            [] => continue,
-            [(client, connector)] => {
-                return Ok(Found {
-                    client: client.clone(),
-                    connector: connector.clone(),
-                })
-            }
-            _ => {
-                return Err(CommandError::AmbiguousConnector {
-                    wanted: name.to_string(),
-                    candidates: hits.into_iter().map(|h| candidate(h, several)).collect(),
-                })
-            }
-        }
-    }
-    Err(CommandError::NoSuchConnector {
-        wanted: name.to_string(),
-        candidates: all.iter().map(|h| candidate(h, several)).collect(),
-        unsearched,
-    })
+    tiers
+        .iter()
+        .map(|tier| all.iter().filter(|(_, c)| tier(c)).collect::<Vec<_>>())
+        .find(|hits| !hits.is_empty())
+        .unwrap_or_default()
 }
 
 fn candidate((client, c): &(UserSyncClient, Connector), several: bool) -> Candidate {

@@ -4,6 +4,7 @@ use chrono::Utc;
 
 use super::resolve;
 use crate::app::App;
+use crate::command::WatchArgs;
 use crate::domain::Invocation;
 use crate::reply::error::StoreAction;
 use crate::reply::{self, CommandError, Reply};
@@ -26,14 +27,8 @@ fn store_failed(e: crate::store::StoreError) -> CommandError {
     CommandError::store(StoreAction::ChangeSubscriptions, e)
 }
 
-pub async fn watch(
-    app: &App,
-    inv: &Invocation,
-    wanted: &str,
-    failures_only: bool,
-    max_deleted: Option<u64>,
-) -> Result<Reply, CommandError> {
-    let (instance, connector, connector_name) = target(app, wanted).await?;
+pub async fn watch(app: &App, inv: &Invocation, args: &WatchArgs) -> Result<Reply, CommandError> {
+    let (instance, connector, connector_name) = target(app, &args.connector).await?;
     let sub = Subscription {
         id: 0,
         platform: inv.platform,
@@ -41,13 +36,17 @@ pub async fn watch(
         instance,
         connector,
         connector_name,
-        failures_only,
-        max_deleted,
+        failures_only: args.failures_only,
+        max_deleted: args.max_deleted,
         created_by: inv.user.to_string(),
         created_at: Utc::now(),
     };
     app.store.subscribe(&sub).await.map_err(store_failed)?;
-    Ok(Reply::ok(reply::watch::watching(inv, wanted, &sub)))
+    Ok(Reply::ok(reply::watch::watching(
+        inv,
+        &args.connector,
+        &sub,
+    )))
 }
 
 pub async fn unwatch(app: &App, inv: &Invocation, wanted: &str) -> Result<Reply, CommandError> {

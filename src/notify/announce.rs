@@ -62,19 +62,22 @@ impl Attempts {
     }
 }
 
+/// A finished sync, with the connector and the client of its instance.
+#[derive(Clone, Copy)]
+pub struct Finished<'a> {
+    pub client: &'a UserSyncClient,
+    pub connector: &'a Connector,
+    pub sync: &'a SyncStatus,
+}
+
 impl Watcher {
     /// Announces one finished sync to everyone who asked; `false` when a post failed and
     /// should be tried again at the next look.
-    pub(super) async fn announce(
-        &self,
-        client: &UserSyncClient,
-        c: &Connector,
-        s: &SyncStatus,
-        subscriptions: &[Subscription],
-    ) -> bool {
+    pub(super) async fn announce(&self, f: Finished<'_>, subscriptions: &[Subscription]) -> bool {
+        let (instance, c, s) = (f.client.instance(), f.connector, f.sync);
         let mut all_done = true;
-        for (channel, reason) in audience(&self.routes, subscriptions, client.instance(), c, s) {
-            if let Err(retry) = self.announce_to(client, c, s, &channel, &reason).await {
+        for (channel, reason) in audience(&self.routes, subscriptions, instance, c, s) {
+            if let Err(retry) = self.announce_to(f, &channel, &reason).await {
                 all_done &= !retry;
             }
         }
@@ -84,13 +87,11 @@ impl Watcher {
     /// Announces a sync in one channel, once. `Err(true)` asks for another try later.
     async fn announce_to(
         &self,
-        client: &UserSyncClient,
-        c: &Connector,
-        s: &SyncStatus,
+        f: Finished<'_>,
         channel: &Principal,
         reason: &Reason,
     ) -> Result<(), bool> {
-        let instance = client.instance();
+        let (instance, c, s) = (f.client.instance(), f.connector, f.sync);
         let done = self
             .store
             .announced(channel.platform, &channel.id, instance, &c.unique_id)
@@ -102,7 +103,7 @@ impl Watcher {
         if self.job_posted(instance, c, s, channel).await {
             tracing::debug!(sync = s.id, channel = %channel, "outcome already posted by the job");
         } else {
-            self.post(client, c, s, channel, reason).await?;
+            self.post(f, channel, reason).await?;
         }
         self.store
             .set_announced(channel.platform, &channel.id, instance, &c.unique_id, s.id)
@@ -113,13 +114,11 @@ impl Watcher {
     /// Posts the announcement; `Err(true)` while a failing post is worth trying again.
     async fn post(
         &self,
-        client: &UserSyncClient,
-        c: &Connector,
-        s: &SyncStatus,
+        f: Finished<'_>,
         channel: &Principal,
         reason: &Reason,
     ) -> Result<(), bool> {
-        let instance = client.instance();
+        let (instance, c, s) = (f.client.instance(), f.connector, f.sync);
         let message = announcement(instance, c, s, reason, self.late(s), &self.slash_command);
         match self
             .outbox

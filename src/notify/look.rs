@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::announce::Finished;
 use super::audience::{instance_wanted, is_watched};
 use super::Watcher;
 use crate::store::{StoreError, Subscription};
@@ -148,7 +149,12 @@ impl Watcher {
         let handled = handled.unwrap_or_default();
         let mut advanced = handled;
         for s in candidates {
-            if !s.status.is_terminal() || !self.announce(client, c, &s, subscriptions).await {
+            let finished = Finished {
+                client,
+                connector: c,
+                sync: &s,
+            };
+            if !s.status.is_terminal() || !self.announce(finished, subscriptions).await {
                 break;
             }
             advanced = s.id;
