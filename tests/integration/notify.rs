@@ -1,13 +1,11 @@
 //! Completion notifications over real HTTP: the simulator runs syncs on its own, the bot
 //! watches, and a fake Slack records what is posted.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use usersync_bot::simulator::{Faults, SimulatorHandle, SyncOrigin};
 use usersync_bot::usersync::ApiFlavour;

@@ -1,10 +1,8 @@
 //! The User Sync client against the simulator, over real HTTP on a random port.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use usersync_bot::simulator::{Faults, RecordedCall, SettingsUpdate, TriggerAnswerMode};
 use usersync_bot::usersync::{

@@ -1,13 +1,11 @@
 //! Following jobs end to end over real HTTP: bot, simulator, and a fake Slack that
 //! records response_url posts and Web API calls.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::Value;
 use usersync_bot::simulator::{Faults, SimulatorHandle};
 use usersync_bot::store::{Delivery, JobState};

@@ -1,11 +1,9 @@
 //! The simulator behaves like an Atlassian product over HTTP: checks, status codes, admin
 //! endpoints and the schedule. These talk raw HTTP so nothing of the client hides a gap.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use usersync_bot::simulator::{RecordedCall, ADMIN_PREFIX};

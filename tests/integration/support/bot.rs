@@ -1,6 +1,5 @@
 //! A bot on a random port, wired to simulators and to a fake Slack that records what it
 //! receives; and a client that signs requests as Slack does.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -346,7 +345,6 @@ timeout = "3s"
             url: format!("http://{}/slack/commands", bot.addr),
             bot,
             http: reqwest::Client::new(),
-            db: self.db,
         }
     }
 }
@@ -355,7 +353,6 @@ pub struct TestBot {
     pub bot: RunningBot,
     pub url: String,
     pub http: reqwest::Client,
-    pub db: PathBuf,
 }
 
 /// What a signed command carries.

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a simulator on a random port, clients
 //! pointed at it, and bounded waits.
-#![allow(dead_code)]
 
 pub mod bot;
 

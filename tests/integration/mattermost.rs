@@ -2,12 +2,10 @@
 //! roles, native replies, escaping of mentions, follow-ups only to the configured server,
 //! re-delivery, and job following with a fake Mattermost server.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::Value;
 use usersync_bot::chat::{Platform, Refusal};
 use usersync_bot::simulator::{Faults, SimulatorHandle};

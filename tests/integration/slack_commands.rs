@@ -2,12 +2,10 @@
 //! audit recorded; roles, names, quoting, escaping, redaction, deferred replies,
 //! re-delivery.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::Value;
 use usersync_bot::simulator::{Faults, SimulatorHandle};
 use usersync_bot::store::Decision;

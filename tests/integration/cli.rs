@@ -1,12 +1,10 @@
 //! The binary's commands as a person runs them: `check-config` and `send`.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use usersync_bot::usersync::ApiFlavour;
 
 const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");

@@ -1,12 +1,10 @@
 //! The Slack front door refuses everything it cannot verify, over real HTTP, and nothing
 //! happens after a refusal: no call upstream, no audit row.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use usersync_bot::chat::slack::verify::{sign, Refusal};
 use usersync_bot::chat::Platform;
 use usersync_bot::usersync::ApiFlavour;
