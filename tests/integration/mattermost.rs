@@ -46,12 +46,6 @@ fn shown(reply: &Value) -> String {
     out
 }
 
-async fn assert_nothing_happened(sim: &SimulatorHandle, bot: &TestBot) {
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(sim.state().calls().is_empty(), "upstream was called");
-    assert!(bot.audit().await.is_empty(), "an audit row was written");
-}
-
 #[tokio::test]
 async fn a_real_mattermost_request_is_answered_natively() {
     let (sim, mm, bot) = setup(100, FAST, None).await;
@@ -425,7 +419,9 @@ async fn a_restart_in_the_middle_of_a_mattermost_job_posts_the_outcome_once() {
             .count()
     };
     wait_for("the outcome", || async { (finished() == 1).then_some(()) }).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, usersync_bot::store::JobState::Done);
+    assert_eq!(job.delivery, usersync_bot::store::Delivery::Posted);
     assert_eq!(finished(), 1, "exactly one outcome");
     let triggers = calls_with(&sim, "POST");
     assert_eq!(triggers, 1);

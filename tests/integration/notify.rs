@@ -99,9 +99,16 @@ async fn scheduled_sync(sim: &SimulatorHandle, connector: &str) -> u64 {
     id
 }
 
-/// Nothing more arrives for a few looks.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
+/// Waits until the watcher has made two whole looks after this call: a look asks for
+/// `connector`'s last sync `per_look` times (more when GETs are retried) and posts what it
+/// announces before the next look begins, so the polls of four looks from now on are
+/// enough. Whatever those looks would announce has then been announced.
+async fn two_whole_looks_at(sim: &SimulatorHandle, connector: &str, per_look: usize) {
+    wait_for_more_polls(sim, connector, 3 * per_look + 1).await;
+}
+
+async fn two_whole_looks(sim: &SimulatorHandle) {
+    two_whole_looks_at(sim, OKTA, 1).await;
 }
 
 #[tokio::test]
@@ -142,7 +149,7 @@ async fn failures_and_successes_go_where_their_routes_say() {
         "{}",
         got[0]
     );
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(
         posts_to(&slack, CFAIL).len(),
         1,
@@ -168,7 +175,7 @@ async fn a_threshold_alert_says_why_and_routine_syncs_stay_quiet() {
     let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
     wait_baseline(&bot, OKTA).await;
     scheduled_sync(&sim, OKTA).await;
-    settle().await;
+    two_whole_looks(&sim).await;
     assert!(
         posts_to(&slack, CTH).is_empty(),
         "a routine sync is not announced here"
@@ -246,7 +253,7 @@ async fn channels_subscribe_and_unsubscribe_from_chat() {
     );
     // A successful Google sync: the `*` subscription wants failures only.
     scheduled_sync(&sim, "c5e7a9b1-2d4f-4a6c-8e0b-1f3d5a7c9e2b").await;
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, OPS_CHANNEL).len(), 1);
 
     let gone = visible(&bot.say(OPERATOR, "unwatch okta").await);
@@ -257,7 +264,7 @@ async fn channels_subscribe_and_unsubscribe_from_chat() {
     let again = visible(&bot.say(OPERATOR, "unwatch okta").await);
     assert!(again.contains("was not watching Okta"), "{again}");
     scheduled_sync(&sim, OKTA).await;
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(
         posts_to(&slack, OPS_CHANNEL).len(),
         1,
@@ -270,13 +277,15 @@ async fn several_syncs_between_two_looks_are_all_announced_in_order() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(30)).await;
     let slack = FakeSlackHandle::start().await;
     let extra = routes(
-        "1500ms",
+        "400ms",
         &format!(
             "[[notify]]\nconnectors = [\"okta\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
         ),
     );
     let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
     wait_baseline(&bot, OKTA).await;
+    // Right after a look, so that the three short syncs fit before the next one.
+    wait_for_more_polls(&sim, OKTA, 1).await;
     let first = scheduled_sync(&sim, OKTA).await;
     scheduled_sync(&sim, AZURE).await; // an id of another connector in between
     let second = scheduled_sync(&sim, OKTA).await;
@@ -284,7 +293,7 @@ async fn several_syncs_between_two_looks_are_all_announced_in_order() {
     let got = wait_posts(&slack, COK, 2).await;
     assert!(got[0].contains(&format!("sync {first}:")), "{}", got[0]);
     assert!(got[1].contains(&format!("sync {second}:")), "{}", got[1]);
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, COK).len(), 2);
     drop(bot);
 }
@@ -307,7 +316,6 @@ async fn a_restart_neither_repeats_nor_skips_and_a_sync_finished_while_down_is_l
     bot.bot.stop().await;
 
     let while_down = scheduled_sync(&sim, OKTA).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await; // so that it finished before the restart
     let bot = bot_with(&sim, &slack, &extra, db).await;
     let got = wait_posts(&slack, COK, 2).await;
     assert!(got[0].contains(&format!("sync {before}:")));
@@ -317,7 +325,7 @@ async fn a_restart_neither_repeats_nor_skips_and_a_sync_finished_while_down_is_l
         got[1]
     );
     assert!(got[1].contains("Late: this sync finished at"), "{}", got[1]);
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(
         posts_to(&slack, COK).len(),
         2,
@@ -352,7 +360,9 @@ async fn a_sync_started_from_chat_is_not_announced_twice_in_its_channel() {
     })
     .await;
     assert!(visible(&outcome.1).contains("Sync of Okta finished"));
-    settle().await;
+    // Once the job is over the watcher alone asks for Okta's last sync.
+    bot.wait_job_over().await;
+    two_whole_looks(&sim).await;
     assert!(
         posts_to(&slack, OPS_CHANNEL).is_empty(),
         "{:?}",
@@ -380,7 +390,7 @@ async fn slack_429_is_honoured_for_notifications() {
     assert_eq!(calls.len(), 2, "one refused with 429, one delivered");
     let gap = calls[1].0.duration_since(calls[0].0);
     assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, COK).len(), 1);
     drop(bot);
 }
@@ -405,7 +415,8 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
     });
     let got = wait_posts(&slack, CFAIL, 1).await;
     assert!(got[0].contains("Cannot reach jira since"), "{}", got[0]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every look now asks three times (the first try and two retries of the 503).
+    two_whole_looks_at(&sim, OKTA, 3).await;
     assert_eq!(
         posts_to(&slack, CFAIL).len(),
         1,
@@ -414,7 +425,7 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
     sim.state().set_faults(Faults::default());
     let got = wait_posts(&slack, CFAIL, 2).await;
     assert!(got[1].contains("jira is reachable again"), "{}", got[1]);
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, CFAIL).len(), 2);
     let metrics = bot.metrics_text().await;
     assert!(
@@ -457,7 +468,7 @@ async fn a_route_to_a_mattermost_channel_posts_with_the_bot_account() {
         text.contains(&format!("Sync of Okta finished — sync {id}")),
         "{text}"
     );
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(mm.received().len(), 1);
 }
 
@@ -466,23 +477,24 @@ async fn a_connector_a_job_follows_is_not_polled_twice() {
     let sim = simulator(ApiFlavour::V2, Duration::from_secs(60)).await;
     let slack = FakeSlackHandle::start().await;
     let extra = format!(
-        "[jobs]\npoll_interval = \"200ms\"\n[watch]\ninterval = \"200ms\"\n\
-         [[notify]]\nconnectors = [\"okta\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
+        "[jobs]\npoll_interval = \"200ms\"\n[watch]\ninterval = \"50ms\"\n\
+         [[notify]]\nconnectors = [\"okta\", \"azure ad\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
     );
     let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
     wait_baseline(&bot, OKTA).await;
     let mut cmd = Cmd::new(OPERATOR, "run okta");
     cmd.response_url = Some(slack.response_url("shared"));
     bot.command(&cmd).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut polls = bot.watch_polls(OKTA);
+    bot.next_poll(&mut polls).await;
     sim.state().clear_calls();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let polls = sim
-        .state()
-        .calls()
-        .iter()
-        .filter(|c| c.path.ends_with(&format!("/connector/{OKTA}/syncstatus")))
-        .count();
-    // One poller at 200 ms: about 5 in 1.1 s; the watcher reads its observations.
-    assert!((4..=7).contains(&polls), "{polls} polls of Okta in 1.1 s");
+    // The watcher looks at Azure AD (nobody follows it) four times a poll of Okta; it
+    // reads Okta from the job's poller: Okta is asked for once per poll, never more.
+    let mut seen = 0;
+    while polls_of(&sim, AZURE) < 6 {
+        bot.next_poll(&mut polls).await;
+        seen += 1;
+        assert_eq!(polls_of(&sim, OKTA), seen, "{:?}", sim.state().calls());
+    }
+    assert!(seen >= 1);
 }

@@ -15,18 +15,6 @@ async fn setup() -> (usersync_bot::simulator::SimulatorHandle, TestBot) {
     (sim, bot)
 }
 
-/// Nothing was done: no upstream call, no audit row, and the refusal was counted.
-async fn assert_nothing_happened(sim: &usersync_bot::simulator::SimulatorHandle, bot: &TestBot) {
-    // Give a wrongly started task time to show itself.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        sim.state().calls().is_empty(),
-        "upstream was called: {:?}",
-        sim.state().calls()
-    );
-    assert!(bot.audit().await.is_empty(), "an audit row was written");
-}
-
 #[tokio::test]
 async fn a_correctly_signed_command_is_answered() {
     let (sim, bot) = setup().await;

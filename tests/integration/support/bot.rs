@@ -4,14 +4,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
+use tokio::sync::watch;
 use usersync_bot::chat::slack::verify::sign;
 use usersync_bot::config::Config;
+use usersync_bot::jobs::poller::Observation;
 use usersync_bot::server::RunningBot;
 use usersync_bot::simulator::SimulatorHandle;
 
@@ -337,6 +338,10 @@ timeout = "3s"
             (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
         })
         .expect("test config is valid");
+        let mut config = config;
+        for instance in &mut config.instances {
+            instance.retry = super::QUICK_RETRY;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bot = RunningBot::start(config, listener)
             .await
@@ -547,20 +552,62 @@ impl TestBot {
 
     /// Waits until the audit has at least `n` rows (it is written in the background).
     pub async fn audit_rows(&self, n: usize) -> Vec<usersync_bot::store::AuditEntry> {
-        let deadline = tokio::time::Instant::now() + super::WAIT;
-        loop {
+        super::wait_for(&format!("{n} audit row(s)"), || async {
             let rows = self.audit().await;
-            if rows.len() >= n {
-                return rows;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "audit has {} rows, wanted {n}",
-                rows.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (rows.len() >= n).then_some(rows)
+        })
+        .await
     }
+
+    /// Waits until the newest job has ended and nothing follows a connector any more (the
+    /// job's task, the only one that posts for it, is over), and returns the job.
+    pub async fn wait_job_over(&self) -> usersync_bot::store::JobRecord {
+        super::wait_for("the job to end and stop following", || async {
+            let job = self.bot.app.store.recent_jobs(1).await.unwrap().remove(0);
+            let over = job.state != usersync_bot::store::JobState::Following
+                && self.bot.app.jobs.pollers().active() == 0;
+            over.then_some(job)
+        })
+        .await
+    }
+
+    /// Subscribes to the poller of a connector of `jira`, as one more job would: each
+    /// change it sees is one poll.
+    pub fn watch_polls(&self, connector: &str) -> watch::Receiver<Option<Observation>> {
+        let client = self.bot.app.instance(Some("jira")).unwrap();
+        self.bot.app.jobs.pollers().subscribe(client, connector)
+    }
+
+    /// Waits for the next poll seen through [`TestBot::watch_polls`].
+    pub async fn next_poll(&self, polls: &mut watch::Receiver<Option<Observation>>) -> Observation {
+        tokio::time::timeout(super::WAIT, polls.changed())
+            .await
+            .expect("a poll within the wait")
+            .expect("the poller runs");
+        polls.borrow_and_update().clone().expect("a poll was seen")
+    }
+
+    /// Sends a valid `whoami` and waits for its audit row. Audit rows are written in the
+    /// order commands end, so once it is there every earlier command's row is too.
+    pub async fn audited_probe(&self) -> Vec<usersync_bot::store::AuditEntry> {
+        let before = self.audit().await.len();
+        self.say(ADMIN, "whoami").await;
+        let rows = self.audit_rows(before + 1).await;
+        assert_eq!(rows[0].command_text, "/usersync whoami", "{rows:?}");
+        rows
+    }
+}
+
+/// Nothing was done by a refused request: a later valid command is the only audit row
+/// and upstream was never called.
+pub async fn assert_nothing_happened(sim: &SimulatorHandle, bot: &TestBot) {
+    let rows = bot.audited_probe().await;
+    assert_eq!(rows.len(), 1, "an audit row was written: {rows:?}");
+    assert!(
+        sim.state().calls().is_empty(),
+        "upstream was called: {:?}",
+        sim.state().calls()
+    );
 }
 
 /// Everything a person reads in a reply: fallback text and every block's text.
