@@ -11,3 +11,4 @@ mod notify;
 mod simulator_http;
 mod slack_commands;
 mod slack_verification;
+mod snapshots;

@@ -65,40 +65,6 @@ async fn wait_posts(slack: &FakeSlackHandle, channel: &str, n: usize) -> Vec<Str
     .await
 }
 
-/// Waits until the watcher has looked at a connector once (its baseline).
-async fn wait_baseline(bot: &TestBot, connector: &str) {
-    wait_for("the watcher's first look", || async {
-        bot.bot
-            .app
-            .store
-            .handled_sync("jira", connector)
-            .await
-            .unwrap()
-            .map(|_| ())
-    })
-    .await;
-}
-
-/// Starts a sync as the product's schedule would, and waits until it is over.
-async fn scheduled_sync(sim: &SimulatorHandle, connector: &str) -> u64 {
-    let record = sim
-        .state()
-        .start_sync(connector, false, SyncOrigin::Schedule)
-        .unwrap();
-    let id = record["id"].as_u64().unwrap();
-    let c = client(sim, ApiFlavour::V2);
-    wait_for("the sync to end", || async {
-        c.sync_status(id)
-            .await
-            .unwrap()
-            .status
-            .is_terminal()
-            .then_some(())
-    })
-    .await;
-    id
-}
-
 /// Waits until the watcher has made two whole looks after this call: a look asks for
 /// `connector`'s last sync `per_look` times (more when GETs are retried) and posts what it
 /// announces before the next look begins, so the polls of four looks from now on are

@@ -14,7 +14,8 @@ use usersync_bot::chat::slack::verify::sign;
 use usersync_bot::config::Config;
 use usersync_bot::jobs::poller::Observation;
 use usersync_bot::server::RunningBot;
-use usersync_bot::simulator::SimulatorHandle;
+use usersync_bot::simulator::{SimulatorHandle, SyncOrigin};
+use usersync_bot::usersync::ApiFlavour;
 
 pub const SECRET: &str = "test-signing-secret";
 pub const OLD_SECRET: &str = "old-signing-secret";
@@ -608,6 +609,40 @@ pub async fn assert_nothing_happened(sim: &SimulatorHandle, bot: &TestBot) {
         "upstream was called: {:?}",
         sim.state().calls()
     );
+}
+
+/// Waits until the watcher has looked at a connector once (its baseline).
+pub async fn wait_baseline(bot: &TestBot, connector: &str) {
+    super::wait_for("the watcher's first look", || async {
+        bot.bot
+            .app
+            .store
+            .handled_sync("jira", connector)
+            .await
+            .unwrap()
+            .map(|_| ())
+    })
+    .await;
+}
+
+/// Starts a sync as the product's schedule would, and waits until it is over.
+pub async fn scheduled_sync(sim: &SimulatorHandle, connector: &str) -> u64 {
+    let record = sim
+        .state()
+        .start_sync(connector, false, SyncOrigin::Schedule)
+        .unwrap();
+    let id = record["id"].as_u64().unwrap();
+    let c = super::client(sim, ApiFlavour::V2);
+    super::wait_for("the sync to end", || async {
+        c.sync_status(id)
+            .await
+            .unwrap()
+            .status
+            .is_terminal()
+            .then_some(())
+    })
+    .await;
+    id
 }
 
 /// Everything a person reads in a reply: fallback text and every block's text.
