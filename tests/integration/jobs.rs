@@ -347,7 +347,7 @@ async fn after_the_response_url_expires_the_outcome_goes_through_chat_post_messa
 }
 
 #[tokio::test]
-async fn slack_429_is_honoured_with_retry_after() {
+async fn a_rate_limited_outcome_is_retried_after_slacks_retry_after() {
     let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"";
     let jobs = "poll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1s\"";
     let (_sim, slack, bot) = setup(200, jobs, slack_extra).await;
@@ -469,7 +469,7 @@ async fn upstream_failures_while_polling_are_reported_once() {
 }
 
 #[tokio::test]
-async fn jobs_lists_what_is_followed() {
+async fn the_jobs_command_lists_what_is_followed() {
     let (_sim, slack, bot) = setup(30_000, FAST, "").await;
     bot.command(&run_cmd(&slack, "run okta", "listed")).await;
     let listed = wait_for("the job to see its sync", || async {

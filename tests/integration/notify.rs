@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::bot::*;
 use crate::support::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use usersync_bot::simulator::{Faults, SimulatorHandle, SyncOrigin};
 use usersync_bot::usersync::ApiFlavour;
 
@@ -338,7 +338,7 @@ async fn a_sync_started_from_chat_is_not_announced_twice_in_its_channel() {
 }
 
 #[tokio::test]
-async fn slack_429_is_honoured_for_notifications() {
+async fn a_rate_limited_announcement_is_retried_after_slacks_retry_after() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let slack = FakeSlackHandle::start().await;
     let extra = routes(
@@ -398,7 +398,6 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
         metrics.contains("usersync_bot_notifications_posted_total 2"),
         "{metrics}"
     );
-    let _: Value = Value::Null;
 }
 
 #[tokio::test]

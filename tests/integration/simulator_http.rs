@@ -174,7 +174,7 @@ async fn each_flavour_answers_only_its_own_single_user_form() {
 }
 
 #[tokio::test]
-async fn results_count_must_be_a_number() {
+async fn the_results_count_must_be_a_number() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let r = reqwest::Client::new()
         .get(api(&sim, "/syncstatus/94/results?count=lots"))

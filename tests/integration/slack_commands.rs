@@ -63,7 +63,7 @@ async fn help_lists_what_the_user_may_run_first_with_examples() {
 }
 
 #[tokio::test]
-async fn whoami_tells_principal_and_role() {
+async fn whoami_tells_the_principal_and_its_role() {
     let (_sim, bot) = setup().await;
     let text = visible(&bot.say(HELPDESK, "whoami").await);
     assert!(text.contains("`slack:U0HELP001`"), "{text}");
