@@ -2,12 +2,10 @@
 //! roles, native replies, escaping of mentions, follow-ups only to the configured server,
 //! re-delivery, and job following with a fake Mattermost server.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::Value;
 use usersync_bot::chat::Refusal;
 use usersync_bot::domain::Platform;
@@ -47,12 +45,6 @@ fn shown(reply: &Value) -> String {
         }
     }
     out
-}
-
-async fn assert_nothing_happened(sim: &SimulatorHandle, bot: &TestBot) {
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(sim.state().calls().is_empty(), "upstream was called");
-    assert!(bot.audit().await.is_empty(), "an audit row was written");
 }
 
 #[tokio::test]
@@ -428,7 +420,9 @@ async fn a_restart_in_the_middle_of_a_mattermost_job_posts_the_outcome_once() {
             .count()
     };
     wait_for("the outcome", || async { (finished() == 1).then_some(()) }).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, usersync_bot::store::JobState::Done);
+    assert_eq!(job.delivery, usersync_bot::store::Delivery::Posted);
     assert_eq!(finished(), 1, "exactly one outcome");
     let triggers = calls_with(&sim, "POST");
     assert_eq!(triggers, 1);

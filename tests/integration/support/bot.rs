@@ -1,20 +1,21 @@
 //! A bot on a random port, wired to simulators and to a fake Slack that records what it
 //! receives; and a client that signs requests as Slack does.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
+use tokio::sync::watch;
 use usersync_bot::chat::slack::verify::sign;
 use usersync_bot::config::Config;
+use usersync_bot::jobs::poller::Observation;
 use usersync_bot::server::RunningBot;
-use usersync_bot::simulator::SimulatorHandle;
+use usersync_bot::simulator::{SimulatorHandle, SyncOrigin};
+use usersync_bot::usersync::ApiFlavour;
 
 pub const SECRET: &str = "test-signing-secret";
 pub const OLD_SECRET: &str = "old-signing-secret";
@@ -338,6 +339,10 @@ timeout = "3s"
             (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
         })
         .expect("test config is valid");
+        let mut config = config;
+        for instance in &mut config.instances {
+            instance.retry = super::QUICK_RETRY;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bot = RunningBot::start(config, listener)
             .await
@@ -346,7 +351,6 @@ timeout = "3s"
             url: format!("http://{}/slack/commands", bot.addr),
             bot,
             http: reqwest::Client::new(),
-            db: self.db,
         }
     }
 }
@@ -355,7 +359,6 @@ pub struct TestBot {
     pub bot: RunningBot,
     pub url: String,
     pub http: reqwest::Client,
-    pub db: PathBuf,
 }
 
 /// What a signed command carries.
@@ -550,20 +553,96 @@ impl TestBot {
 
     /// Waits until the audit has at least `n` rows (it is written in the background).
     pub async fn audit_rows(&self, n: usize) -> Vec<usersync_bot::store::AuditEntry> {
-        let deadline = tokio::time::Instant::now() + super::WAIT;
-        loop {
+        super::wait_for(&format!("{n} audit row(s)"), || async {
             let rows = self.audit().await;
-            if rows.len() >= n {
-                return rows;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "audit has {} rows, wanted {n}",
-                rows.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            (rows.len() >= n).then_some(rows)
+        })
+        .await
     }
+
+    /// Waits until the newest job has ended and nothing follows a connector any more (the
+    /// job's task, the only one that posts for it, is over), and returns the job.
+    pub async fn wait_job_over(&self) -> usersync_bot::store::JobRecord {
+        super::wait_for("the job to end and stop following", || async {
+            let job = self.bot.app.store.recent_jobs(1).await.unwrap().remove(0);
+            let over = job.state != usersync_bot::store::JobState::Following
+                && self.bot.app.jobs.pollers().active() == 0;
+            over.then_some(job)
+        })
+        .await
+    }
+
+    /// Subscribes to the poller of a connector of `jira`, as one more job would: each
+    /// change it sees is one poll.
+    pub fn watch_polls(&self, connector: &str) -> watch::Receiver<Option<Observation>> {
+        let client = self.bot.app.instance(Some("jira")).unwrap();
+        self.bot.app.jobs.pollers().subscribe(client, connector)
+    }
+
+    /// Waits for the next poll seen through [`TestBot::watch_polls`].
+    pub async fn next_poll(&self, polls: &mut watch::Receiver<Option<Observation>>) -> Observation {
+        tokio::time::timeout(super::WAIT, polls.changed())
+            .await
+            .expect("a poll within the wait")
+            .expect("the poller runs");
+        polls.borrow_and_update().clone().expect("a poll was seen")
+    }
+
+    /// Sends a valid `whoami` and waits for its audit row. Audit rows are written in the
+    /// order commands end, so once it is there every earlier command's row is too.
+    pub async fn audited_probe(&self) -> Vec<usersync_bot::store::AuditEntry> {
+        let before = self.audit().await.len();
+        self.say(ADMIN, "whoami").await;
+        let rows = self.audit_rows(before + 1).await;
+        assert_eq!(rows[0].command_text, "/usersync whoami", "{rows:?}");
+        rows
+    }
+}
+
+/// Nothing was done by a refused request: a later valid command is the only audit row
+/// and upstream was never called.
+pub async fn assert_nothing_happened(sim: &SimulatorHandle, bot: &TestBot) {
+    let rows = bot.audited_probe().await;
+    assert_eq!(rows.len(), 1, "an audit row was written: {rows:?}");
+    assert!(
+        sim.state().calls().is_empty(),
+        "upstream was called: {:?}",
+        sim.state().calls()
+    );
+}
+
+/// Waits until the watcher has looked at a connector once (its baseline).
+pub async fn wait_baseline(bot: &TestBot, connector: &str) {
+    super::wait_for("the watcher's first look", || async {
+        bot.bot
+            .app
+            .store
+            .handled_sync("jira", connector)
+            .await
+            .unwrap()
+            .map(|_| ())
+    })
+    .await;
+}
+
+/// Starts a sync as the product's schedule would, and waits until it is over.
+pub async fn scheduled_sync(sim: &SimulatorHandle, connector: &str) -> u64 {
+    let record = sim
+        .state()
+        .start_sync(connector, false, SyncOrigin::Schedule)
+        .unwrap();
+    let id = record["id"].as_u64().unwrap();
+    let c = super::client(sim, ApiFlavour::V2);
+    super::wait_for("the sync to end", || async {
+        c.sync_status(id)
+            .await
+            .unwrap()
+            .status
+            .is_terminal()
+            .then_some(())
+    })
+    .await;
+    id
 }
 
 /// Everything a person reads in a reply: fallback text and every block's text.

@@ -1,12 +1,10 @@
 //! The binary's commands as a person runs them: `check-config` and `send`.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use usersync_bot::usersync::ApiFlavour;
 
 const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");
@@ -163,7 +161,7 @@ async fn send_plays_slack_and_prints_what_a_person_reads() {
 }
 
 #[tokio::test]
-async fn send_plays_mattermost_too() {
+async fn send_plays_mattermost_as_a_mattermost_user() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
     let mut setup = BotSetup::new(&sim);
     // `send` serves its response_url on 127.0.0.1: a server URL without a port allows it.

@@ -1,14 +1,12 @@
 //! Completion notifications over real HTTP: the simulator runs syncs on its own, the bot
 //! watches, and a fake Slack records what is posted.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
-use serde_json::{json, Value};
+use crate::support::bot::*;
+use crate::support::*;
+use serde_json::json;
 use usersync_bot::simulator::{Faults, SimulatorHandle, SyncOrigin};
 use usersync_bot::usersync::ApiFlavour;
 
@@ -67,43 +65,16 @@ async fn wait_posts(slack: &FakeSlackHandle, channel: &str, n: usize) -> Vec<Str
     .await
 }
 
-/// Waits until the watcher has looked at a connector once (its baseline).
-async fn wait_baseline(bot: &TestBot, connector: &str) {
-    wait_for("the watcher's first look", || async {
-        bot.bot
-            .app
-            .store
-            .handled_sync("jira", connector)
-            .await
-            .unwrap()
-            .map(|_| ())
-    })
-    .await;
+/// Waits until the watcher has made two whole looks after this call: a look asks for
+/// `connector`'s last sync `per_look` times (more when GETs are retried) and posts what it
+/// announces before the next look begins, so the polls of four looks from now on are
+/// enough. Whatever those looks would announce has then been announced.
+async fn two_whole_looks_at(sim: &SimulatorHandle, connector: &str, per_look: usize) {
+    wait_for_more_polls(sim, connector, 3 * per_look + 1).await;
 }
 
-/// Starts a sync as the product's schedule would, and waits until it is over.
-async fn scheduled_sync(sim: &SimulatorHandle, connector: &str) -> u64 {
-    let record = sim
-        .state()
-        .start_sync(connector, false, SyncOrigin::Schedule)
-        .unwrap();
-    let id = record["id"].as_u64().unwrap();
-    let c = client(sim, ApiFlavour::V2);
-    wait_for("the sync to end", || async {
-        c.sync_status(id)
-            .await
-            .unwrap()
-            .status
-            .is_terminal()
-            .then_some(())
-    })
-    .await;
-    id
-}
-
-/// Nothing more arrives for a few looks.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
+async fn two_whole_looks(sim: &SimulatorHandle) {
+    two_whole_looks_at(sim, OKTA, 1).await;
 }
 
 #[tokio::test]
@@ -144,7 +115,7 @@ async fn failures_and_successes_go_where_their_routes_say() {
         "{}",
         got[0]
     );
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(
         posts_to(&slack, CFAIL).len(),
         1,
@@ -170,7 +141,7 @@ async fn a_threshold_alert_says_why_and_routine_syncs_stay_quiet() {
     let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
     wait_baseline(&bot, OKTA).await;
     scheduled_sync(&sim, OKTA).await;
-    settle().await;
+    two_whole_looks(&sim).await;
     assert!(
         posts_to(&slack, CTH).is_empty(),
         "a routine sync is not announced here"
@@ -248,7 +219,7 @@ async fn channels_subscribe_and_unsubscribe_from_chat() {
     );
     // A successful Google sync: the `*` subscription wants failures only.
     scheduled_sync(&sim, "c5e7a9b1-2d4f-4a6c-8e0b-1f3d5a7c9e2b").await;
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, OPS_CHANNEL).len(), 1);
 
     let gone = visible(&bot.say(OPERATOR, "unwatch okta").await);
@@ -259,7 +230,7 @@ async fn channels_subscribe_and_unsubscribe_from_chat() {
     let again = visible(&bot.say(OPERATOR, "unwatch okta").await);
     assert!(again.contains("was not watching Okta"), "{again}");
     scheduled_sync(&sim, OKTA).await;
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(
         posts_to(&slack, OPS_CHANNEL).len(),
         1,
@@ -272,13 +243,15 @@ async fn several_syncs_between_two_looks_are_all_announced_in_order() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(30)).await;
     let slack = FakeSlackHandle::start().await;
     let extra = routes(
-        "1500ms",
+        "400ms",
         &format!(
             "[[notify]]\nconnectors = [\"okta\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
         ),
     );
     let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
     wait_baseline(&bot, OKTA).await;
+    // Right after a look, so that the three short syncs fit before the next one.
+    wait_for_more_polls(&sim, OKTA, 1).await;
     let first = scheduled_sync(&sim, OKTA).await;
     scheduled_sync(&sim, AZURE).await; // an id of another connector in between
     let second = scheduled_sync(&sim, OKTA).await;
@@ -286,7 +259,7 @@ async fn several_syncs_between_two_looks_are_all_announced_in_order() {
     let got = wait_posts(&slack, COK, 2).await;
     assert!(got[0].contains(&format!("sync {first}:")), "{}", got[0]);
     assert!(got[1].contains(&format!("sync {second}:")), "{}", got[1]);
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, COK).len(), 2);
     drop(bot);
 }
@@ -309,7 +282,6 @@ async fn a_restart_neither_repeats_nor_skips_and_a_sync_finished_while_down_is_l
     bot.bot.stop().await;
 
     let while_down = scheduled_sync(&sim, OKTA).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await; // so that it finished before the restart
     let bot = bot_with(&sim, &slack, &extra, db).await;
     let got = wait_posts(&slack, COK, 2).await;
     assert!(got[0].contains(&format!("sync {before}:")));
@@ -319,7 +291,7 @@ async fn a_restart_neither_repeats_nor_skips_and_a_sync_finished_while_down_is_l
         got[1]
     );
     assert!(got[1].contains("Late: this sync finished at"), "{}", got[1]);
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(
         posts_to(&slack, COK).len(),
         2,
@@ -354,7 +326,9 @@ async fn a_sync_started_from_chat_is_not_announced_twice_in_its_channel() {
     })
     .await;
     assert!(visible(&outcome.1).contains("Sync of Okta finished"));
-    settle().await;
+    // Once the job is over the watcher alone asks for Okta's last sync.
+    bot.wait_job_over().await;
+    two_whole_looks(&sim).await;
     assert!(
         posts_to(&slack, OPS_CHANNEL).is_empty(),
         "{:?}",
@@ -364,7 +338,7 @@ async fn a_sync_started_from_chat_is_not_announced_twice_in_its_channel() {
 }
 
 #[tokio::test]
-async fn slack_429_is_honoured_for_notifications() {
+async fn a_rate_limited_announcement_is_retried_after_slacks_retry_after() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let slack = FakeSlackHandle::start().await;
     let extra = routes(
@@ -382,7 +356,7 @@ async fn slack_429_is_honoured_for_notifications() {
     assert_eq!(calls.len(), 2, "one refused with 429, one delivered");
     let gap = calls[1].0.duration_since(calls[0].0);
     assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, COK).len(), 1);
     drop(bot);
 }
@@ -407,7 +381,8 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
     });
     let got = wait_posts(&slack, CFAIL, 1).await;
     assert!(got[0].contains("Cannot reach jira since"), "{}", got[0]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Every look now asks three times (the first try and two retries of the 503).
+    two_whole_looks_at(&sim, OKTA, 3).await;
     assert_eq!(
         posts_to(&slack, CFAIL).len(),
         1,
@@ -416,14 +391,13 @@ async fn an_outage_is_reported_once_and_the_recovery_once() {
     sim.state().set_faults(Faults::default());
     let got = wait_posts(&slack, CFAIL, 2).await;
     assert!(got[1].contains("jira is reachable again"), "{}", got[1]);
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(posts_to(&slack, CFAIL).len(), 2);
     let metrics = bot.metrics_text().await;
     assert!(
         metrics.contains("usersync_bot_notifications_posted_total 2"),
         "{metrics}"
     );
-    let _: Value = Value::Null;
 }
 
 #[tokio::test]
@@ -459,7 +433,7 @@ async fn a_route_to_a_mattermost_channel_posts_with_the_bot_account() {
         text.contains(&format!("Sync of Okta finished — sync {id}")),
         "{text}"
     );
-    settle().await;
+    two_whole_looks(&sim).await;
     assert_eq!(mm.received().len(), 1);
 }
 
@@ -468,23 +442,24 @@ async fn a_connector_a_job_follows_is_not_polled_twice() {
     let sim = simulator(ApiFlavour::V2, Duration::from_secs(60)).await;
     let slack = FakeSlackHandle::start().await;
     let extra = format!(
-        "[jobs]\npoll_interval = \"200ms\"\n[watch]\ninterval = \"200ms\"\n\
-         [[notify]]\nconnectors = [\"okta\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
+        "[jobs]\npoll_interval = \"200ms\"\n[watch]\ninterval = \"50ms\"\n\
+         [[notify]]\nconnectors = [\"okta\", \"azure ad\"]\nchannel = \"slack:{COK}\"\non = [\"success\"]\n"
     );
     let bot = bot_with(&sim, &slack, &extra, temp_db()).await;
     wait_baseline(&bot, OKTA).await;
     let mut cmd = Cmd::new(OPERATOR, "run okta");
     cmd.response_url = Some(slack.response_url("shared"));
     bot.command(&cmd).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut polls = bot.watch_polls(OKTA);
+    bot.next_poll(&mut polls).await;
     sim.state().clear_calls();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let polls = sim
-        .state()
-        .calls()
-        .iter()
-        .filter(|c| c.path.ends_with(&format!("/connector/{OKTA}/syncstatus")))
-        .count();
-    // One poller at 200 ms: about 5 in 1.1 s; the watcher reads its observations.
-    assert!((4..=7).contains(&polls), "{polls} polls of Okta in 1.1 s");
+    // The watcher looks at Azure AD (nobody follows it) four times a poll of Okta; it
+    // reads Okta from the job's poller: Okta is asked for once per poll, never more. The
+    // loop runs at least once (the call log was just cleared) and ends after some looks.
+    let mut seen = 0;
+    while polls_of(&sim, AZURE) < 6 {
+        bot.next_poll(&mut polls).await;
+        seen += 1;
+        assert_eq!(polls_of(&sim, OKTA), seen, "{:?}", sim.state().calls());
+    }
 }

@@ -1,12 +1,10 @@
 //! The Slack front door refuses everything it cannot verify, over real HTTP, and nothing
 //! happens after a refusal: no call upstream, no audit row.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use usersync_bot::chat::slack::verify::{sign, Refusal};
 use usersync_bot::domain::Platform;
 use usersync_bot::usersync::ApiFlavour;
@@ -15,18 +13,6 @@ async fn setup() -> (usersync_bot::simulator::SimulatorHandle, TestBot) {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
     let bot = BotSetup::new(&sim).start().await;
     (sim, bot)
-}
-
-/// Nothing was done: no upstream call, no audit row, and the refusal was counted.
-async fn assert_nothing_happened(sim: &usersync_bot::simulator::SimulatorHandle, bot: &TestBot) {
-    // Give a wrongly started task time to show itself.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        sim.state().calls().is_empty(),
-        "upstream was called: {:?}",
-        sim.state().calls()
-    );
-    assert!(bot.audit().await.is_empty(), "an audit row was written");
 }
 
 #[tokio::test]

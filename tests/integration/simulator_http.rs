@@ -1,14 +1,12 @@
 //! The simulator behaves like an Atlassian product over HTTP: checks, status codes, admin
 //! endpoints and the schedule. These talk raw HTTP so nothing of the client hides a gap.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use usersync_bot::simulator::{RecordedCall, ADMIN_PREFIX};
+use usersync_bot::simulator::{RecordedCall, SettingsUpdate, ADMIN_PREFIX};
 use usersync_bot::usersync::{ApiFlavour, USERSYNC_PREFIX};
 
 fn api(sim: &usersync_bot::simulator::SimulatorHandle, rest: &str) -> String {
@@ -176,7 +174,7 @@ async fn each_flavour_answers_only_its_own_single_user_form() {
 }
 
 #[tokio::test]
-async fn results_count_must_be_a_number() {
+async fn the_results_count_must_be_a_number() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let r = reqwest::Client::new()
         .get(api(&sim, "/syncstatus/94/results?count=lots"))
@@ -280,10 +278,35 @@ async fn syncs_start_on_their_own_when_a_schedule_is_set() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let settled = sim.state().next_sync_id();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sim.state().next_sync_id(), settled);
+    // The syncs the schedule started last end; then a sync as long as three schedule
+    // intervals runs, and nothing else starts meanwhile.
+    for connector in c.list_connectors().await.unwrap() {
+        wait_for("the last scheduled syncs to end", || async {
+            // A connector the schedule leaves alone has no sync at all.
+            let ended = c
+                .last_sync_status(&connector.unique_id)
+                .await
+                .map_or(true, |s| s.status.is_terminal());
+            ended.then_some(())
+        })
+        .await;
+    }
+    sim.state().update_settings(SettingsUpdate {
+        sync_duration_ms: Some(300),
+        ..SettingsUpdate::default()
+    });
+    let manual = sim.state().next_sync_id();
+    c.trigger_sync(OKTA, false).await.unwrap();
+    wait_for("the long manual sync to end", || async {
+        let s = c.sync_status(manual).await.unwrap();
+        s.status.is_terminal().then_some(())
+    })
+    .await;
+    assert_eq!(
+        sim.state().next_sync_id(),
+        manual + 1,
+        "no sync was started by the schedule"
+    );
 }
 
 #[tokio::test]

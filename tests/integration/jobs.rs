@@ -1,14 +1,13 @@
 //! Following jobs end to end over real HTTP: bot, simulator, and a fake Slack that
 //! records response_url posts and Web API calls.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::Value;
+use usersync_bot::jobs::REPORT_AFTER_FAILURES;
 use usersync_bot::simulator::{Faults, SimulatorHandle};
 use usersync_bot::store::{Delivery, JobState};
 use usersync_bot::usersync::{ApiFlavour, ResultCount};
@@ -48,18 +47,17 @@ fn run_cmd<'a>(slack: &FakeSlackHandle, text: &'a str, id: &str) -> Cmd<'a> {
     cmd
 }
 
-/// The posts that are new messages (not progress replacing the original).
+/// Whether a post is a new message (not progress replacing the original).
+fn is_outcome((path, body): &(String, Value)) -> bool {
+    let progress = visible(body).contains("The outcome is posted here when it finishes.");
+    !progress
+        && ((path.starts_with("/commands/") && body["replace_original"] == false)
+            || path == "/api/chat.postMessage")
+}
+
+/// The posts that are new messages.
 fn outcomes(slack: &FakeSlackHandle) -> Vec<(String, Value)> {
-    slack
-        .received()
-        .into_iter()
-        .filter(|(path, body)| {
-            let progress = visible(body).contains("The outcome is posted here when it finishes.");
-            !progress
-                && ((path.starts_with("/commands/") && body["replace_original"] == false)
-                    || path == "/api/chat.postMessage")
-        })
-        .collect()
+    slack.received().into_iter().filter(is_outcome).collect()
 }
 
 async fn wait_outcome(slack: &FakeSlackHandle, n: usize) -> Vec<(String, Value)> {
@@ -129,11 +127,10 @@ async fn a_sync_started_from_chat_is_followed_and_its_full_outcome_posted_in_cha
         .filter(|(_, b)| b["replace_original"] == true)
         .all(|(p, _)| p == "/commands/T0001/happy"));
 
-    let job = &bot.bot.app.store.recent_jobs(1).await.unwrap()[0];
+    let job = bot.wait_job_over().await;
     assert_eq!(job.state, JobState::Done);
     assert_eq!(job.delivery, Delivery::Posted);
     assert_eq!(job.sync_id, Some(done.id));
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(outcomes(&slack).len(), 1, "posted exactly once");
 }
 
@@ -267,11 +264,25 @@ async fn a_restart_in_the_middle_of_a_job_posts_the_outcome_exactly_once() {
     let bot = bot_for(&sim, &slack, FAST, "", db).await;
     let posted = wait_outcome(&slack, 1).await;
     assert!(visible(&posted[0].1).contains("Sync of Okta finished"));
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(outcomes(&slack).len(), 1, "exactly one outcome");
-    assert!(slack.received().len() >= before_restart);
-    let job = &bot.bot.app.store.recent_jobs(1).await.unwrap()[0];
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, JobState::Done);
     assert_eq!(job.delivery, Delivery::Posted);
+    let all = slack.received();
+    let after_restart = &all[before_restart..];
+    assert_eq!(
+        after_restart.iter().filter(|p| is_outcome(p)).count(),
+        1,
+        "the resumed job posts one outcome: {after_restart:?}"
+    );
+    assert!(
+        is_outcome(all.last().unwrap()),
+        "nothing after the outcome: {all:?}"
+    );
+    assert_eq!(outcomes(&slack).len(), 1, "and nothing else ever did");
+    // Everything else only replaced the original, within Slack's five posts.
+    assert!(all.iter().all(|(p, b)| p == "/commands/T0001/restart"
+        && (is_outcome(&(p.clone(), b.clone())) || b["replace_original"] == true)));
+    assert!(all.len() <= 5, "{all:?}");
     let triggers = calls_with(&sim, "POST");
     assert_eq!(triggers, 1, "the restart did not run the sync again");
 }
@@ -303,9 +314,11 @@ async fn a_killed_bot_resumes_a_job_found_in_the_store() {
         "{:?}",
         posted
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(outcomes(&slack).len(), 1);
-    drop(bot);
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, JobState::Done);
+    assert_eq!(job.delivery, Delivery::Posted);
+    assert_eq!(outcomes(&slack).len(), 1, "one outcome after the resume");
+    assert_eq!(calls_with(&sim, "POST"), 1, "the sync was not run again");
 }
 
 #[tokio::test]
@@ -334,7 +347,7 @@ async fn after_the_response_url_expires_the_outcome_goes_through_chat_post_messa
 }
 
 #[tokio::test]
-async fn slack_429_is_honoured_with_retry_after() {
+async fn a_rate_limited_outcome_is_retried_after_slacks_retry_after() {
     let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"";
     let jobs = "poll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1s\"";
     let (_sim, slack, bot) = setup(200, jobs, slack_extra).await;
@@ -361,13 +374,13 @@ async fn slack_429_is_honoured_with_retry_after() {
 }
 
 #[tokio::test]
-async fn fifty_jobs_on_one_connector_cause_one_poll_per_interval() {
+async fn fifty_jobs_on_one_connector_share_one_poll_per_interval() {
     let sim = simulator(ApiFlavour::V2, Duration::from_secs(60)).await;
     let slack = FakeSlackHandle::start().await;
     let bot = bot_for(
         &sim,
         &slack,
-        "poll_interval = \"200ms\"\nmax_wait = \"1m\"",
+        "poll_interval = \"100ms\"\nmax_wait = \"1m\"",
         "",
         temp_db(),
     )
@@ -379,19 +392,25 @@ async fn fifty_jobs_on_one_connector_cause_one_poll_per_interval() {
         job.response_url = Some(slack.response_url(&format!("extra{i}")));
         bot.bot.app.jobs.start(job).await.unwrap();
     }
-    sim.state().clear_calls();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let polls = sim
-        .state()
-        .calls()
-        .iter()
-        .filter(|c| c.path.ends_with("/syncstatus"))
-        .count();
-    assert!(
-        (4..=7).contains(&polls),
-        "{polls} polls in 1.1 s for 50 jobs at a 200 ms interval"
-    );
+    // Every job has seen a poll once each has posted its first progress.
+    wait_for("every job's first progress", || async {
+        let posted = slack
+            .received()
+            .iter()
+            .filter(|(p, b)| p.contains("/extra") && b["replace_original"] == true)
+            .count();
+        (posted == 49).then_some(())
+    })
+    .await;
     assert_eq!(bot.bot.app.jobs.pollers().active(), 1);
+    // From one poll to the next, the product is asked exactly once, however many follow.
+    let mut polls = bot.watch_polls(OKTA);
+    bot.next_poll(&mut polls).await;
+    sim.state().clear_calls();
+    for n in 1..=3 {
+        bot.next_poll(&mut polls).await;
+        assert_eq!(polls_of(&sim, OKTA), n, "{:?}", sim.state().calls());
+    }
     let listed = visible(&bot.say(VIEWER, "jobs").await);
     assert!(listed.contains("Jobs: 50 being followed"), "{listed}");
 }
@@ -413,7 +432,7 @@ async fn max_wait_ends_a_job_with_a_clear_message() {
 
 #[tokio::test]
 async fn upstream_failures_while_polling_are_reported_once() {
-    let (sim, slack, bot) = setup(60_000, "poll_interval = \"20ms\"\nmax_wait = \"1m\"", "").await;
+    let (sim, slack, bot) = setup(60_000, "poll_interval = \"5ms\"\nmax_wait = \"1m\"", "").await;
     bot.command(&run_cmd(&slack, "run okta", "flaky")).await;
     sim.state().set_faults(Faults {
         error_rate: 1.0,
@@ -432,7 +451,16 @@ async fn upstream_failures_while_polling_are_reported_once() {
         shown.contains("jira: the product answered with an error (HTTP 500)"),
         "{shown}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two more failed polls reach the job after the report (the job has dealt with the
+    // first when the second comes); neither is reported again.
+    let mut polls = bot.watch_polls(OKTA);
+    let first = bot.next_poll(&mut polls).await.failures;
+    let second = bot.next_poll(&mut polls).await.failures;
+    assert!(
+        first > REPORT_AFTER_FAILURES,
+        "{first} failed polls in a row"
+    );
+    assert_eq!(second, first + 1);
     assert_eq!(
         outcomes(&slack).len(),
         1,
@@ -441,7 +469,7 @@ async fn upstream_failures_while_polling_are_reported_once() {
 }
 
 #[tokio::test]
-async fn jobs_lists_what_is_followed() {
+async fn the_jobs_command_lists_what_is_followed() {
     let (_sim, slack, bot) = setup(30_000, FAST, "").await;
     bot.command(&run_cmd(&slack, "run okta", "listed")).await;
     let listed = wait_for("the job to see its sync", || async {

@@ -1,10 +1,8 @@
 //! The User Sync client against the simulator, over real HTTP on a random port.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use usersync_bot::simulator::{Faults, RecordedCall, SettingsUpdate, TriggerAnswerMode};
 use usersync_bot::usersync::{
@@ -260,7 +258,7 @@ async fn a_second_trigger_while_one_runs_is_refused_by_the_product() {
 }
 
 #[tokio::test]
-async fn trigger_sync_1_9_sends_no_body() {
+async fn a_1_9_sync_trigger_sends_no_body() {
     let sim = simulator(ApiFlavour::V1_9, Duration::from_millis(50)).await;
     let c = client(&sim, ApiFlavour::V1_9);
     c.trigger_sync(AZURE, false).await.unwrap();
@@ -595,7 +593,7 @@ async fn secrets_never_show_in_debug_output() {
 }
 
 #[tokio::test]
-async fn get_is_retried_after_503_and_succeeds() {
+async fn a_get_is_retried_after_a_503_and_succeeds() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let c = client(&sim, ApiFlavour::V2);
     sim.state().set_faults(Faults {

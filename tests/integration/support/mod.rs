@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a simulator on a random port, clients
 //! pointed at it, and bounded waits.
-#![allow(dead_code)]
 
 pub mod bot;
 
@@ -16,6 +15,13 @@ use usersync_bot::usersync::{
 
 /// The longest a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Retries of idempotent GETs for tests: as many attempts as in production, sooner.
+pub const QUICK_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    base_delay: Duration::from_millis(10),
+    max_delay: Duration::from_millis(40),
+};
 
 pub const AZURE: &str = "7df9fd3f-793f-4595-b415-b839b76b0018";
 pub const OKTA: &str = "0b8a2f64-93c1-4d4e-8f0a-6c1e5d2b7a90";
@@ -59,11 +65,7 @@ pub fn client_with(
         credentials,
         api,
         timeout: Duration::from_millis(500),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(40),
-        },
+        retry: QUICK_RETRY,
     })
     .expect("client builds")
 }
@@ -81,7 +83,28 @@ pub fn calls_with(sim: &SimulatorHandle, method: &str) -> usize {
         .count()
 }
 
-/// Polls `check` until it yields a value, failing the test after [`WAIT`].
+/// How many times the connector's last sync was asked for (`GET …/connector/{id}/syncstatus`):
+/// one per poll of a job's poller or per look of the watcher, retries included.
+pub fn polls_of(sim: &SimulatorHandle, connector: &str) -> usize {
+    let suffix = format!("/connector/{connector}/syncstatus");
+    sim.state()
+        .calls()
+        .iter()
+        .filter(|c| c.method == "GET" && c.path.ends_with(&suffix))
+        .count()
+}
+
+/// Waits until the simulator has been asked `n` more times for the connector's last sync.
+pub async fn wait_for_more_polls(sim: &SimulatorHandle, connector: &str, n: usize) {
+    let from = polls_of(sim, connector);
+    wait_for(&format!("{n} more poll(s) of {connector}"), || async {
+        (polls_of(sim, connector) >= from + n).then_some(())
+    })
+    .await;
+}
+
+/// Polls `check` until it yields a value, failing the test after [`WAIT`]. The only place
+/// where a test sleeps: between two checks.
 pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,

@@ -2,12 +2,10 @@
 //! audit recorded; roles, names, quoting, escaping, redaction, deferred replies,
 //! re-delivery.
 
-mod common;
-
 use std::time::Duration;
 
-use common::bot::*;
-use common::*;
+use crate::support::bot::*;
+use crate::support::*;
 use serde_json::Value;
 use usersync_bot::simulator::{Faults, SimulatorHandle};
 use usersync_bot::store::Decision;
@@ -65,7 +63,7 @@ async fn help_lists_what_the_user_may_run_first_with_examples() {
 }
 
 #[tokio::test]
-async fn whoami_tells_principal_and_role() {
+async fn whoami_tells_the_principal_and_its_role() {
     let (_sim, bot) = setup().await;
     let text = visible(&bot.say(HELPDESK, "whoami").await);
     assert!(text.contains("`slack:U0HELP001`"), "{text}");
@@ -351,9 +349,10 @@ async fn a_viewer_cannot_run_a_sync_and_nothing_is_sent_upstream() {
     );
     let reply = bot.say(HELPDESK, "run okta").await;
     assert!(visible(&reply).contains("you have the helpdesk role"));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(sim.state().calls().is_empty(), "{:?}", sim.state().calls());
+    // Both denials are audited once handled; by then nothing was sent upstream.
     let rows = bot.audit_rows(2).await;
+    assert!(sim.state().calls().is_empty(), "{:?}", sim.state().calls());
+    assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r.decision == Decision::Denied));
     assert_eq!(rows[1].command_text, "/usersync run okta");
     assert_eq!(rows[1].user_id, VIEWER);
@@ -447,10 +446,14 @@ async fn a_redelivered_request_runs_once_and_gets_the_same_answer() {
         2,
         "the second delivery called nothing"
     );
-    let rows = bot.audit_rows(1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(bot.audit().await.len(), rows.len());
-    assert_eq!(rows.len(), 1);
+    // A later command's row comes after any row the redelivery could have written.
+    let rows = bot.audited_probe().await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row for the status, one for the probe: {rows:?}"
+    );
+    assert_eq!(rows[1].command_text, "/usersync status okta");
 }
 
 #[tokio::test]
@@ -463,7 +466,16 @@ async fn a_redelivered_run_after_a_restart_does_not_start_a_second_sync() {
     let first = visible(&bot.command(&cmd).await);
     assert!(first.contains("Sync of Okta started"), "{first}");
     bot.bot.stop().await;
-    tokio::time::sleep(Duration::from_millis(100)).await; // the sync ends in the meantime
+    let c = client(&sim, ApiFlavour::V2);
+    wait_for("the sync to end while the bot is down", || async {
+        c.last_sync_status(OKTA)
+            .await
+            .unwrap()
+            .status
+            .is_terminal()
+            .then_some(())
+    })
+    .await;
 
     let mut again = BotSetup::new(&sim);
     again.db = db;
@@ -520,8 +532,21 @@ async fn a_slow_read_is_acknowledged_at_once_and_answered_through_response_url()
     fast.response_url = Some(slack.response_url("fast"));
     let reply = bot.command(&fast).await;
     assert!(visible(&reply).contains("Okta — sync 92"));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(slack.received().len(), 1);
+    // A later slow read's follow-up arrives; the inline one was never posted.
+    sim.state().set_faults(Faults {
+        latency_ms: 600,
+        ..Faults::default()
+    });
+    let mut later = Cmd::new(VIEWER, "status okta");
+    later.response_url = Some(slack.response_url("later"));
+    bot.command(&later).await;
+    let received = wait_for("the later follow-up", || async {
+        let r = slack.received();
+        (r.len() >= 2).then_some(r)
+    })
+    .await;
+    let paths: Vec<_> = received.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/commands/T0001/slow", "/commands/T0001/later"]);
 }
 
 #[tokio::test]

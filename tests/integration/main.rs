@@ -1,0 +1,14 @@
+//! The integration tests, one binary: a bot on a random port, simulators of the User Sync
+//! API, and fake Slack and Mattermost servers that record what a person would read.
+
+mod support;
+
+mod cli;
+mod client_against_simulator;
+mod jobs;
+mod mattermost;
+mod notify;
+mod simulator_http;
+mod slack_commands;
+mod slack_verification;
+mod snapshots;
