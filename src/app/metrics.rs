@@ -5,6 +5,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::chat::Refusal;
 use crate::domain::Platform;
+use crate::notify::NotifyMetrics;
+
+/// One counter in the text format.
+fn counter_text(name: &str, help: &str, counter: &AtomicU64) -> String {
+    format!(
+        "# HELP usersync_bot_{name} {help}\n# TYPE usersync_bot_{name} counter\nusersync_bot_{name} {}\n",
+        counter.load(Ordering::Relaxed)
+    )
+}
 
 /// Counters, exposed at `/metrics` in the Prometheus text format.
 #[derive(Debug, Default)]
@@ -88,7 +97,8 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    /// The text exposition of every counter, the watcher's included.
+    pub fn render(&self, notify: &NotifyMetrics) -> String {
         let mut out = String::from(
             "# HELP usersync_bot_refused_total Requests refused before any work, by reason.\n\
              # TYPE usersync_bot_refused_total counter\n",
@@ -145,10 +155,21 @@ impl Metrics {
                 &self.followups_failed,
             ),
         ] {
-            out.push_str(&format!(
-                "# HELP usersync_bot_{name} {help}\n# TYPE usersync_bot_{name} counter\nusersync_bot_{name} {}\n",
-                counter.load(Ordering::Relaxed)
-            ));
+            out.push_str(&counter_text(name, help, counter));
+        }
+        for (name, help, counter) in [
+            (
+                "notifications_posted_total",
+                "Notifications of finished syncs posted.",
+                &notify.posted,
+            ),
+            (
+                "notifications_failed_total",
+                "Notification posts that failed.",
+                &notify.failed,
+            ),
+        ] {
+            out.push_str(&counter_text(name, help, counter));
         }
         out
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::audience::audience;
 use super::Watcher;
@@ -142,13 +142,16 @@ impl Watcher {
         }
     }
 
-    /// When the sync finished, if that was before the bot started.
+    /// When the sync finished, if that was before the bot started. Products give the
+    /// time to the second, so the start is compared at that precision too: a sync that
+    /// ended in the second the bot started is not called late.
     fn late(&self, s: &SyncStatus) -> Option<DateTime<Utc>> {
+        let started = self.started_at.trunc_subsecs(0);
         s.last_modified
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
-            .filter(|t| *t < self.started_at)
+            .filter(|t| *t < started)
     }
 
     /// Whether a job started from chat already posted (or will post) this sync's outcome

@@ -29,17 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        format!(
-            "{}# HELP usersync_bot_notifications_posted_total Notifications of finished syncs posted.\n\
-             # TYPE usersync_bot_notifications_posted_total counter\n\
-             usersync_bot_notifications_posted_total {}\n\
-             # HELP usersync_bot_notifications_failed_total Notification posts that failed.\n\
-             # TYPE usersync_bot_notifications_failed_total counter\n\
-             usersync_bot_notifications_failed_total {}\n",
-            app.metrics.render(),
-            app.watcher.metrics.posted.load(std::sync::atomic::Ordering::Relaxed),
-            app.watcher.metrics.failed.load(std::sync::atomic::Ordering::Relaxed),
-        ),
+        app.metrics.render(&app.watcher.metrics),
     )
         .into_response()
 }

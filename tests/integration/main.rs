@@ -1,6 +1,9 @@
 //! The integration tests, one binary: a bot on a random port, simulators of the User Sync
 //! API, and fake Slack and Mattermost servers that record what a person would read.
 
+// A failed set-up step should stop the test where it happened.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod cli;
