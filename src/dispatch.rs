@@ -7,7 +7,7 @@ use crate::command;
 use crate::domain::Invocation;
 use crate::handlers;
 use crate::message::Message;
-use crate::reply::{self, Outcome, Reply};
+use crate::reply::{self, CommandError, Outcome, Reply};
 use crate::store::{AuditEntry, Decision};
 
 /// Runs one verified invocation to its reply, and audits it.
@@ -24,6 +24,15 @@ pub async fn dispatch(app: &App, inv: &Invocation) -> Message {
         outcome,
     });
     message
+}
+
+/// For a command that changes something: refused up front when its outcome could not be
+/// posted, then its delivery claimed in the store. `Ok(false)`: it ran before.
+async fn may_change(app: &App, inv: &Invocation) -> Result<bool, CommandError> {
+    app.outbox
+        .can_answer_later(inv.platform, inv.response_url.as_deref())
+        .map_err(CommandError::Undeliverable)?;
+    app::claim(app.store.as_ref(), inv).await
 }
 
 /// What was decided, what the person reads, and the outcome the audit records.
@@ -47,7 +56,7 @@ async fn decide(app: &App, inv: &Invocation) -> (Decision, Message, String) {
         }
     };
     let first = if kind.spec().changes {
-        app::claim(app.store.as_ref(), inv).await
+        may_change(app, inv).await
     } else {
         Ok(true)
     };

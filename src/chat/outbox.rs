@@ -40,6 +40,26 @@ impl Outbox {
         self.api(platform).is_ok_and(|a| a.can_replace_reply())
     }
 
+    /// Whether a later answer to this command can reach its channel: with the bot token,
+    /// or through an allowed `response_url`. Checked before a command that changes
+    /// something runs, so that no sync starts whose outcome could never be told.
+    pub fn can_answer_later(
+        &self,
+        platform: Platform,
+        response_url: Option<&str>,
+    ) -> Result<(), DeliveryError> {
+        let api = self.api(platform)?;
+        if api.has_bot_token() {
+            return Ok(());
+        }
+        match response_url {
+            Some(url) => api.check_response_url(url),
+            None => Err(DeliveryError::NotAllowed(
+                "the command came without a response_url".into(),
+            )),
+        }
+    }
+
     pub async fn follow_up(
         &self,
         platform: Platform,

@@ -24,6 +24,9 @@ pub trait ChatApi: Send + Sync + std::fmt::Debug {
     /// Whether a follow-up can replace the command's reply in place.
     fn can_replace_reply(&self) -> bool;
 
+    /// Whether follow-ups may be posted to this `response_url` (the allow-list).
+    fn check_response_url(&self, response_url: &str) -> Result<(), DeliveryError>;
+
     /// Posts a new message (or, with `replace`, replaces the reply) through the
     /// command's `response_url`.
     async fn follow_up(

@@ -1,6 +1,7 @@
 //! What can go wrong with a command, and the one place it becomes words. Internal details
 //! (URLs, transport errors, SQL errors) are logged here, never sent to chat.
 
+use crate::chat::transport::DeliveryError;
 use crate::message::{Block, Message, Text, Tone};
 use crate::store::StoreError;
 use crate::usersync::UserSyncError;
@@ -45,6 +46,9 @@ pub enum CommandError {
         /// Instances that could not be searched.
         unsearched: Vec<UserSyncError>,
     },
+    /// A command that changes something, whose outcome could not be posted anywhere.
+    #[error("undeliverable: {0}")]
+    Undeliverable(DeliveryError),
     #[error("{wanted:?} is ambiguous")]
     AmbiguousConnector {
         wanted: String,
@@ -86,6 +90,7 @@ impl CommandError {
                 candidates,
                 unsearched,
             } => no_such_connector(wanted, candidates, unsearched),
+            CommandError::Undeliverable(e) => undeliverable(e),
             CommandError::AmbiguousConnector { wanted, candidates } => candidate_list(
                 Message::new(
                     Tone::Warning,
@@ -118,6 +123,9 @@ impl CommandError {
             }
             CommandError::Store { action, error } => {
                 tracing::error!(?action, error = %error, "store failed")
+            }
+            CommandError::Undeliverable(e) => {
+                tracing::warn!(reason = %e, "a changing command was refused: its outcome could not be posted")
             }
             other => tracing::debug!(error = %other, "command refused"),
         }
@@ -159,6 +167,20 @@ fn store_message(action: StoreAction) -> Message {
             "The bot cannot record the request in its store, so it does not act on it. Try again shortly.",
         ),
     }
+}
+
+fn undeliverable(e: &DeliveryError) -> Message {
+    let reason = match e {
+        DeliveryError::NotAllowed(why) => why.clone(),
+        other => other.to_string(),
+    };
+    Message::new(Tone::Failure, "Not started: the outcome could not be posted")
+        .text(Text::new().plain(format!(
+            "Nothing was sent to the product, because the bot could not tell you how it ended: {reason}."
+        )))
+        .context(
+            "The bot's administrator can allow this chat server's reply address (response_url_hosts, or the Mattermost url) or configure a bot token.",
+        )
 }
 
 fn no_such_connector(

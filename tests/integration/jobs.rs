@@ -191,13 +191,14 @@ async fn single_user_updates_with_hostile_identifiers_never_change_the_url() {
     let mut setup = BotSetup::new(&sim2);
     setup.instances = vec![("jira", &sim2, true), ("legacy", &sim19, false)];
     let bot = setup.start().await;
+    let slack = FakeSlackHandle::start().await;
     for (hostile, encoded) in [
         ("../../directory/7", "..%2F..%2Fdirectory%2F7"),
         ("a/b?c#d", "a%2Fb%3Fc%23d"),
         ("Jürgen Müller", "J%C3%BCrgen%20M%C3%BCller"),
     ] {
         let text = format!("user legacy/azure \"{hostile}\"");
-        let reply = visible(&bot.say(HELPDESK, &text).await);
+        let reply = visible(&bot.say_to(&slack, HELPDESK, &text).await);
         assert!(reply.contains("User update on Azure AD"), "{reply}");
         let last = sim19
             .state()
@@ -213,7 +214,7 @@ async fn single_user_updates_with_hostile_identifiers_never_change_the_url() {
         assert_eq!(last.query, None);
 
         let text = format!("user jira/azure \"{hostile}\"");
-        bot.say(HELPDESK, &text).await;
+        bot.say_to(&slack, HELPDESK, &text).await;
         let last = sim2
             .state()
             .calls()
@@ -232,8 +233,12 @@ async fn single_user_updates_with_hostile_identifiers_never_change_the_url() {
     }
     // An e-mail address from a ticket works.
     let ok = visible(
-        &bot.say(HELPDESK, "user jira/azure juergen.mueller@acme.example")
-            .await,
+        &bot.say_to(
+            &slack,
+            HELPDESK,
+            "user jira/azure juergen.mueller@acme.example",
+        )
+        .await,
     );
     assert!(ok.contains("✅ User update on Azure AD"), "{ok}");
     assert!(ok.contains("jürgen müller"));

@@ -15,3 +15,4 @@ mod simulator_http;
 mod slack_commands;
 mod slack_verification;
 mod snapshots;
+mod undeliverable;

@@ -380,8 +380,13 @@ async fn with_no_role_for_everyone_a_stranger_gets_nothing() {
 #[tokio::test]
 async fn helpdesk_updates_one_user_and_the_product_gets_the_exact_call() {
     let (sim, bot) = setup().await;
+    let slack = FakeSlackHandle::start().await;
     let reply = bot
-        .say(HELPDESK, "user azure \"jürgen müller\" --by-username")
+        .say_to(
+            &slack,
+            HELPDESK,
+            "user azure \"jürgen müller\" --by-username",
+        )
         .await;
     let text = visible(&reply);
     assert!(text.contains("✅ User update on Azure AD"), "{text}");
@@ -407,7 +412,8 @@ async fn an_operator_runs_a_sync_in_the_allowed_channel_only() {
     );
     assert!(sim.state().calls().is_empty());
 
-    let reply = bot.say(OPERATOR, "run okta --local").await;
+    let slack = FakeSlackHandle::start().await;
+    let reply = bot.say_to(&slack, OPERATOR, "run okta --local").await;
     assert_eq!(reply["response_type"], "in_channel");
     let text = visible(&reply);
     assert!(text.contains("Sync of Okta started by @tester"), "{text}");
@@ -426,9 +432,9 @@ async fn an_operator_runs_a_sync_in_the_allowed_channel_only() {
             sync_duration_ms: Some(60_000),
             ..Default::default()
         });
-    let reply = bot.say(ADMIN, "run azure").await;
+    let reply = bot.say_to(&slack, ADMIN, "run azure").await;
     assert!(visible(&reply).contains("Sync of Azure AD started"));
-    let again = visible(&bot.say(ADMIN, "run azure").await);
+    let again = visible(&bot.say_to(&slack, ADMIN, "run azure").await);
     assert!(again.contains("Azure AD is already syncing"), "{again}");
     let posts = calls_with(&sim, "POST");
     assert_eq!(posts, 2);
@@ -462,7 +468,9 @@ async fn a_redelivered_run_after_a_restart_does_not_start_a_second_sync() {
     let setup = BotSetup::new(&sim);
     let db = setup.db.clone();
     let bot = setup.start().await;
-    let cmd = Cmd::new(OPERATOR, "run okta");
+    let slack = FakeSlackHandle::start().await;
+    let mut cmd = Cmd::new(OPERATOR, "run okta");
+    cmd.response_url = Some(slack.response_url("run"));
     let first = visible(&bot.command(&cmd).await);
     assert!(first.contains("Sync of Okta started"), "{first}");
     bot.bot.stop().await;

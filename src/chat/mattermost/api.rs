@@ -165,6 +165,10 @@ impl ChatApi for MattermostApi {
         false
     }
 
+    fn check_response_url(&self, response_url: &str) -> Result<(), DeliveryError> {
+        allowed_response_url(response_url, &self.server).map(|_| ())
+    }
+
     async fn follow_up(
         &self,
         response_url: &str,

@@ -174,6 +174,10 @@ impl ChatApi for SlackApi {
         true
     }
 
+    fn check_response_url(&self, response_url: &str) -> Result<(), DeliveryError> {
+        allowed_response_url(response_url, &self.response_url_hosts).map(|_| ())
+    }
+
     async fn follow_up(
         &self,
         response_url: &str,

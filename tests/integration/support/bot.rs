@@ -520,6 +520,14 @@ impl TestBot {
         self.command(&Cmd::new(user, text)).await
     }
 
+    /// A command whose follow-ups go to `slack`, as a command that changes something
+    /// needs (Slack always sends a `response_url`).
+    pub async fn say_to(&self, slack: &FakeSlackHandle, user: &str, text: &str) -> Value {
+        let mut cmd = Cmd::new(user, text);
+        cmd.response_url = Some(slack.response_url("cmd"));
+        self.command(&cmd).await
+    }
+
     /// The bot's `/metrics` page.
     pub async fn metrics_text(&self) -> String {
         self.http
