@@ -6,6 +6,7 @@
 
 mod support;
 
+mod architecture;
 mod cli;
 mod client_against_simulator;
 mod jobs;
