@@ -2,7 +2,7 @@
 //! the orchestration; a re-delivered request never gets here (the pipeline claims every
 //! changing command's delivery in the store first).
 
-use super::resolve;
+use super::resolve::{self, Found};
 use crate::app::App;
 use crate::command::UserArgs;
 use crate::domain::Invocation;
@@ -22,17 +22,24 @@ pub async fn run(
     let mut job = new_job(app, inv, JobKind::Sync, &found);
     job.local = local;
     let started = app.jobs.start_sync(&found.client, job).await;
-    Ok(match started.map_err(|e| not_started(name, e))? {
-        SyncStart::AlreadyFollowing(job) => Reply::with(
-            reply::jobs::already_following(name, &job),
-            Outcome::AlreadyFollowing { job: job.id },
-        ),
-        SyncStart::AlreadyRunning { status, job } => Reply::with(
-            reply::jobs::already_running(name, &status, job.as_deref()),
-            Outcome::AlreadyRunning { sync: status.id },
-        ),
+    let started = started.map_err(|e| not_started(name, e))?;
+    Ok(answer(app, inv, &found, local, started))
+}
+
+/// What `run` says about what the job engine did.
+fn answer(app: &App, inv: &Invocation, found: &Found, local: bool, started: SyncStart) -> Reply {
+    let name = found.connector.display_name();
+    match started {
+        SyncStart::AlreadyFollowing(job) => {
+            let outcome = Outcome::AlreadyFollowing { job: job.id };
+            Reply::with(reply::jobs::already_following(name, &job), outcome)
+        }
+        SyncStart::AlreadyRunning { status, job } => {
+            let words = reply::jobs::already_running(name, &status, job.as_deref());
+            Reply::with(words, Outcome::AlreadyRunning { sync: status.id })
+        }
         SyncStart::Started { sync_id, job_id } => {
-            let started = SyncStarted {
+            let words = reply::jobs::sync_started(SyncStarted {
                 inv,
                 connector: name,
                 instance: found.client.instance(),
@@ -40,16 +47,13 @@ pub async fn run(
                 local,
                 job_id,
                 can_post_late: app.jobs.can_post_late(inv.platform),
-            };
-            Reply::with(
-                reply::jobs::sync_started(started),
-                Outcome::SyncStarted { sync: sync_id },
-            )
+            });
+            Reply::with(words, Outcome::SyncStarted { sync: sync_id })
         }
-    })
+    }
 }
 
-fn new_job(app: &App, inv: &Invocation, kind: JobKind, found: &resolve::Found) -> JobRecord {
+fn new_job(app: &App, inv: &Invocation, kind: JobKind, found: &Found) -> JobRecord {
     let (c, instance) = (&found.connector, found.client.instance());
     app.jobs
         .new_job(kind, inv, instance, &c.unique_id, c.display_name())

@@ -3,7 +3,6 @@
 //! at the next looks before it is given up.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -11,6 +10,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use super::audience::audience;
 use super::Watcher;
 use crate::domain::Principal;
+use crate::message::Message;
 use crate::reply::announce::{announcement, Reason};
 use crate::store::{Delivery, JobKind, JobState, Subscription};
 use crate::usersync::{Connector, SyncStatus, UserSyncClient, UserSyncError};
@@ -103,7 +103,9 @@ impl Watcher {
         if self.job_posted(instance, c, s, channel).await {
             tracing::debug!(sync = s.id, channel = %channel, "outcome already posted by the job");
         } else {
-            self.post(f, channel, reason).await?;
+            let late = self.late(s);
+            let message = announcement(instance, c, s, reason, late, &self.slash_command);
+            self.post(instance, s.id, channel, &message).await?;
         }
         self.store
             .set_announced(channel.platform, &channel.id, instance, &c.unique_id, s.id)
@@ -111,32 +113,26 @@ impl Watcher {
             .map_err(|_| true)
     }
 
-    /// Posts the announcement; `Err(true)` while a failing post is worth trying again.
+    /// Posts the announcement of sync `id`; `Err(true)` while a failing post is worth
+    /// trying again.
     async fn post(
         &self,
-        f: Finished<'_>,
+        instance: &str,
+        id: u64,
         channel: &Principal,
-        reason: &Reason,
+        message: &Message,
     ) -> Result<(), bool> {
-        let (instance, c, s) = (f.client.instance(), f.connector, f.sync);
-        let message = announcement(instance, c, s, reason, self.late(s), &self.slash_command);
-        match self
-            .outbox
-            .post(channel.platform, &channel.id, &message)
-            .await
-        {
-            Ok(_) => {
-                self.metrics.posted.fetch_add(1, Ordering::Relaxed);
-                self.attempts.post_done(channel, instance, s.id);
+        match self.post_counted(channel, message).await {
+            Ok(()) => {
+                self.attempts.post_done(channel, instance, id);
                 Ok(())
             }
             Err(e) => {
-                self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                if self.attempts.post_failed(channel, instance, s.id) {
-                    tracing::warn!(error = %e, channel = %channel, sync = s.id, "notification not posted; will try again");
+                if self.attempts.post_failed(channel, instance, id) {
+                    tracing::warn!(error = %e, channel = %channel, sync = id, "notification not posted; will try again");
                     return Err(true);
                 }
-                tracing::error!(error = %e, channel = %channel, sync = s.id, "notification could not be posted; giving up");
+                tracing::error!(error = %e, channel = %channel, sync = id, "notification could not be posted; giving up");
                 Ok(())
             }
         }

@@ -12,16 +12,18 @@ mod audience;
 mod look;
 mod outage;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::chat::outbox::Outbox;
+use crate::chat::outbox::{DeliveryError, Outbox};
 use crate::config::NotifyRoute;
+use crate::domain::Principal;
 use crate::jobs::poller::Pollers;
+use crate::message::Message;
 use crate::store::Store;
 use crate::usersync::{Connector, UserSyncClient};
 use announce::Attempts;
@@ -90,6 +92,25 @@ impl Watcher {
 
     pub fn stop(&self) {
         let _ = self.shutdown_tx.send(true);
+    }
+
+    /// Posts a message of the watcher's to a channel, counted in the metrics.
+    async fn post_counted(
+        &self,
+        channel: &Principal,
+        message: &Message,
+    ) -> Result<(), DeliveryError> {
+        let posted = self
+            .outbox
+            .post(channel.platform, &channel.id, message)
+            .await;
+        let counter = if posted.is_ok() {
+            &self.metrics.posted
+        } else {
+            &self.metrics.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        posted.map(|_| ())
     }
 
     /// One look at an instance and its outage bookkeeping: what the loop does each

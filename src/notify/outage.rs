@@ -1,8 +1,6 @@
 //! An instance that cannot be reached is reported once to the channels that want
 //! failures, and once more when it is back; the state lives in the store.
 
-use std::sync::atomic::Ordering;
-
 use chrono::Utc;
 
 use super::audience::failure_channels;
@@ -52,18 +50,8 @@ impl Watcher {
     async fn tell_failure_channels(&self, instance: &str, message: &Message) {
         let subs = self.store.subscriptions().await.unwrap_or_default();
         for channel in failure_channels(&self.routes, &subs, instance) {
-            match self
-                .outbox
-                .post(channel.platform, &channel.id, message)
-                .await
-            {
-                Ok(_) => {
-                    self.metrics.posted.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, channel = %channel, "outage report could not be posted");
-                }
+            if let Err(e) = self.post_counted(&channel, message).await {
+                tracing::error!(error = %e, channel = %channel, "outage report could not be posted");
             }
         }
     }

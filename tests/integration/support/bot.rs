@@ -599,11 +599,17 @@ impl TestBot {
     /// Sends a valid `whoami` and waits for its audit row. Audit rows are written in the
     /// order commands end, so once it is there every earlier command's row is too.
     pub async fn audited_probe(&self) -> Vec<usersync_bot::store::AuditEntry> {
-        let before = self.audit().await.len();
+        const PROBE: &str = "/usersync whoami";
+        let probes = |rows: &[usersync_bot::store::AuditEntry]| {
+            rows.iter().filter(|r| r.command_text == PROBE).count()
+        };
+        let before = probes(&self.audit().await);
         self.say(ADMIN, "whoami").await;
-        let rows = self.audit_rows(before + 1).await;
-        assert_eq!(rows[0].command_text, "/usersync whoami", "{rows:?}");
-        rows
+        super::wait_for("the probe's audit row", || async {
+            let rows = self.audit().await;
+            (probes(&rows) > before).then_some(rows)
+        })
+        .await
     }
 }
 
