@@ -100,7 +100,7 @@ poll_interval = "2s"
          \n  cargo run --release -- send \"/usersync help\"\
          \n  cargo run --release -- send \"/usersync connectors\"\
          \n  cargo run --release -- send \"/usersync status azure\"\
-         \n  cargo run --release -- send \"/usersync run okta\"\
+         \n  cargo run --release -- send \"/usersync run okta\"   # posted in the channel; send waits for its outcome (a sync takes {sync} here)\
          \n  cargo run --release -- send \"/usersync results 92\"\
          \n  cargo run --release -- send --as USOMEONE \"/usersync run okta\"   # a viewer: refused\
          \n  cargo run --release -- send --platform mattermost \"/usersync status okta\"\
@@ -108,6 +108,7 @@ poll_interval = "2s"
         bot = bot.addr,
         sim = sim.base_url(),
         config = config_path.display(),
+        sync = humantime::format_duration(args.sync_duration),
     );
     super::shutdown_signal().await;
     bot.stop().await;

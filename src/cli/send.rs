@@ -1,6 +1,7 @@
 //! `usersync-bot send`: plays Slack. Signs a slash command with the configured secret,
 //! serves a local `response_url`, and prints every reply as a person would read it.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use clap::Args;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::chat::slack::verify::sign;
 
@@ -35,6 +37,10 @@ pub struct SendArgs {
     /// How long to keep listening for follow-ups after the last message.
     #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
     pub wait: Duration,
+    /// When the reply says the bot follows a job (`run`), how long at most to keep
+    /// listening for its outcome, with a line counting the seconds; then `--wait` applies.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub wait_outcome: Duration,
     /// Which chat platform to play: slack or mattermost.
     #[arg(long, default_value = "slack", value_parser = ["slack", "mattermost"])]
     pub platform: String,
@@ -154,24 +160,196 @@ pub async fn send(args: SendArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("the bot answered HTTP {status}: {reply}").into());
     }
     let mut deferred = false;
+    let mut watch = JobWatch::default();
     match serde_json::from_str::<Value>(&reply) {
         Ok(json) => {
             deferred = json["text"]
                 .as_str()
                 .is_some_and(|t| t.contains("Working on it"));
             print!("{}", to_terminal(&json));
+            watch.read(&json, args.wait_outcome);
         }
         Err(_) if reply.is_empty() => println!("(empty reply)"),
         Err(_) => println!("{reply}"),
     }
     let mut wait = if deferred { DEFERRED_WAIT } else { args.wait };
-    while let Ok(Some(json)) = tokio::time::timeout(wait, rx.recv()).await {
-        println!("── follow-up ──");
+    loop {
+        let next = match &mut watch.pending {
+            Some(pending) => pending.next(&mut rx).await,
+            None => tokio::time::timeout(wait, rx.recv()).await.ok().flatten(),
+        };
+        let Some(json) = next else {
+            if let Some(pending) = watch.pending.take() {
+                println!(
+                    "── no outcome of {} within {} (--wait-outcome): the bot still follows it; see `{command} jobs` ──",
+                    pending.job,
+                    humantime::format_duration(args.wait_outcome)
+                );
+            }
+            break;
+        };
+        if json["replace_original"] == true {
+            println!("── follow-up (replaces the message above) ──");
+        } else {
+            println!("── follow-up ──");
+        }
         print!("{}", to_terminal(&json));
+        watch.read(&json, args.wait_outcome);
         wait = args.wait;
     }
     server.abort();
     Ok(())
+}
+
+/// The job a reply says the bot follows, until its outcome arrives.
+#[derive(Default)]
+struct JobWatch {
+    pending: Option<Pending>,
+    /// Whether a job was seen at all (its outcome may already have come).
+    seen: bool,
+}
+
+impl JobWatch {
+    /// Takes note of a message: a job being followed starts the wait for its outcome,
+    /// and its outcome ends it.
+    fn read(&mut self, message: &Value, max: Duration) {
+        if self.pending.is_some() && title_of(message).is_some_and(|t| is_outcome(&t)) {
+            self.pending = None;
+            return;
+        }
+        if !self.seen {
+            if let Some(job) = followed_job(message) {
+                self.seen = true;
+                self.pending = Some(Pending::new(job, max));
+            }
+        }
+    }
+}
+
+/// Waiting for one job's outcome, with a progress line on stderr.
+struct Pending {
+    /// What is awaited, as the progress line names it: "job 3".
+    job: String,
+    started: Instant,
+    deadline: Instant,
+    tty: bool,
+    /// When the next progress line is due, off a terminal.
+    next_line: Duration,
+}
+
+/// How often the progress line is written when stderr is not a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+impl Pending {
+    fn new(job: String, max: Duration) -> Self {
+        let started = Instant::now();
+        Pending {
+            job,
+            started,
+            deadline: started + max,
+            tty: std::io::stderr().is_terminal(),
+            next_line: Duration::ZERO,
+        }
+    }
+
+    /// The next message, or `None` at the deadline; the progress line shows meanwhile
+    /// (updated in place on a terminal, a line every few seconds otherwise).
+    async fn next(&mut self, rx: &mut mpsc::UnboundedReceiver<Value>) -> Option<Value> {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let deadline = tokio::time::sleep_until(self.deadline);
+        tokio::pin!(deadline);
+        let mut shown = false;
+        let message = loop {
+            tokio::select! {
+                m = rx.recv() => break m,
+                () = &mut deadline => break None,
+                _ = tick.tick() => shown |= self.show(),
+            }
+        };
+        if self.tty && shown {
+            eprint!("\r\x1b[2K");
+        }
+        message
+    }
+
+    /// Writes the progress line if it is due; says whether it did.
+    fn show(&mut self) -> bool {
+        let elapsed = self.started.elapsed();
+        if !self.tty && elapsed < self.next_line {
+            return false;
+        }
+        let line = format!(
+            "⏳ waiting for the outcome of {}… {}s (at most {})",
+            self.job,
+            elapsed.as_secs(),
+            humantime::format_duration(self.deadline - self.started)
+        );
+        let mut err = std::io::stderr();
+        let _ = if self.tty {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            self.next_line = elapsed + PROGRESS_EVERY;
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+        true
+    }
+}
+
+/// The job a message says the bot follows: "Following it as job N", else an in-channel
+/// "Sync of … started" of a job the bot could record.
+fn followed_job(message: &Value) -> Option<String> {
+    let shown = to_terminal(message);
+    if let Some((_, rest)) = shown.split_once("Following it as job ") {
+        let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if !id.is_empty() {
+            return Some(format!("job {id}"));
+        }
+    }
+    let started = title_of(message).is_some_and(|t| {
+        t.strip_prefix("Sync of ")
+            .is_some_and(|rest| rest.contains(" started"))
+    });
+    (started
+        && message["response_type"] == "in_channel"
+        && !shown.contains("cannot record the job"))
+    .then(|| "the sync".to_string())
+}
+
+/// Whether a title is that of a job's outcome: finished, failed, timed out, or stopped.
+fn is_outcome(title: &str) -> bool {
+    match title.strip_prefix("Sync of ") {
+        Some(rest) => {
+            rest.contains(" finished — ")
+                || rest.contains(" failed — ")
+                || rest.contains(" still running after ")
+        }
+        None => title.starts_with("Stopped following ") || title.starts_with("Job "),
+    }
+}
+
+/// A message's title without its leading emoji: Slack's header block, or the first line
+/// of Mattermost's text.
+fn title_of(message: &Value) -> Option<String> {
+    let slack = message["blocks"].as_array().and_then(|blocks| {
+        blocks
+            .iter()
+            .find(|b| b["type"] == "header")
+            .and_then(|b| b["text"]["text"].as_str())
+            .map(str::to_string)
+    });
+    let title = match slack {
+        Some(t) => t,
+        None => {
+            let text = message["text"]
+                .as_str()
+                .or_else(|| message["message"].as_str())?;
+            let line = text.lines().next()?.strip_prefix("#### ")?;
+            mattermost_plain(line)
+        }
+    };
+    let (_emoji, rest) = title.split_once(' ')?;
+    Some(rest.to_string())
 }
 
 async fn collect(
@@ -190,14 +368,8 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// A Mattermost reply (Markdown text and attachment fields) as text for a terminal.
-fn mattermost_to_terminal(message: &Value) -> String {
-    let mut out = String::new();
-    let text = message["text"]
-        .as_str()
-        .or_else(|| message["message"].as_str())
-        .unwrap_or_default();
-    // Undo the escaping meant for Mattermost's Markdown renderer.
+/// Undoes the escaping meant for Mattermost's Markdown renderer.
+fn mattermost_plain(text: &str) -> String {
     let mut plain = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -211,6 +383,17 @@ fn mattermost_to_terminal(message: &Value) -> String {
             c => plain.push(c),
         }
     }
+    plain
+}
+
+/// A Mattermost reply (Markdown text and attachment fields) as text for a terminal.
+fn mattermost_to_terminal(message: &Value) -> String {
+    let mut out = String::new();
+    let text = message["text"]
+        .as_str()
+        .or_else(|| message["message"].as_str())
+        .unwrap_or_default();
+    let plain = mattermost_plain(text);
     for line in plain.lines() {
         match line.strip_prefix("#### ") {
             Some(title) => out.push_str(&format!("\n\x1b[1m{title}\x1b[0m\n")),
@@ -318,5 +501,44 @@ mod tests {
         assert!(shown.contains("*Added* 3"));
         assert!(shown.contains("User <x> & co"));
         assert!(shown.contains("instance jira"));
+    }
+
+    #[test]
+    fn a_followed_job_and_its_outcome_are_recognised_on_both_platforms() {
+        use crate::chat::mattermost::render::render_response as mattermost;
+        let started = Message::new(Tone::Info, "Sync of Okta started by @alice")
+            .in_channel()
+            .text("Started as sync 93 on jira. Following it as job 12: this message shows its progress, and the outcome is posted here.");
+        let progress = Message::new(
+            Tone::Info,
+            "Sync of Okta started by @alice: RUNNING (sync 93)",
+        )
+        .in_channel();
+        let finished = Message::new(
+            Tone::Warning,
+            "Sync of Okta finished — sync 93: DONE · SUCCESS",
+        )
+        .in_channel();
+        let failed = Message::new(Tone::Failure, "Sync of Okta failed — sync 93: DONE · ERROR");
+        let late = Message::new(Tone::Warning, "Sync of Okta still running after 4h");
+        let status = Message::new(Tone::Success, "Okta — sync 92: DONE · SUCCESS");
+        for render in [render_response, mattermost] {
+            assert_eq!(followed_job(&render(&started)).as_deref(), Some("job 12"));
+            assert_eq!(followed_job(&render(&status)), None);
+            assert_eq!(
+                title_of(&render(&finished)).as_deref(),
+                Some("Sync of Okta finished — sync 93: DONE · SUCCESS")
+            );
+            for outcome in [&finished, &failed, &late] {
+                assert!(is_outcome(&title_of(&render(outcome)).unwrap_or_default()));
+            }
+            for not_yet in [&started, &progress, &status] {
+                assert!(!is_outcome(&title_of(&render(not_yet)).unwrap_or_default()));
+            }
+        }
+        let unrecorded = Message::new(Tone::Info, "Sync of Okta started by @alice")
+            .in_channel()
+            .text("Started on jira. The bot cannot record the job, so it will not post the outcome: check it with status.");
+        assert_eq!(followed_job(&render_response(&unrecorded)), None);
     }
 }

@@ -106,9 +106,16 @@ api = "3"
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
 
+/// What one run of `usersync-bot send` printed, and how long it took.
+struct Sent {
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
 /// Starts a bot from `setup`, then runs `usersync-bot send ARGS… --config FILE TEXT`
 /// against it with the same configuration; returns the bot and what `send` printed.
-async fn run_send(setup: BotSetup<'_>, args: &[&str], text: &str) -> (TestBot, String) {
+async fn send_with(setup: BotSetup<'_>, args: &[&str], text: &str) -> (TestBot, Sent) {
     let config_text = setup.config_text();
     let bot = setup.start().await;
     let config = config_text
@@ -118,6 +125,7 @@ async fn run_send(setup: BotSetup<'_>, args: &[&str], text: &str) -> (TestBot, S
             &format!("listen = \"{}\"", bot.bot.addr),
         );
     let path = write(&config);
+    let started = std::time::Instant::now();
     let out = tokio::process::Command::new(BIN)
         .arg("send")
         .args(args)
@@ -127,13 +135,23 @@ async fn run_send(setup: BotSetup<'_>, args: &[&str], text: &str) -> (TestBot, S
         .output()
         .await
         .unwrap();
+    let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (bot, stdout)
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout} {stderr}");
+    (
+        bot,
+        Sent {
+            stdout,
+            stderr,
+            took,
+        },
+    )
+}
+
+async fn run_send(setup: BotSetup<'_>, args: &[&str], text: &str) -> (TestBot, String) {
+    let (bot, sent) = send_with(setup, args, text).await;
+    (bot, sent.stdout)
 }
 
 #[tokio::test]
@@ -179,4 +197,98 @@ async fn send_plays_mattermost_as_a_mattermost_user() {
     assert!(stdout.contains("Unexpected \"@channel\""), "{stdout}");
     let rows = bot.audit_rows(1).await;
     assert_eq!(rows[0].platform, usersync_bot::domain::Platform::Mattermost);
+}
+
+/// A bot that follows jobs quickly, against a simulator whose syncs take `sync`.
+fn following(sim: &usersync_bot::simulator::SimulatorHandle) -> BotSetup<'_> {
+    let mut setup = BotSetup::new(sim);
+    setup.extra = "[jobs]\npoll_interval = \"100ms\"\n";
+    setup
+}
+
+#[tokio::test]
+async fn send_waits_for_the_outcome_of_a_sync_it_started() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(1500)).await;
+    let (_bot, sent) = send_with(
+        following(&sim),
+        &[
+            "--as",
+            OPERATOR,
+            "--channel",
+            OPS_CHANNEL,
+            "--wait-outcome",
+            "30s",
+        ],
+        "/usersync run okta",
+    )
+    .await;
+    let Sent {
+        stdout,
+        stderr,
+        took,
+    } = sent;
+    assert!(stdout.contains("Following it as job 1"), "{stdout}");
+    let outcome = stdout
+        .find("Sync of Okta finished — sync")
+        .unwrap_or_else(|| panic!("no outcome in {stdout}"));
+    assert!(
+        stdout[outcome..].contains("Started from chat by"),
+        "the whole outcome is printed: {stdout}"
+    );
+    assert!(
+        stderr.contains("waiting for the outcome of job 1… 0s (at most 30s)"),
+        "a progress line while waiting: {stderr}"
+    );
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(10),
+        "exits soon after the outcome, took {took:?}: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn send_gives_up_on_an_outcome_after_wait_outcome() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_secs(30)).await;
+    let (_bot, sent) = send_with(
+        following(&sim),
+        &[
+            "--as",
+            OPERATOR,
+            "--channel",
+            OPS_CHANNEL,
+            "--wait-outcome",
+            "1s",
+        ],
+        "/usersync run okta",
+    )
+    .await;
+    assert!(
+        sent.stdout
+            .contains("no outcome of job 1 within 1s (--wait-outcome)"),
+        "{}",
+        sent.stdout
+    );
+    assert!(!sent.stdout.contains("finished — sync"), "{}", sent.stdout);
+    assert!(sent.took < Duration::from_secs(6), "took {:?}", sent.took);
+}
+
+#[tokio::test]
+async fn send_returns_promptly_when_no_job_is_followed() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let (_bot, sent) = send_with(
+        following(&sim),
+        &["--as", VIEWER, "--wait-outcome", "5m"],
+        "/usersync status okta",
+    )
+    .await;
+    assert!(
+        sent.stdout.contains("Okta — sync 92: DONE · SUCCESS"),
+        "{}",
+        sent.stdout
+    );
+    assert!(
+        !sent.stderr.contains("waiting for the outcome"),
+        "{}",
+        sent.stderr
+    );
+    assert!(sent.took < Duration::from_secs(4), "took {:?}", sent.took);
 }

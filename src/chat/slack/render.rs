@@ -42,17 +42,104 @@ fn neutralise(text: &str, marker: char) -> String {
     escape(&text.replace(marker, &replacement.to_string()))
 }
 
-fn mrkdwn(text: &Text) -> String {
-    text.0
-        .iter()
-        .map(|span| match span {
-            Span::Plain(t) => escape(t),
-            Span::Strong(t) if !t.is_empty() => format!("*{}*", neutralise(t, '*')),
-            Span::Em(t) if !t.is_empty() => format!("_{}_", neutralise(t, '_')),
-            Span::Code(t) if !t.is_empty() => format!("`{}`", neutralise(t, '`')),
-            _ => String::new(),
+/// A zero-width space: put between an emphasis marker and a letter or digit next to it.
+const ZWSP: char = '\u{200B}';
+
+/// Splits a span's text into the whitespace before it, the text itself, and the
+/// whitespace after it. Line breaks inside the text become spaces: an emphasised span is
+/// inline, and Slack's emphasis does not reach across lines.
+fn tight(t: &str) -> (&str, String, &str) {
+    let start = t.len() - t.trim_start().len();
+    let (lead, rest) = t.split_at(start);
+    let body = rest.trim_end();
+    let trail = &rest[body.len()..];
+    let body = body
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => ' ',
+            c => c,
         })
-        .collect()
+        .collect();
+    (lead, body, trail)
+}
+
+/// One rendered piece of a text: plain text, or an emphasised span with its markers.
+enum Piece {
+    Plain(String),
+    Marked(String),
+}
+
+impl Piece {
+    fn as_str(&self) -> &str {
+        match self {
+            Piece::Plain(t) | Piece::Marked(t) => t,
+        }
+    }
+}
+
+/// Adjacent spans of the same kind read as one: `*a**b*` would not render.
+fn merged(spans: &[Span]) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match (out.last_mut(), span) {
+            (Some(Span::Plain(a)), Span::Plain(b))
+            | (Some(Span::Strong(a)), Span::Strong(b))
+            | (Some(Span::Em(a)), Span::Em(b))
+            | (Some(Span::Code(a)), Span::Code(b)) => a.push_str(b),
+            _ => out.push(span.clone()),
+        }
+    }
+    out
+}
+
+/// A span as pieces: markers tight around the text, the whitespace around it outside.
+/// A span of only whitespace is plain text; an empty span is nothing.
+fn pieces(span: &Span, out: &mut Vec<Piece>) {
+    let (marker, t) = match span {
+        Span::Plain(t) => return out.push(Piece::Plain(escape(t))),
+        Span::Strong(t) => ('*', t),
+        Span::Em(t) => ('_', t),
+        Span::Code(t) => ('`', t),
+    };
+    let (lead, body, trail) = tight(t);
+    if body.is_empty() {
+        return out.push(Piece::Plain(escape(t)));
+    }
+    out.push(Piece::Plain(lead.to_string()));
+    out.push(Piece::Marked(format!(
+        "{marker}{}{marker}",
+        neutralise(&body, marker)
+    )));
+    out.push(Piece::Plain(trail.to_string()));
+}
+
+fn mrkdwn(text: &Text) -> String {
+    let mut list = Vec::new();
+    for span in merged(&text.0) {
+        pieces(&span, &mut list);
+    }
+    list.retain(|p| !p.as_str().is_empty());
+    // Slack only renders emphasis whose markers are not glued to a word on the outside:
+    // `in*Okta*` or `*Okta*s` show the asterisks. Where a span touches a letter or digit,
+    // a zero-width space goes between, which Slack takes as a boundary and a reader does
+    // not see, so the emphasis renders and the words read as written.
+    let mut out = String::new();
+    for (i, piece) in list.iter().enumerate() {
+        match piece {
+            Piece::Plain(t) => out.push_str(t),
+            Piece::Marked(m) => {
+                if out.chars().next_back().is_some_and(char::is_alphanumeric) {
+                    out.push(ZWSP);
+                }
+                out.push_str(m);
+                let next = list.get(i + 1).and_then(|p| p.as_str().chars().next());
+                if next.is_some_and(char::is_alphanumeric) {
+                    out.push(ZWSP);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Cuts text to at most `max` characters, marking the cut.
@@ -89,7 +176,11 @@ fn blocks_of(block: &Block) -> Vec<Value> {
                 let items: Vec<Value> = chunk
                     .iter()
                     .map(|(label, value)| {
-                        let text = format!("*{}*\n{}", neutralise(label, '*'), mrkdwn(value));
+                        let text = format!(
+                            "{}\n{}",
+                            mrkdwn(&Text::new().strong(label.as_str())),
+                            mrkdwn(value)
+                        );
                         json!({"type": "mrkdwn", "text": cut(&text, MAX_FIELD_TEXT), "verbatim": true})
                     })
                     .collect();
@@ -266,5 +357,177 @@ mod tests {
             blocks[MAX_BLOCKS - 1]["elements"][0]["text"],
             "… and 32 more parts not shown"
         );
+    }
+
+    /// The `jobs` line of a sync whose outcome could not be delivered.
+    fn undelivered_job_line() -> Text {
+        Text::new()
+            .strong("Okta")
+            .plain(" (jira) — ")
+            .plain("sync 93")
+            .plain(" — by @alice since 2025-03-01 09:00 UTC — ")
+            .plain("✅ DONE: 18 users (0 added, 2 updated, 1 deleted, 2 failed)")
+            .plain(" — done")
+            .em(" — outcome not delivered: refused: scheme ftp is not allowed")
+    }
+
+    #[test]
+    fn the_jobs_line_keeps_its_emphasis_markers_tight() {
+        assert_eq!(
+            mrkdwn(&undelivered_job_line()),
+            "*Okta* (jira) — sync 93 — by @alice since 2025-03-01 09:00 UTC — ✅ DONE: 18 users \
+             (0 added, 2 updated, 1 deleted, 2 failed) — done \
+             _— outcome not delivered: refused: scheme ftp is not allowed_"
+        );
+    }
+
+    #[test]
+    fn spaces_move_outside_the_markers_of_every_span_kind() {
+        let t = Text::new()
+            .plain("a")
+            .strong(" Result: ")
+            .plain("ERROR")
+            .em(" note ")
+            .code("  x y ")
+            .plain(".");
+        assert_eq!(mrkdwn(&t), "a *Result:* ERROR _note_   `x y` .");
+        let blank = Text::new()
+            .plain("[")
+            .strong("  ")
+            .em("")
+            .code(" ")
+            .plain("]");
+        assert_eq!(mrkdwn(&blank), "[   ]", "blank spans are plain text");
+        let lines = Text::new().em("one\ntwo\n");
+        assert_eq!(mrkdwn(&lines), "_one two_\n", "emphasis stays on one line");
+    }
+
+    #[test]
+    fn a_span_glued_to_a_word_is_set_off_by_a_zero_width_space() {
+        let t = Text::new()
+            .plain("in")
+            .strong("Okta")
+            .plain("s, ")
+            .code("x")
+            .plain("!");
+        assert_eq!(mrkdwn(&t), "in\u{200B}*Okta*\u{200B}s, `x`!");
+        let t = Text::new().strong("a").strong(" b").em("c");
+        assert_eq!(mrkdwn(&t), "*a b*_c_", "same-kind neighbours merge");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text with more than its share of the characters that matter to mrkdwn.
+        fn tricky() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                any::<char>().prop_map(String::from),
+                Just(" ".to_string()),
+                Just("\n".to_string()),
+                Just("\u{A0}".to_string()),
+                Just("*".to_string()),
+                Just("_".to_string()),
+                Just("`".to_string()),
+                Just("~".to_string()),
+                Just("<".to_string()),
+                Just(">".to_string()),
+                Just("&".to_string()),
+                Just("@".to_string()),
+                Just("<!channel>".to_string()),
+                Just("<@U123>".to_string()),
+                Just("<https://evil.example|x>".to_string()),
+                proptest::collection::vec(proptest::char::range('a', 'z'), 1..4)
+                    .prop_map(String::from_iter),
+            ];
+            proptest::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+        }
+
+        /// Plain text next to a span: no markers of its own.
+        fn neighbour() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(' '),
+                    Just('('),
+                    Just(')'),
+                    Just('—'),
+                    Just('.'),
+                    proptest::char::range('a', 'z'),
+                    proptest::char::range('0', '9'),
+                    Just('é'),
+                ],
+                0..4,
+            )
+            .prop_map(String::from_iter)
+        }
+
+        fn span(kind: usize, text: String) -> (Span, char) {
+            match kind {
+                0 => (Span::Strong(text), '*'),
+                1 => (Span::Em(text), '_'),
+                _ => (Span::Code(text), '`'),
+            }
+        }
+
+        fn no_live_markup(rendered: &str) {
+            for live in ["<!", "<@", "<http", "<"] {
+                assert!(!rendered.contains(live), "{live} in {rendered:?}");
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn every_span_renders_well_formed(kind in 0..3usize, text in tricky()) {
+                let (span, marker) = span(kind, text.clone());
+                let rendered = mrkdwn(&Text(vec![span]));
+                no_live_markup(&rendered);
+                let markers: Vec<usize> = rendered.match_indices(marker).map(|(i, _)| i).collect();
+                if text.trim().is_empty() {
+                    prop_assert!(markers.is_empty(), "{rendered:?}");
+                    prop_assert_eq!(rendered, text);
+                } else {
+                    prop_assert_eq!(markers.len(), 2, "{:?}", rendered);
+                    let after_open = rendered[markers[0] + 1..].chars().next();
+                    let before_close = rendered[..markers[1]].chars().next_back();
+                    prop_assert!(after_open.is_some_and(|c| !c.is_whitespace()), "{:?}", rendered);
+                    prop_assert!(before_close.is_some_and(|c| !c.is_whitespace()), "{:?}", rendered);
+                    let (lead, trail) = (&rendered[..markers[0]], &rendered[markers[1] + 1..]);
+                    prop_assert!(lead.chars().all(char::is_whitespace), "{:?}", rendered);
+                    prop_assert!(trail.chars().all(char::is_whitespace), "{:?}", rendered);
+                }
+            }
+
+            #[test]
+            fn a_span_among_words_renders_well_formed(
+                kind in 0..3usize,
+                text in tricky(),
+                before in neighbour(),
+                after in neighbour(),
+            ) {
+                let (span, marker) = span(kind, text.clone());
+                let rendered = mrkdwn(&Text(vec![
+                    Span::Plain(before.clone()),
+                    span,
+                    Span::Plain(after.clone()),
+                ]));
+                no_live_markup(&rendered);
+                let markers: Vec<usize> = rendered.match_indices(marker).map(|(i, _)| i).collect();
+                if text.trim().is_empty() {
+                    prop_assert!(markers.is_empty(), "{:?}", rendered);
+                } else {
+                    prop_assert_eq!(markers.len(), 2, "{:?}", rendered);
+                    let outside_open = rendered[..markers[0]].chars().next_back();
+                    let after_open = rendered[markers[0] + 1..].chars().next();
+                    let before_close = rendered[..markers[1]].chars().next_back();
+                    let outside_close = rendered[markers[1] + 1..].chars().next();
+                    prop_assert!(after_open.is_some_and(|c| !c.is_whitespace()), "{:?}", rendered);
+                    prop_assert!(before_close.is_some_and(|c| !c.is_whitespace()), "{:?}", rendered);
+                    prop_assert!(!outside_open.is_some_and(char::is_alphanumeric), "{:?}", rendered);
+                    prop_assert!(!outside_close.is_some_and(char::is_alphanumeric), "{:?}", rendered);
+                }
+                let shown: String = rendered.chars().filter(|&c| c != ZWSP).collect();
+                prop_assert!(shown.starts_with(before.as_str()) && shown.ends_with(after.as_str()));
+            }
+        }
     }
 }
