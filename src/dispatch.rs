@@ -6,14 +6,13 @@ use crate::app::{self, App, Metrics};
 use crate::command;
 use crate::domain::Invocation;
 use crate::handlers;
-use crate::message::Message;
-use crate::reply::{self, CommandError, Outcome, Reply};
+use crate::reply::{self, Answer, CommandError, Outcome, Reply};
 use crate::store::{AuditEntry, Decision};
 
 /// Runs one verified invocation to its reply, and audits it.
-pub async fn dispatch(app: &App, inv: &Invocation) -> Message {
+pub async fn dispatch(app: &App, inv: &Invocation) -> Answer {
     Metrics::incr(&app.metrics.commands);
-    let (decision, message, outcome) = decide(app, inv).await;
+    let (decision, answer, outcome) = decide(app, inv).await;
     app.audit.record(AuditEntry {
         at: chrono::Utc::now(),
         platform: inv.platform,
@@ -23,7 +22,7 @@ pub async fn dispatch(app: &App, inv: &Invocation) -> Message {
         decision,
         outcome,
     });
-    message
+    answer
 }
 
 /// For a command that changes something: refused up front when its outcome could not be
@@ -36,13 +35,17 @@ async fn may_change(app: &App, inv: &Invocation) -> Result<bool, CommandError> {
 }
 
 /// What was decided, what the person reads, and the outcome the audit records.
-async fn decide(app: &App, inv: &Invocation) -> (Decision, Message, String) {
+async fn decide(app: &App, inv: &Invocation) -> (Decision, Answer, String) {
     let command = match command::parse(&inv.text) {
         Ok(c) => c,
         Err(e) => {
             Metrics::incr(&app.metrics.invalid);
             let outcome = format!("invalid: {}", e.problem);
-            return (Decision::Invalid, reply::help::invalid(inv, &e), outcome);
+            return (
+                Decision::Invalid,
+                reply::help::invalid(inv, &e).into(),
+                outcome,
+            );
         }
     };
     let kind = command.kind();
@@ -52,7 +55,11 @@ async fn decide(app: &App, inv: &Invocation) -> (Decision, Message, String) {
             Metrics::incr(&app.metrics.denied);
             tracing::info!(user = %inv.user, channel = %inv.channel, command = kind.name(), ?denial, "command denied");
             let message = reply::help::denied(inv, kind, &denial);
-            return (Decision::Denied, message, format!("denied: {denial:?}"));
+            return (
+                Decision::Denied,
+                message.into(),
+                format!("denied: {denial:?}"),
+            );
         }
     };
     let first = if kind.spec().changes {
@@ -69,11 +76,11 @@ async fn decide(app: &App, inv: &Invocation) -> (Decision, Message, String) {
         Err(e) => Err(e),
     };
     match result {
-        Ok(r) => (Decision::Allowed, r.message, r.outcome.to_string()),
+        Ok(r) => (Decision::Allowed, r.answer, r.outcome.to_string()),
         Err(e) => {
             e.log();
             let outcome = format!("error: {}", e.summary());
-            (Decision::Allowed, e.message(), outcome)
+            (Decision::Allowed, e.message().into(), outcome)
         }
     }
 }

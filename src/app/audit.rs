@@ -1,6 +1,9 @@
 //! The audit writer: rows are written in the background, in batches, so that answering a
-//! command never waits on the disk.
+//! command never waits on the disk. The queue is unbounded on purpose: under overload a
+//! reply is never held up and no acknowledged row is dropped; the backlog is reported in
+//! the log and in `/metrics` instead.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,42 +14,97 @@ use crate::store::{AuditEntry, Store};
 
 /// Audit rows written in one transaction at most.
 const AUDIT_BATCH: usize = 512;
+/// How long the writer gathers rows after the first one before it writes them: few,
+/// large transactions instead of one wake-up of the database thread per command. Well
+/// inside the promise that a row is committed within a second of its reply.
+const AUDIT_LINGER: Duration = Duration::from_millis(100);
+/// Rows waiting past which the writer says it is behind (once per `BACKLOG_WARN_EVERY`).
+const BACKLOG_WARN: u64 = 10_000;
+const BACKLOG_WARN_EVERY: Duration = Duration::from_secs(5);
+/// Pause before a failed batch is written again, doubled up to the cap.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_CAP: Duration = Duration::from_secs(5);
 
-/// Writes audit rows in the background, in batches, so that answering a command never
-/// waits on the disk.
+/// What the writer has done, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// Rows handed to the writer and not yet written.
+    pub backlog: AtomicU64,
+    pub written: AtomicU64,
+    pub write_failures: AtomicU64,
+}
+
+/// Writes audit rows in the background, in batches.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     tx: mpsc::UnboundedSender<AuditEntry>,
+    pub stats: Arc<AuditStats>,
 }
 
 impl AuditLog {
     pub fn spawn(store: Arc<dyn Store>) -> (AuditLog, JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<AuditEntry>();
-        let writer = tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < AUDIT_BATCH {
-                    match rx.try_recv() {
-                        Ok(e) => batch.push(e),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = store.record_audits(&batch).await {
-                    // One retry after a pause: a locked database usually frees up.
-                    tracing::warn!(error = %e, rows = batch.len(), "audit write failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    if let Err(e) = store.record_audits(&batch).await {
-                        tracing::error!(error = %e, rows = batch.len(), "audit rows could not be written");
-                    }
-                }
-            }
-        });
-        (AuditLog { tx }, writer)
+        let (tx, rx) = mpsc::unbounded_channel::<AuditEntry>();
+        let stats = Arc::new(AuditStats::default());
+        let writer = tokio::spawn(write_all(store, rx, stats.clone()));
+        (AuditLog { tx, stats }, writer)
     }
 
     pub fn record(&self, entry: AuditEntry) {
+        self.stats.backlog.fetch_add(1, Ordering::Relaxed);
         if self.tx.send(entry).is_err() {
+            self.stats.backlog.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("audit writer has stopped; an audit row was not written");
+        }
+    }
+}
+
+/// Takes rows off the queue in batches until every sender is gone and the queue is empty.
+async fn write_all(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<AuditEntry>,
+    stats: Arc<AuditStats>,
+) {
+    let mut warned: Option<tokio::time::Instant> = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + AUDIT_LINGER;
+        while batch.len() < AUDIT_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(e)) => batch.push(e),
+                // Every sender is gone (shutting down) or the linger is over: write now.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let backlog = stats.backlog.load(Ordering::Relaxed);
+        if backlog > BACKLOG_WARN && warned.is_none_or(|at| at.elapsed() >= BACKLOG_WARN_EVERY) {
+            warned = Some(tokio::time::Instant::now());
+            tracing::warn!(
+                backlog,
+                "the audit writer is behind; replies are not held up and no row is dropped"
+            );
+        }
+        write_batch(store.as_ref(), &batch, &stats).await;
+    }
+}
+
+/// Writes one batch, trying again (with a growing pause) until the store takes it: a
+/// locked or briefly unreachable database must not lose acknowledged rows.
+async fn write_batch(store: &dyn Store, batch: &[AuditEntry], stats: &AuditStats) {
+    let mut pause = RETRY_FIRST;
+    loop {
+        match store.record_audits(batch).await {
+            Ok(()) => {
+                let n = batch.len() as u64;
+                stats.written.fetch_add(n, Ordering::Relaxed);
+                stats.backlog.fetch_sub(n, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                stats.write_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, rows = batch.len(), ?pause, "audit write failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_CAP);
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::audit::AuditStats;
 use crate::chat::Refusal;
 use crate::domain::Platform;
 use crate::notify::NotifyMetrics;
@@ -98,7 +99,7 @@ impl Metrics {
     }
 
     /// The text exposition of every counter, the watcher's included.
-    pub fn render(&self, notify: &NotifyMetrics) -> String {
+    pub fn render(&self, notify: &NotifyMetrics, audit: &AuditStats) -> String {
         let mut out = String::from(
             "# HELP usersync_bot_refused_total Requests refused before any work, by reason.\n\
              # TYPE usersync_bot_refused_total counter\n",
@@ -171,6 +172,24 @@ impl Metrics {
         ] {
             out.push_str(&counter_text(name, help, counter));
         }
+        for (name, help, counter) in [
+            (
+                "audit_rows_written_total",
+                "Audit rows committed to the store.",
+                &audit.written,
+            ),
+            (
+                "audit_write_failures_total",
+                "Audit batches the store refused (each is written again).",
+                &audit.write_failures,
+            ),
+        ] {
+            out.push_str(&counter_text(name, help, counter));
+        }
+        out.push_str(&format!(
+            "# HELP usersync_bot_audit_backlog Audit rows waiting to be written.\n# TYPE usersync_bot_audit_backlog gauge\nusersync_bot_audit_backlog {}\n",
+            audit.backlog.load(Ordering::Relaxed)
+        ));
         out
     }
 }

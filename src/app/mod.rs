@@ -5,6 +5,7 @@
 mod audit;
 mod metrics;
 mod redelivery;
+mod shared_replies;
 mod start;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 pub use audit::AuditLog;
 pub use metrics::Metrics;
 pub use redelivery::{claim, Deliveries, Sighting};
+pub use shared_replies::{allowed_bits, SharedKey, SharedReplies};
 pub use start::StartError;
 
 use crate::chat::outbox::Outbox;
@@ -32,6 +34,8 @@ pub struct App {
     pub audit: AuditLog,
     pub metrics: Metrics,
     pub deliveries: Deliveries,
+    /// Replies the same for every caller they are served to (help).
+    pub shared: SharedReplies,
     pub outbox: Outbox,
     pub jobs: Arc<Jobs>,
     pub watcher: Arc<Watcher>,

@@ -29,40 +29,59 @@ pub enum Sighting {
 }
 
 /// Deliveries seen recently, with the reply each got, so that a re-delivered request
-/// gets the same answer without running again.
+/// gets the same answer without running again. One map per platform, keyed by the
+/// trigger id itself, so that a look-up allocates nothing.
 #[derive(Debug, Default)]
 pub struct Deliveries {
-    seen: Mutex<HashMap<DeliveryKey, (Instant, Option<Bytes>)>>,
+    seen: Mutex<[Seen; 2]>,
 }
 
-type DeliveryKey = (Platform, String);
+type Seen = HashMap<String, (Instant, Option<Bytes>)>;
+
+fn index(platform: Platform) -> usize {
+    match platform {
+        Platform::Slack => 0,
+        Platform::Mattermost => 1,
+    }
+}
+
+/// Makes room in a full memory: drops what is past the window, else the oldest half.
+fn prune(seen: &mut Seen) {
+    let now = Instant::now();
+    seen.retain(|_, (at, _)| now.duration_since(*at) < DELIVERY_MEMORY);
+    if seen.len() >= DELIVERY_MEMORY_SIZE {
+        let mut ages: Vec<Instant> = seen.values().map(|(at, _)| *at).collect();
+        ages.sort();
+        let cutoff = ages[ages.len() / 2];
+        seen.retain(|_, (at, _)| *at > cutoff);
+    }
+}
 
 impl Deliveries {
     pub fn sight(&self, platform: Platform, trigger_id: &str) -> Sighting {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, reply)) = seen.get(&(platform, trigger_id.to_string())) {
+        let mut all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = &mut all[index(platform)];
+        if let Some((_, reply)) = seen.get(trigger_id) {
             return Sighting::Repeat(reply.clone());
         }
         if seen.len() >= DELIVERY_MEMORY_SIZE {
-            let now = Instant::now();
-            seen.retain(|_, (at, _)| now.duration_since(*at) < DELIVERY_MEMORY);
-            if seen.len() >= DELIVERY_MEMORY_SIZE {
-                // Still full of fresh entries: drop the oldest half.
-                let mut ages: Vec<Instant> = seen.values().map(|(at, _)| *at).collect();
-                ages.sort();
-                let cutoff = ages[ages.len() / 2];
-                seen.retain(|_, (at, _)| *at > cutoff);
-            }
+            prune(seen);
         }
-        seen.insert((platform, trigger_id.to_string()), (Instant::now(), None));
+        seen.insert(trigger_id.to_string(), (Instant::now(), None));
         Sighting::First
     }
 
     pub fn remember_reply(&self, platform: Platform, trigger_id: &str, reply: Bytes) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = seen.get_mut(&(platform, trigger_id.to_string())) {
+        let mut all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = all[index(platform)].get_mut(trigger_id) {
             entry.1 = Some(reply);
         }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().map(HashMap::len).sum()
     }
 }
 
@@ -120,6 +139,6 @@ mod tests {
         for i in 0..(DELIVERY_MEMORY_SIZE * 2) {
             d.sight(Platform::Slack, &i.to_string());
         }
-        assert!(d.seen.lock().unwrap().len() <= DELIVERY_MEMORY_SIZE);
+        assert!(d.len() <= DELIVERY_MEMORY_SIZE);
     }
 }

@@ -84,6 +84,7 @@ impl App {
             audit,
             metrics: Metrics::default(),
             deliveries: Deliveries::default(),
+            shared: super::SharedReplies::default(),
             outbox,
             jobs,
             watcher,

@@ -12,6 +12,17 @@ use axum::http::{header, request::Parts, HeaderMap};
 use bytes::Bytes;
 
 use crate::domain::{Invocation, Platform, Principal};
+use crate::message::Message;
+
+/// The body of an immediate reply to a command, in the platform's own format (JSON, so
+/// that Mattermost does not post it raw).
+pub fn render_reply(platform: Platform, message: &Message) -> Bytes {
+    let body = match platform {
+        Platform::Slack => serde_json::to_vec(&slack::render::response_body(message, None)),
+        Platform::Mattermost => serde_json::to_vec(&mattermost::render::render_response(message)),
+    };
+    Bytes::from(body.unwrap_or_default())
+}
 
 /// The largest slash-command body accepted, on every platform.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

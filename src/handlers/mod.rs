@@ -8,7 +8,7 @@ mod reads;
 pub mod resolve;
 mod watch;
 
-use crate::app::App;
+use crate::app::{allowed_bits, App, SharedKey};
 use crate::authz::Authorized;
 use crate::command::{Command, CommandKind};
 use crate::domain::Invocation;
@@ -17,7 +17,7 @@ use crate::reply::{self, CommandError, Reply};
 /// Runs an authorized command.
 pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Reply, CommandError> {
     match auth.command() {
-        Command::Help { topic } => Ok(Reply::ok(help(app, inv, auth, topic.as_deref()))),
+        Command::Help { topic } => Ok(help(app, inv, auth, topic.as_deref())),
         Command::Whoami => Ok(Reply::ok(whoami(app, inv, auth))),
         Command::Connectors { instance } => reads::connectors(app, instance.as_deref()).await,
         Command::Status { connector } => reads::status(app, connector).await,
@@ -53,22 +53,24 @@ fn allowed_here(app: &App, inv: &Invocation) -> Vec<CommandKind> {
         .collect()
 }
 
-fn help(
-    app: &App,
-    inv: &Invocation,
-    auth: &Authorized,
-    topic: Option<&str>,
-) -> crate::message::Message {
-    let Some(topic) = topic else {
-        let mine = allowed_here(app, inv);
-        let others: Vec<CommandKind> = CommandKind::ALL
-            .iter()
-            .copied()
-            .filter(|k| !mine.contains(k))
-            .collect();
-        return reply::help::all(inv, auth.role(), &mine, &others);
+/// Help is the same for everyone with this role, here: it is built and rendered once
+/// per platform, slash command, role and set of allowed commands, then shared.
+fn help(app: &App, inv: &Invocation, auth: &Authorized, topic: Option<&str>) -> Reply {
+    let mine = allowed_here(app, inv);
+    let topic = match topic.map(|t| (t, CommandKind::from_name(t))) {
+        None => None,
+        Some((_, Some(kind))) => Some(kind),
+        // The answer names what was typed: made for this caller only.
+        Some((typed, None)) => return Reply::ok(reply::help::unknown_topic(inv, typed)),
     };
-    match CommandKind::from_name(topic) {
+    let key = SharedKey {
+        platform: inv.platform,
+        slash: inv.command.clone(),
+        role: auth.role(),
+        allowed: allowed_bits(&mine),
+        topic,
+    };
+    Reply::shared(app.shared.get_or_render(key, || match topic {
         Some(kind) => {
             let allowed = app
                 .config
@@ -77,6 +79,13 @@ fn help(
                 .map(|_| ());
             reply::help::topic(inv, kind, auth.role(), allowed)
         }
-        None => reply::help::unknown_topic(inv, topic),
-    }
+        None => {
+            let others: Vec<CommandKind> = CommandKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| !mine.contains(k))
+                .collect();
+            reply::help::all(inv, auth.role(), &mine, &others)
+        }
+    }))
 }

@@ -108,9 +108,9 @@ pub fn all(
             more: 0,
         });
     }
+    // The same for everyone with this role here: it names no person, so it can be reused.
     m.context(Text::new().plain(format!(
-        "You are {} with {}. Name a connector by its name, its id or instance/name; quote names with spaces.",
-        inv.user,
+        "You have {}. Name a connector by its name, its id or instance/name; quote names with spaces.",
         role_name(role)
     )))
 }

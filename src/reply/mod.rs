@@ -17,27 +17,68 @@ pub mod watch;
 
 pub use error::CommandError;
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 use crate::domain::Invocation;
 use crate::message::Message;
 
 /// What a handler answers: the message, and the outcome the audit records.
 #[derive(Debug, Clone)]
 pub struct Reply {
-    pub message: Message,
+    pub answer: Answer,
     pub outcome: Outcome,
 }
 
 impl Reply {
     pub fn ok(message: Message) -> Self {
-        Reply {
-            message,
-            outcome: Outcome::Ok,
-        }
+        Reply::with(message, Outcome::Ok)
     }
 
     pub fn with(message: Message, outcome: Outcome) -> Self {
-        Reply { message, outcome }
+        Reply {
+            answer: Answer::Fresh(message),
+            outcome,
+        }
     }
+
+    /// A reply rendered before, the same for every caller it is served to.
+    pub fn shared(rendered: Arc<Rendered>) -> Self {
+        Reply {
+            answer: Answer::Shared(rendered),
+            outcome: Outcome::Ok,
+        }
+    }
+}
+
+/// A message, made for this caller or shared with every caller of the same kind.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Fresh(Message),
+    Shared(Arc<Rendered>),
+}
+
+impl Answer {
+    pub fn message(&self) -> &Message {
+        match self {
+            Answer::Fresh(m) => m,
+            Answer::Shared(r) => &r.message,
+        }
+    }
+}
+
+impl From<Message> for Answer {
+    fn from(m: Message) -> Self {
+        Answer::Fresh(m)
+    }
+}
+
+/// A message with its rendered reply body for one platform.
+#[derive(Debug)]
+pub struct Rendered {
+    pub message: Message,
+    pub body: Bytes,
 }
 
 /// What a command achieved, as the audit row records it.

@@ -10,24 +10,14 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::app::{App, Metrics, Sighting};
-use crate::chat::mattermost::render as mm_render;
-use crate::chat::slack::render as slack_render;
+use crate::chat::render_reply;
 use crate::dispatch::dispatch;
-use crate::domain::{Invocation, Platform};
+use crate::domain::Invocation;
 use crate::message::Message;
-use crate::reply;
+use crate::reply::{self, Answer};
 
 fn json_response(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// A reply in the platform's own format (JSON, so Mattermost does not post it raw).
-fn render_immediate(platform: Platform, message: &Message) -> Bytes {
-    let body = match platform {
-        Platform::Slack => slack_render::render_response(message),
-        Platform::Mattermost => mm_render::render_response(message),
-    };
-    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// A re-delivered request (same `trigger_id`) gets the first answer again and runs
@@ -40,19 +30,19 @@ fn repeat(app: &App, inv: &Invocation) -> Option<Response> {
     Metrics::incr(&app.metrics.duplicates);
     tracing::debug!(user = %inv.user, "re-delivered request answered without running again");
     Some(json_response(reply.unwrap_or_else(|| {
-        render_immediate(inv.platform, &reply::pipeline::already_received())
+        render_reply(inv.platform, &reply::pipeline::already_received())
     })))
 }
 
 /// Runs the pipeline in its own task, so that it finishes even when the platform hangs
 /// up: the answer comes back on the channel, or is posted later when nobody waits.
-fn spawn_dispatch(app: &Arc<App>, inv: &Invocation) -> oneshot::Receiver<Message> {
-    let (tx, rx) = oneshot::channel::<Message>();
+fn spawn_dispatch(app: &Arc<App>, inv: &Arc<Invocation>) -> oneshot::Receiver<Answer> {
+    let (tx, rx) = oneshot::channel::<Answer>();
     let (app, inv) = (app.clone(), inv.clone());
     tokio::spawn(async move {
-        let message = dispatch(&app, &inv).await;
-        if let Err(message) = tx.send(message) {
-            deliver_later(&app, &inv, &message).await;
+        let answer = dispatch(&app, &inv).await;
+        if let Err(answer) = tx.send(answer) {
+            deliver_later(&app, &inv, answer.message()).await;
         }
     });
     rx
@@ -64,30 +54,32 @@ pub async fn answer(app: Arc<App>, inv: Invocation) -> Response {
     if let Some(response) = repeat(&app, &inv) {
         return response;
     }
+    // Shared with the task rather than copied: the invocation is a dozen strings.
+    let inv = Arc::new(inv);
     let mut rx = spawn_dispatch(&app, &inv);
-    let message = match tokio::time::timeout(app.config.inline_budget, &mut rx).await {
-        Ok(Ok(message)) => message,
+    let answer = match tokio::time::timeout(app.config.inline_budget, &mut rx).await {
+        Ok(Ok(answer)) => answer,
         Ok(Err(_)) => {
             tracing::error!("command task ended without an answer");
-            return json_response(render_immediate(
-                inv.platform,
-                &reply::pipeline::went_wrong(),
-            ));
+            return json_response(render_reply(inv.platform, &reply::pipeline::went_wrong()));
         }
         // Closing first makes the hand-over exact: either the answer is already here, or
         // the task will find the channel closed and post it itself.
         Err(_) => match (rx.close(), rx.try_recv()).1 {
-            Ok(message) => message,
+            Ok(answer) => answer,
             Err(_) => {
                 Metrics::incr(&app.metrics.deferred);
-                return json_response(render_immediate(
+                return json_response(render_reply(
                     inv.platform,
                     &reply::pipeline::working_on_it(),
                 ));
             }
         },
     };
-    let body = render_immediate(inv.platform, &message);
+    let body = match answer {
+        Answer::Fresh(message) => render_reply(inv.platform, &message),
+        Answer::Shared(rendered) => rendered.body.clone(),
+    };
     if let Some(trigger) = inv.trigger_id.as_deref() {
         app.deliveries
             .remember_reply(inv.platform, trigger, body.clone());

@@ -29,7 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&app.watcher.metrics),
+        app.metrics.render(&app.watcher.metrics, &app.audit.stats),
     )
         .into_response()
 }

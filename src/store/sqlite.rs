@@ -21,6 +21,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Audit rows in one INSERT at most (7 values each, well under SQLite's 32,766).
+const AUDIT_ROWS_PER_INSERT: usize = 128;
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -101,21 +104,22 @@ fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<JobRecord, sqlx::Error> {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn record_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        // Many rows per statement: one round trip to SQLite's thread per chunk, not per row.
         let mut tx = self.pool.begin().await?;
-        for e in entries {
-            sqlx::query(
-                "INSERT INTO audit (at, platform, user_id, channel_id, command_text, decision, outcome) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(ts(e.at))
-            .bind(e.platform.as_str())
-            .bind(&e.user_id)
-            .bind(&e.channel_id)
-            .bind(&e.command_text)
-            .bind(e.decision.as_str())
-            .bind(&e.outcome)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO audit (at, platform, user_id, channel_id, command_text, decision, outcome) ",
+            );
+            insert.push_values(chunk, |mut row, e| {
+                row.push_bind(ts(e.at))
+                    .push_bind(e.platform.as_str())
+                    .push_bind(&e.user_id)
+                    .push_bind(&e.channel_id)
+                    .push_bind(&e.command_text)
+                    .push_bind(e.decision.as_str())
+                    .push_bind(&e.outcome);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -43,7 +43,7 @@ async fn help_lists_what_the_user_may_run_first_with_examples() {
         "a viewer is not offered run first: {viewer}"
     );
     assert!(viewer.contains("`/usersync run &lt;connector&gt; [--local]` — operator or higher"));
-    assert!(viewer.contains("You are slack:U0SOMEONE with the viewer role."));
+    assert!(viewer.contains("You have the viewer role."));
 
     let operator = blocks_text(&bot.say(OPERATOR, "").await);
     let mine = operator.split("Needs another role").next().unwrap();
@@ -370,10 +370,7 @@ async fn with_no_role_for_everyone_a_stranger_gets_nothing() {
         "{text}"
     );
     let help = visible(&bot.say("U0STRANGER", "help").await);
-    assert!(
-        help.contains("You are slack:U0STRANGER with no role."),
-        "{help}"
-    );
+    assert!(help.contains("You have no role."), "{help}");
     assert!(sim.state().calls().is_empty());
 }
 
@@ -627,4 +624,28 @@ async fn every_command_is_audited_with_who_where_what_and_outcome() {
     assert!(rows
         .iter()
         .all(|r| r.platform == usersync_bot::domain::Platform::Slack));
+}
+
+#[tokio::test]
+async fn help_is_the_same_for_everyone_with_the_same_role_here_and_names_nobody() {
+    let (_sim, bot) = setup().await;
+    let first = bot.say(VIEWER, "help").await;
+    let other = bot.say("U0ANOTHER1", "help").await;
+    assert_eq!(first, other, "two viewers read the same help");
+    assert!(!first.to_string().contains(VIEWER), "{first}");
+    let operator = bot.say(OPERATOR, "help").await;
+    assert_ne!(first, operator, "another role reads other help");
+    let mut elsewhere = Cmd::new(OPERATOR, "help");
+    elsewhere.channel = OTHER_CHANNEL;
+    let elsewhere = visible(&bot.command(&elsewhere).await);
+    let mine = elsewhere
+        .split("Needs another role")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        !mine.contains("/usersync run"),
+        "run is not offered where it is not allowed: {elsewhere}"
+    );
+    let topic = visible(&bot.say(OPERATOR, "help run").await);
+    assert!(topic.contains("You may run this here."), "{topic}");
 }

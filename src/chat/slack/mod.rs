@@ -7,7 +7,7 @@ pub mod verify;
 use axum::extract::Request;
 use secrecy::SecretString;
 
-use super::{form_field, read_form, Refusal};
+use super::{read_form, Refusal};
 use crate::domain::{Invocation, Platform};
 
 pub use super::MAX_BODY_BYTES;
@@ -32,10 +32,7 @@ pub async fn read_verified(
     let signature = parts.headers.get("x-slack-signature");
     let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
         // Only an unsigned certificate check is answered; nothing else in it is read.
-        if timestamp.is_none()
-            && signature.is_none()
-            && form_field(&bytes, "ssl_check").as_deref() == Some("1")
-        {
+        if timestamp.is_none() && signature.is_none() && is_ssl_check(&bytes) {
             return Ok(SlackRequest::SslCheck);
         }
         return Err(Refusal::MissingHeaders);
@@ -47,10 +44,18 @@ pub async fn read_verified(
         &bytes,
         now,
     )?;
-    if form_field(&bytes, "ssl_check").as_deref() == Some("1") {
+    if is_ssl_check(&bytes) {
         return Ok(SlackRequest::SslCheck);
     }
     parse_command(&bytes).map(|inv| SlackRequest::Command(Box::new(inv)))
+}
+
+/// Whether the form is Slack's certificate check (`ssl_check=1`). Looks at the raw pairs
+/// without decoding the values: a command body is scanned once more for this, on every
+/// request.
+fn is_ssl_check(body: &[u8]) -> bool {
+    body.split(|b| *b == b'&')
+        .any(|pair| pair == b"ssl_check=1")
 }
 
 /// The fields of a Slack slash command, read from the verified form body.
@@ -70,6 +75,15 @@ mod tests {
         assert_eq!(inv.text, "status \"Azure AD\"");
         assert_eq!(inv.command, "/usersync");
         assert_eq!(inv.response_url, None);
+    }
+
+    #[test]
+    fn the_certificate_check_is_recognised_among_other_fields_only_when_it_is_1() {
+        assert!(is_ssl_check(b"ssl_check=1&token=x"));
+        assert!(is_ssl_check(b"token=x&ssl_check=1"));
+        assert!(!is_ssl_check(b"ssl_check=0&token=x"));
+        assert!(!is_ssl_check(b"text=ssl_check%3D1&user_id=U1"));
+        assert!(!is_ssl_check(b"user_id=U1&channel_id=C1&text=help"));
     }
 
     #[test]
