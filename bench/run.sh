@@ -22,4 +22,6 @@ grep -q "&text=$text\"" "$work/lib/bench.py" || { echo "cannot set the command t
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(axum bot)
 BOT_CMD="exec $bin serve --config $here/bot.toml" \
   BENCH_OUT="$work/results/latest.md" "$work/run.sh" "${targets[@]}"
-echo "results ($text): $work/results/latest.md"
+keep="/tmp/usersync-bot-bench-$text.md"
+cp "$work/results/latest.md" "$keep"
+echo "results ($text): $keep"

@@ -7,6 +7,8 @@ pub mod platform_api;
 pub mod slack;
 pub mod transport;
 
+use std::borrow::Cow;
+
 use axum::extract::Request;
 use axum::http::{header, request::Parts, HeaderMap};
 use bytes::Bytes;
@@ -135,6 +137,29 @@ pub fn form_field(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The fields of a form whose keys are among those of a command, decoded; the values of
+/// all other keys (a Slack command carries about a dozen) are skipped without decoding.
+fn wanted_pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    const WANTED: [&[u8]; 8] = [
+        b"user_id",
+        b"user_name",
+        b"channel_id",
+        b"team_id",
+        b"command",
+        b"text",
+        b"response_url",
+        b"trigger_id",
+    ];
+    body.split(|b| *b == b'&').filter_map(|pair| {
+        let raw_key = pair.split(|b| *b == b'=').next().unwrap_or_default();
+        // A key that is encoded itself is decoded before it is judged.
+        let maybe = raw_key.contains(&b'%') || raw_key.contains(&b'+') || WANTED.contains(&raw_key);
+        maybe
+            .then(|| url::form_urlencoded::parse(pair).next())
+            .flatten()
+    })
+}
+
 /// The fields of a slash command, read from a verified form body. Both platforms send
 /// the same names; repeated keys (Mattermost's `user_mentions`) and unknown ones are
 /// tolerated.
@@ -147,7 +172,7 @@ pub fn parse_command(platform: Platform, body: &[u8]) -> Result<Invocation, Refu
     let mut text = None;
     let mut response_url = None;
     let mut trigger_id = None;
-    for (key, value) in url::form_urlencoded::parse(body) {
+    for (key, value) in wanted_pairs(body) {
         let slot = match key.as_ref() {
             "user_id" => &mut user_id,
             "user_name" => &mut user_name,

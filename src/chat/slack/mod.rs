@@ -78,6 +78,16 @@ mod tests {
     }
 
     #[test]
+    fn only_wanted_fields_are_decoded_and_an_encoded_key_still_counts() {
+        let body =
+            b"user%5Fid=U1&channel_id=C1&text=status+%22Azure+AD%22&junk=%ZZ&trigger_id=t%2E1";
+        let inv = parse_command(body).unwrap();
+        assert_eq!(inv.user.id, "U1");
+        assert_eq!(inv.text, "status \"Azure AD\"");
+        assert_eq!(inv.trigger_id.as_deref(), Some("t.1"));
+    }
+
+    #[test]
     fn the_certificate_check_is_recognised_among_other_fields_only_when_it_is_1() {
         assert!(is_ssl_check(b"ssl_check=1&token=x"));
         assert!(is_ssl_check(b"token=x&ssl_check=1"));
