@@ -30,7 +30,7 @@ share, secret, port = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ts = str(int(time.time()))
 fd, name = tempfile.mkstemp(prefix="e2e-bodies-")
 with open(fd, "w") as f:
-    for i in range(20000):
+    for i in range(100000):  # more than a run sends: every command is fresh
         text = "run okta" if share and i % (100 // share) == 0 else "status okta"
         body = urllib.parse.urlencode({
             "team_id": "T0001", "channel_id": "C2147483705", "user_id": "U2147483697",
