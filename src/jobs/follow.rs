@@ -10,7 +10,9 @@ use super::poller::Observation;
 use super::Jobs;
 use crate::reply;
 use crate::store::{JobRecord, JobState};
-use crate::usersync::{SyncStatus, UserSyncError};
+use tokio::sync::watch;
+
+use crate::usersync::{SyncStatus, UserSyncClient, UserSyncError};
 
 /// Failed polls in a row before the channel is told the bot has trouble following.
 pub const REPORT_AFTER_FAILURES: u32 = 5;
@@ -85,81 +87,136 @@ pub fn next(s: &SyncStatus, last_progress: Option<(&str, Duration)>) -> Next {
     }
 }
 
+/// What woke the follow loop.
+enum Wake {
+    Observed(Box<Observation>),
+    Deadline,
+    Shutdown,
+}
+
+/// One job being followed, with what the loop remembers between observations.
+struct Follow {
+    job: JobRecord,
+    client: UserSyncClient,
+    trouble_reported: bool,
+    /// When progress was last shown, and what it showed.
+    last_progress: Option<(Instant, String)>,
+}
+
 impl Jobs {
-    /// Follows one sync job to its end.
+    /// Follows one sync job to its end: wait, read the observation (pure), act.
     pub(super) async fn follow(self: Arc<Self>, mut job: JobRecord) {
         let Some(client) = self.client(&job.instance).cloned() else {
             job.state = JobState::Failed;
             job.finished_at = Some(Utc::now());
             let message = reply::jobs::instance_gone(&job);
-            self.finish(job, message).await;
-            return;
+            return self.finish(job, message).await;
         };
-        let mut shutdown = self.shutdown.clone();
-        let mut updates = self.pollers.subscribe(&client, &job.connector_id);
         let waited = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let deadline = tokio::time::Instant::now() + self.settings.max_wait.saturating_sub(waited);
-        let mut trouble_reported = false;
-        let mut last_progress: Option<(Instant, String)> = None;
+        let mut shutdown = self.shutdown.clone();
+        let mut updates = self.pollers.subscribe(&client, &job.connector_id);
+        let mut f = Follow {
+            job,
+            client,
+            trouble_reported: false,
+            last_progress: None,
+        };
+        loop {
+            match self
+                .wake(&mut f, &mut updates, &mut shutdown, deadline)
+                .await
+            {
+                Wake::Observed(obs) => {
+                    let Some(current) = self.current(&mut f, &obs).await else {
+                        continue;
+                    };
+                    if self.advance(&mut f, current).await {
+                        return;
+                    }
+                }
+                Wake::Deadline => return self.time_out(f.job).await,
+                Wake::Shutdown => return,
+            }
+        }
+    }
+
+    /// Waits for the connector's next observation, the deadline or shutdown.
+    async fn wake(
+        &self,
+        f: &mut Follow,
+        updates: &mut watch::Receiver<Option<Observation>>,
+        shutdown: &mut watch::Receiver<bool>,
+        deadline: tokio::time::Instant,
+    ) -> Wake {
         loop {
             tokio::select! {
                 changed = updates.changed() => {
                     if changed.is_err() {
-                        updates = self.pollers.subscribe(&client, &job.connector_id);
+                        // The poller ended (no subscriber for a moment): join a new one.
+                        *updates = self.pollers.subscribe(&f.client, &f.job.connector_id);
                         continue;
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.time_out(job).await;
-                    return;
-                }
-                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep_until(deadline) => return Wake::Deadline,
+                _ = shutdown.changed() => return Wake::Shutdown,
             }
-            let Some(observation) = updates.borrow_and_update().clone() else {
-                continue;
-            };
-            let current = match read(&job, &observation, trouble_reported) {
-                Seen::Nothing => continue,
-                Seen::Trouble(e, failures) => {
-                    trouble_reported = true;
-                    let message = reply::jobs::trouble(&job, &e, failures, self.settings.max_wait);
-                    // One post stays reserved for the outcome.
-                    self.post(&mut job, &message, 1).await.ok();
-                    continue;
-                }
-                Seen::Status(s) => *s,
-                Seen::FetchOwn(id) => match client.sync_status(id).await {
-                    Ok(own) => own,
-                    Err(e) => {
-                        tracing::warn!(job = job.id, error = %e, "cannot read the followed sync");
-                        continue;
-                    }
-                },
-            };
-            job.sync_id.get_or_insert(current.id);
-            let seen = serde_json::to_value(&current).ok();
-            if seen != job.last_status {
-                job.last_status = seen;
-                self.save(&mut job).await;
-            }
-            let last = last_progress
-                .as_ref()
-                .map(|(at, k)| (k.as_str(), at.elapsed()));
-            match next(&current, last) {
-                Next::Finish => {
-                    let message = self.outcome(&client, &job, &current).await;
-                    job.state = JobState::Done;
-                    job.finished_at = Some(Utc::now());
-                    self.finish(job, message).await;
-                    return;
-                }
-                Next::Progress => {
-                    self.progress(&mut job, &current).await;
-                    last_progress = Some((Instant::now(), progress_key(&current)));
-                }
-                Next::Quiet => {}
+            if let Some(observation) = updates.borrow_and_update().clone() {
+                return Wake::Observed(Box::new(observation));
             }
         }
+    }
+
+    /// The followed sync's record in an observation, if it holds one; tells the channel
+    /// once when polls keep failing.
+    async fn current(&self, f: &mut Follow, obs: &Observation) -> Option<SyncStatus> {
+        match read(&f.job, obs, f.trouble_reported) {
+            Seen::Nothing => None,
+            Seen::Trouble(e, failures) => {
+                f.trouble_reported = true;
+                let message = reply::jobs::trouble(&f.job, &e, failures, self.settings.max_wait);
+                // One post stays reserved for the outcome.
+                self.post(&mut f.job, &message, 1).await.ok();
+                None
+            }
+            Seen::Status(s) => Some(*s),
+            Seen::FetchOwn(id) => match f.client.sync_status(id).await {
+                Ok(own) => Some(own),
+                Err(e) => {
+                    tracing::warn!(job = f.job.id, error = %e, "cannot read the followed sync");
+                    None
+                }
+            },
+        }
+    }
+
+    /// Records what was seen and shows progress or the outcome; `true` once it ended.
+    async fn advance(&self, f: &mut Follow, current: SyncStatus) -> bool {
+        f.job.sync_id.get_or_insert(current.id);
+        let seen = serde_json::to_value(&current).ok();
+        if seen != f.job.last_status {
+            f.job.last_status = seen;
+            self.save(&mut f.job).await;
+        }
+        let last = f
+            .last_progress
+            .as_ref()
+            .map(|(at, k)| (k.as_str(), at.elapsed()));
+        match next(&current, last) {
+            Next::Finish => {
+                let message = self.outcome(&f.client, &f.job, &current).await;
+                f.job.state = JobState::Done;
+                f.job.finished_at = Some(Utc::now());
+                self.finish(f.job.clone(), message).await;
+                return true;
+            }
+            Next::Progress => {
+                self.progress(&mut f.job, &current).await;
+                f.last_progress = Some((Instant::now(), progress_key(&current)));
+            }
+            Next::Quiet => {}
+        }
+        false
     }
 
     async fn time_out(&self, mut job: JobRecord) {
