@@ -649,3 +649,26 @@ async fn help_is_the_same_for_everyone_with_the_same_role_here_and_names_nobody(
     let topic = visible(&bot.say(OPERATOR, "help run").await);
     assert!(topic.contains("You may run this here."), "{topic}");
 }
+
+#[tokio::test]
+async fn the_audit_writer_reports_what_it_wrote_and_what_waits_in_metrics() {
+    let (_sim, bot) = setup().await;
+    for _ in 0..3 {
+        bot.say(VIEWER, "whoami").await;
+    }
+    bot.audit_rows(3).await;
+    let metrics = wait_for("the rows to be counted as written", || async {
+        let m = bot.metrics_text().await;
+        m.contains("usersync_bot_audit_rows_written_total 3")
+            .then_some(m)
+    })
+    .await;
+    assert!(
+        metrics.contains("usersync_bot_audit_backlog 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("usersync_bot_audit_write_failures_total 0"),
+        "{metrics}"
+    );
+}
