@@ -1008,6 +1008,15 @@ mod tests {
             Ok(())
         }
 
+        /// Whether a value, as written, is a word that starts with `--`: quotes do not
+        /// keep it from being read as a flag, only `--` before it does.
+        fn dashed(written: &str) -> bool {
+            tokenize(written)
+                .ok()
+                .and_then(|w| w.first().cloned())
+                .is_some_and(|w| w.starts_with("--"))
+        }
+
         /// The text of a command as a person would type it: a name or alias of the kind
         /// in any case, as many values as the table asks for (bare when they can be,
         /// quoted otherwise), and any of its flags, before or after them.
@@ -1055,7 +1064,7 @@ mod tests {
                         .collect();
                     let mut words = vec![name];
                     // A value that starts with `--` must follow `--` to stay a value.
-                    if flags_first || positional.iter().any(|p| p.starts_with("--")) {
+                    if flags_first || positional.iter().any(|p| dashed(p)) {
                         words.extend(flags);
                         words.push("--".into());
                         words.extend(positional);
