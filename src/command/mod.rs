@@ -837,4 +837,282 @@ mod tests {
             assert_eq!(kind.usage(), usage);
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        fn config(cases: u32) -> Config {
+            Config {
+                cases,
+                failure_persistence: None,
+                ..Config::default()
+            }
+        }
+
+        /// Every name and alias of the table, and the reserved ones.
+        fn names() -> Vec<&'static str> {
+            CommandKind::ALL
+                .iter()
+                .flat_map(|k| {
+                    std::iter::once(k.spec().name).chain(k.spec().aliases.iter().copied())
+                })
+                .chain(RESERVED.iter().copied())
+                .collect()
+        }
+
+        /// A word: a command name in any case, a flag of the table (bare, with `=value`,
+        /// or unknown), `--`, a number or sync id, a quoted part, or anything.
+        fn word() -> impl Strategy<Value = String> {
+            let flags: Vec<String> = CommandKind::ALL
+                .iter()
+                .flat_map(|k| k.spec().flags.iter().map(|f| format!("--{}", f.name)))
+                .collect();
+            prop_oneof![
+                (prop::sample::select(names()), any::<bool>()).prop_map(|(n, upper)| if upper {
+                    n.to_uppercase()
+                } else {
+                    n.to_string()
+                }),
+                prop::sample::select(flags.clone()),
+                (prop::sample::select(flags), any::<String>())
+                    .prop_map(|(f, v)| format!("{f}={v}")),
+                Just("--".to_string()),
+                Just("--frobnicate".to_string()),
+                Just("--=x".to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| format!("#{n}")),
+                "[\"'“„‘«][^\"'”“’‘»]{0,8}[\"'”“’‘»]?",
+                any::<String>(),
+                "[a-z*]{1,8}",
+            ]
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            (
+                prop::collection::vec(word(), 0..7),
+                prop::sample::select(vec![" ", "  ", "\t", "\u{A0}", "\n"]),
+            )
+                .prop_map(|(words, gap)| words.join(gap))
+        }
+
+        /// A word written so that the tokenizer gives it back: in a quote it does not
+        /// contain, if there is one.
+        fn quoted(word: &str) -> Option<String> {
+            let has = |cs: &[char]| cs.iter().any(|c| word.contains(*c));
+            let (open, close) = if !has(&['"']) {
+                ('"', '"')
+            } else if !has(&['\'']) {
+                ('\'', '\'')
+            } else if !has(&['“', '”']) {
+                ('“', '”')
+            } else if !has(&['‘', '’']) {
+                ('‘', '’')
+            } else if !has(&['»']) {
+                ('«', '»')
+            } else {
+                return None;
+            };
+            Some(format!("{open}{word}{close}"))
+        }
+
+        /// The command written back as text from the command table: its name, its flags,
+        /// `--`, then its positionals, each value quoted. `None` when a value holds every
+        /// kind of quote.
+        fn render(command: &Command) -> Option<String> {
+            let kind = command.kind();
+            let mut flags: Vec<String> = Vec::new();
+            let mut positional: Vec<String> = Vec::new();
+            let mut option = |name: &str, value: &Option<String>| -> Option<()> {
+                if let Some(v) = value {
+                    flags.push(format!("--{name}"));
+                    flags.push(quoted(v)?);
+                }
+                Some(())
+            };
+            match command {
+                Command::Help { topic } => positional.extend(topic.clone()),
+                Command::Whoami | Command::Jobs | Command::Watches => {}
+                Command::Connectors { instance } => option("instance", instance)?,
+                Command::Status { connector }
+                | Command::Connector { connector }
+                | Command::Unwatch { connector } => positional.push(connector.clone()),
+                Command::Show { sync_id, instance } => {
+                    option("instance", instance)?;
+                    positional.push(sync_id.to_string());
+                }
+                Command::Results(r) => {
+                    option("instance", &r.instance)?;
+                    if r.all {
+                        flags.push("--all".into());
+                    }
+                    positional.push(r.sync_id.to_string());
+                }
+                Command::User(u) => {
+                    if u.by_username {
+                        flags.push("--by-username".into());
+                    }
+                    positional.push(u.connector.clone());
+                    positional.push(u.identifier.clone());
+                }
+                Command::Run { connector, local } => {
+                    if *local {
+                        flags.push("--local".into());
+                    }
+                    positional.push(connector.clone());
+                }
+                Command::Watch(w) => {
+                    if w.failures_only {
+                        flags.push("--failures-only".into());
+                    }
+                    if let Some(n) = w.max_deleted {
+                        flags.push(format!("--max-deleted={n}"));
+                    }
+                    positional.push(w.connector.clone());
+                }
+            }
+            let mut out = vec![kind.spec().name.to_string()];
+            out.extend(flags);
+            out.push("--".into());
+            for p in &positional {
+                out.push(quoted(p)?);
+            }
+            Some(out.join(" "))
+        }
+
+        fn check(text: &str) -> Result<(), TestCaseError> {
+            let Ok(command) = parse(text) else {
+                return Ok(());
+            };
+            let kind = command.kind();
+            // The kind is the one the table names for the first word.
+            match tokenize(text)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+                .first()
+            {
+                None => prop_assert_eq!(&command, &Command::Help { topic: None }),
+                Some(first) => prop_assert_eq!(CommandKind::from_name(first), Some(kind)),
+            }
+            prop_assert_eq!(CommandKind::from_name(kind.name()), Some(kind));
+            // Written back from the table, it parses to the very same command.
+            if let Some(again) = render(&command) {
+                prop_assert_eq!(
+                    parse(&again),
+                    Ok(command),
+                    "{:?} re-rendered as {:?}",
+                    text,
+                    again
+                );
+            }
+            Ok(())
+        }
+
+        /// Whether a value, as written, is a word that starts with `--`: quotes do not
+        /// keep it from being read as a flag, only `--` before it does.
+        fn dashed(written: &str) -> bool {
+            tokenize(written)
+                .ok()
+                .and_then(|w| w.first().cloned())
+                .is_some_and(|w| w.starts_with("--"))
+        }
+
+        /// The text of a command as a person would type it: a name or alias of the kind
+        /// in any case, as many values as the table asks for (bare when they can be,
+        /// quoted otherwise), and any of its flags, before or after them.
+        fn well_formed() -> impl Strategy<Value = (CommandKind, String)> {
+            let value = prop_oneof![
+                "[a-zA-Z0-9._@*-]{1,12}",
+                any::<String>().prop_filter_map("holds every quote", |v| quoted(&v)),
+            ];
+            (
+                prop::sample::select(CommandKind::ALL.to_vec()),
+                any::<prop::sample::Index>(),
+                any::<bool>(),
+                prop::collection::vec(value, 3),
+                prop::collection::vec(any::<bool>(), 3),
+                any::<u64>(),
+                any::<bool>(),
+            )
+                .prop_map(|(kind, alias, upper, values, use_flag, n, flags_first)| {
+                    let spec = kind.spec();
+                    let mut names = vec![spec.name];
+                    names.extend(spec.aliases);
+                    let name = names[alias.index(names.len())];
+                    let name = if upper {
+                        name.to_uppercase()
+                    } else {
+                        name.to_string()
+                    };
+                    let numeric = matches!(kind, CommandKind::Show | CommandKind::Results);
+                    let positional: Vec<String> = spec
+                        .args
+                        .iter()
+                        .zip(&values)
+                        .map(|(_, v)| if numeric { format!("#{n}") } else { v.clone() })
+                        .collect();
+                    let flags: Vec<String> = spec
+                        .flags
+                        .iter()
+                        .zip(&use_flag)
+                        .filter(|(_, on)| **on)
+                        .map(|(f, _)| match f.value {
+                            None => format!("--{}", f.name.to_uppercase()),
+                            Some(_) if f.name == "max-deleted" => format!("--{}={n}", f.name),
+                            Some(_) => format!("--{} {}", f.name, values[2]),
+                        })
+                        .collect();
+                    let mut words = vec![name];
+                    // A value that starts with `--` must follow `--` to stay a value.
+                    if flags_first || positional.iter().any(|p| dashed(p)) {
+                        words.extend(flags);
+                        words.push("--".into());
+                        words.extend(positional);
+                    } else {
+                        words.extend(positional);
+                        words.extend(flags);
+                    }
+                    (kind, words.join(" "))
+                })
+        }
+
+        proptest! {
+            #![proptest_config(config(1000))]
+
+            #[test]
+            fn a_well_formed_command_parses_to_its_kind_and_renders_back_to_itself(
+                (kind, text) in well_formed(),
+            ) {
+                let parsed = parse(&text);
+                prop_assert!(parsed.is_ok(), "{:?}: {:?}", text, parsed);
+                prop_assert_eq!(parsed.map(|c| c.kind()), Ok(kind));
+                check(&text)?;
+            }
+
+            #[test]
+            fn the_parser_never_panics_and_a_parsed_command_renders_back_to_itself(text in text()) {
+                check(&text)?;
+            }
+
+            #[test]
+            fn any_text_after_a_command_name_never_panics_the_parser(
+                name in prop::sample::select(names()),
+                rest in any::<String>(),
+            ) {
+                check(&format!("{name} {rest}"))?;
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(16))]
+
+            #[test]
+            fn a_very_long_text_parses_without_panicking(
+                words in prop::collection::vec(word(), 10..40),
+                times in 20..100usize,
+            ) {
+                check(&vec![words.join(" "); times].join(" "))?;
+            }
+        }
+    }
 }

@@ -105,4 +105,115 @@ mod tests {
         );
         assert_eq!(tokenize("status “Azure"), Err(TokenizeError::Unclosed('”')));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        fn config(cases: u32) -> Config {
+            Config {
+                cases,
+                failure_persistence: None,
+                ..Config::default()
+            }
+        }
+
+        /// Command text with more than its share of what the tokenizer looks at.
+        fn hostile() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                any::<char>().prop_map(String::from),
+                prop::sample::select(vec![
+                    " ",
+                    "  ",
+                    "\t",
+                    "\n",
+                    "\u{A0}",
+                    "\u{3000}",
+                    "\"",
+                    "'",
+                    "“",
+                    "”",
+                    "„",
+                    "‘",
+                    "’",
+                    "«",
+                    "»",
+                    "--",
+                    "-",
+                    "=",
+                    "--flag=value",
+                    "o'brien",
+                    "run",
+                    "\"\"",
+                ])
+                .prop_map(String::from),
+                "[a-zA-Z0-9]{1,5}",
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+        }
+
+        /// A word written so that the tokenizer gives it back: in a quote it does not
+        /// contain, if there is one.
+        fn quoted(word: &str) -> Option<String> {
+            let has = |cs: &[char]| cs.iter().any(|c| word.contains(*c));
+            let (open, close) = if !has(&['"']) {
+                ('"', '"')
+            } else if !has(&['\'']) {
+                ('\'', '\'')
+            } else if !has(&['“', '”']) {
+                ('“', '”')
+            } else if !has(&['‘', '’']) {
+                ('‘', '’')
+            } else if !has(&['»']) {
+                ('«', '»')
+            } else {
+                return None;
+            };
+            Some(format!("{open}{word}{close}"))
+        }
+
+        proptest! {
+            #![proptest_config(config(1000))]
+
+            #[test]
+            fn the_tokenizer_never_panics_and_its_words_hold_no_unquoted_space(text in hostile()) {
+                if let Ok(words) = tokenize(&text) {
+                    // Only a quote can put whitespace into a word, and a word comes from
+                    // the text: there are never more words than characters.
+                    prop_assert!(words.len() <= text.chars().count());
+                    if !text.contains(|c| closing(c).is_some()) {
+                        let plain: Vec<&str> = text.split_whitespace().collect();
+                        prop_assert_eq!(words, plain);
+                    }
+                }
+            }
+
+            #[test]
+            fn any_words_each_in_a_quote_it_lacks_tokenize_back_to_themselves(
+                words in prop::collection::vec(any::<String>(), 0..6),
+                gaps in prop::collection::vec(prop::sample::select(vec![" ", "\t", "\n ", "\u{3000}"]), 6),
+            ) {
+                let mut text = String::new();
+                for (word, gap) in words.iter().zip(&gaps) {
+                    let Some(q) = quoted(word) else { return Ok(()) };
+                    text.push_str(gap);
+                    text.push_str(&q);
+                }
+                prop_assert_eq!(tokenize(&text), Ok(words));
+            }
+        }
+
+        proptest! {
+            #![proptest_config(config(16))]
+
+            #[test]
+            fn a_very_long_text_tokenizes_without_panicking(
+                text in hostile(),
+                times in 500..2000usize,
+            ) {
+                let _ = tokenize(&text.repeat(times));
+            }
+        }
+    }
 }

@@ -727,4 +727,133 @@ mod tests {
             assert!(d3 >= Duration::from_millis(150) && d3 <= Duration::from_millis(300));
         }
     }
+
+    mod properties {
+        use super::*;
+        use percent_encoding::percent_decode_str;
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        /// Identifiers with more than their share of what means something in a URL.
+        fn identifier() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                any::<char>().prop_map(String::from),
+                prop::sample::select(vec![
+                    "/", "..", ".", "?", "#", "%", "%2e", "%2F", "%25", " ", "\\", ";", "&", "=",
+                    "+", ":", "@", "\t", "\n", "ü", "\u{200B}", "\u{FF0E}", "~", "-", "_",
+                ])
+                .prop_map(String::from),
+                "[a-zA-Z0-9]{1,4}",
+            ];
+            prop_oneof![
+                prop::collection::vec(piece, 0..10).prop_map(|v| v.concat()),
+                prop::sample::select(vec![".", "..", "...", " ", "", "./..", "%2e%2e"])
+                    .prop_map(String::from),
+            ]
+        }
+
+        /// Clients of base URLs with and without a context path, with and without a
+        /// trailing slash, made once (a client loads the system's root certificates).
+        static CLIENTS: std::sync::LazyLock<Vec<UserSyncClient>> = std::sync::LazyLock::new(|| {
+            [
+                "https://jira.example.com",
+                "https://jira.example.com/",
+                "https://jira.example.com/ctx",
+                "https://jira.example.com/ctx/",
+                "http://10.0.0.1:8080/a/b/",
+            ]
+            .into_iter()
+            .map(client)
+            .collect()
+        });
+
+        fn base() -> impl Strategy<Value = usize> {
+            0..CLIENTS.len()
+        }
+
+        /// The segments of `url` under `prefix`, or a failure if it is not under it.
+        fn segments_under(
+            c: &UserSyncClient,
+            url: &Url,
+            prefix: &str,
+        ) -> Result<Vec<String>, TestCaseError> {
+            let expected = format!("{}{prefix}/", c.base_url().path().trim_end_matches('/'));
+            prop_assert_eq!(url.query(), None);
+            prop_assert_eq!(url.fragment(), None);
+            // What is sent is the URL as text: parsed again, it is the same URL.
+            let again = Url::parse(url.as_str()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&again, url);
+            let rest = url.path().strip_prefix(&expected);
+            prop_assert!(rest.is_some(), "{} is not under {}", url, expected);
+            Ok(rest
+                .unwrap_or_default()
+                .split('/')
+                .map(String::from)
+                .collect())
+        }
+
+        fn decoded(segment: &str) -> String {
+            percent_decode_str(segment).decode_utf8_lossy().into_owned()
+        }
+
+        proptest! {
+            #![proptest_config(Config { cases: 1000, failure_persistence: None, ..Config::default() })]
+
+            #[test]
+            fn only_blank_ids_and_dot_segments_are_refused(id in identifier()) {
+                let c = &CLIENTS[0];
+                let refused = id.trim().is_empty() || id == "." || id == "..";
+                prop_assert_eq!(c.segment(&id).is_err(), refused, "{:?}", id);
+            }
+
+            #[test]
+            fn a_single_user_update_url_has_its_four_segments_and_the_user_decodes_back_exactly(
+                base in base(),
+                connector in identifier(),
+                user in identifier(),
+            ) {
+                let c = &CLIENTS[base];
+                let (Ok(conn), Ok(u)) = (c.segment(&connector), c.segment(&user)) else {
+                    return Ok(());
+                };
+                // 1.9: the user in the path; 2.x: in the body.
+                let url = c.usersync_url(&["connector", conn, "syncsingle", u]);
+                prop_assert!(url.is_ok(), "{:?}", url);
+                let url = url.unwrap_or_else(|_| unreachable!());
+                let segments = segments_under(c, &url, USERSYNC_PREFIX)?;
+                prop_assert_eq!(segments.len(), 4, "{}", url);
+                prop_assert_eq!(&segments[0], "connector");
+                prop_assert_eq!(&decoded(&segments[1]), &connector);
+                prop_assert_eq!(&segments[2], "syncsingle");
+                prop_assert_eq!(&decoded(&segments[3]), &user);
+                let v2 = c.usersync_url(&["connector", conn, "syncsingle"]);
+                let v2 = v2.map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(segments_under(c, &v2, USERSYNC_PREFIX)?.len(), 3);
+            }
+
+            #[test]
+            fn a_connector_url_has_its_segments_and_the_id_decodes_back_exactly(
+                base in base(),
+                id in identifier(),
+                tail in prop::sample::select(vec![None, Some("sync"), Some("syncstatus")]),
+            ) {
+                let c = &CLIENTS[base];
+                let Ok(seg) = c.segment(&id) else { return Ok(()) };
+                let mut parts = vec!["connector", seg];
+                parts.extend(tail);
+                let url = c.usersync_url(&parts).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let segments = segments_under(c, &url, USERSYNC_PREFIX)?;
+                prop_assert_eq!(segments.len(), parts.len(), "{}", url);
+                prop_assert_eq!(&decoded(&segments[1]), &id);
+                if let Some(tail) = tail {
+                    prop_assert_eq!(&segments[2], tail);
+                }
+                // The directory deletion, outside the User Sync prefix, holds the same way.
+                let dir = c.url_under(DIRECTORY_PREFIX, &[seg]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let segments = segments_under(c, &dir, DIRECTORY_PREFIX)?;
+                prop_assert_eq!(segments.len(), 1, "{}", dir);
+                prop_assert_eq!(&decoded(&segments[0]), &id);
+            }
+        }
+    }
 }

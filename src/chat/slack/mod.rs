@@ -107,4 +107,105 @@ mod tests {
             Err(Refusal::MissingFields)
         );
     }
+
+    mod properties {
+        use super::*;
+        use axum::body::Body;
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+        const NOW: i64 = 1_531_420_618;
+
+        /// A form body: pairs of the command's keys (some written encoded), the
+        /// certificate check, unknown keys, and values encoded or raw junk.
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            let key = prop::sample::select(vec![
+                "user_id",
+                "channel_id",
+                "text",
+                "user_name",
+                "team_id",
+                "command",
+                "response_url",
+                "trigger_id",
+                "ssl_check",
+                "token",
+                "junk",
+                "user%5Fid",
+                "channel%5fid",
+                "%74ext",
+                "text+",
+                "",
+                "user_id%00",
+            ]);
+            let value = prop_oneof![
+                any::<String>()
+                    .prop_map(|v| url::form_urlencoded::byte_serialize(v.as_bytes()).collect()),
+                prop::sample::select(vec![
+                    "1", "0", "", "%ZZ", "a%", "+", "%2B", "U1", "C1", "=x"
+                ])
+                .prop_map(String::from),
+                "[ -~]{0,12}",
+            ];
+            let pair = prop_oneof![
+                (key, value).prop_map(|(k, v)| format!("{k}={v}").into_bytes()),
+                prop::collection::vec(any::<u8>(), 0..12),
+            ];
+            prop::collection::vec(pair, 0..12).prop_map(|pairs| pairs.join(&b'&'))
+        }
+
+        fn request(body: Vec<u8>, ts: i64, signature: &str) -> Request {
+            Request::builder()
+                .method("POST")
+                .uri("/slack/commands")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-slack-request-timestamp", ts.to_string())
+                .header("x-slack-signature", signature)
+                .body(Body::from(body))
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn read(body: Vec<u8>, ts: i64, signature: &str) -> Result<SlackRequest, Refusal> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let secrets = [SecretString::from(SECRET)];
+            runtime.block_on(read_verified(request(body, ts, signature), &secrets, NOW))
+        }
+
+        proptest! {
+            #![proptest_config(Config { cases: 500, failure_persistence: None, ..Config::default() })]
+
+            #[test]
+            fn the_fields_of_a_verified_request_are_those_of_the_very_bytes_signed(
+                body in body(),
+                skew in -verify::MAX_SKEW_SECS..=verify::MAX_SKEW_SECS,
+            ) {
+                let ts = NOW + skew;
+                let signature = verify::sign(SECRET, ts, &body);
+                let read = read(body.clone(), ts, &signature);
+                match (read, is_ssl_check(&body)) {
+                    (Ok(SlackRequest::SslCheck), true) => {}
+                    (Ok(SlackRequest::Command(inv)), false) => {
+                        prop_assert_eq!(Ok(*inv), parse_command(&body));
+                    }
+                    (Err(refusal), false) => prop_assert_eq!(Err(refusal), parse_command(&body)),
+                    (other, ssl) => prop_assert!(false, "{other:?} for ssl_check {ssl}"),
+                }
+            }
+
+            #[test]
+            fn a_signed_request_whose_body_changed_by_one_byte_is_refused_before_any_field_is_read(
+                body in body().prop_filter("not empty", |b| !b.is_empty()),
+                at in any::<prop::sample::Index>(),
+                mask in 1..=255u8,
+            ) {
+                let signature = verify::sign(SECRET, NOW, &body);
+                let mut changed = body.clone();
+                changed[at.index(body.len())] ^= mask;
+                prop_assert!(matches!(read(changed, NOW, &signature), Err(Refusal::BadSignature)));
+            }
+        }
+    }
 }

@@ -169,4 +169,84 @@ mod tests {
             );
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+
+        /// A signed request: secret, timestamp, body, the clock within the window.
+        fn signed() -> impl Strategy<Value = (String, i64, Vec<u8>, i64)> {
+            (
+                any::<String>(),
+                0..100_000_000_000i64,
+                prop::collection::vec(any::<u8>(), 0..600),
+                -MAX_SKEW_SECS..=MAX_SKEW_SECS,
+            )
+                .prop_map(|(secret, ts, body, skew)| (secret, ts, body, ts + skew))
+        }
+
+        fn verify(secret: &str, ts: i64, sig: &[u8], body: &[u8], now: i64) -> Result<(), Refusal> {
+            verify_at(
+                &[SecretString::from(secret)],
+                ts.to_string().as_bytes(),
+                sig,
+                body,
+                now,
+            )
+        }
+
+        proptest! {
+            #![proptest_config(Config { cases: 500, failure_persistence: None, ..Config::default() })]
+
+            #[test]
+            fn any_signed_body_verifies_and_any_changed_byte_of_it_does_not(
+                (secret, ts, body, now) in signed(),
+                at in any::<prop::sample::Index>(),
+                mask in 1..=255u8,
+            ) {
+                let sig = sign(&secret, ts, &body);
+                prop_assert_eq!(verify(&secret, ts, sig.as_bytes(), &body, now), Ok(()));
+                if !body.is_empty() {
+                    let mut changed = body.clone();
+                    changed[at.index(body.len())] ^= mask;
+                    prop_assert_eq!(
+                        verify(&secret, ts, sig.as_bytes(), &changed, now),
+                        Err(Refusal::BadSignature)
+                    );
+                }
+                // A byte more or less is a changed body too.
+                let mut longer = body.clone();
+                longer.push(mask);
+                prop_assert_eq!(verify(&secret, ts, sig.as_bytes(), &longer, now), Err(Refusal::BadSignature));
+                if let Some((_, shorter)) = body.split_last() {
+                    prop_assert_eq!(verify(&secret, ts, sig.as_bytes(), shorter, now), Err(Refusal::BadSignature));
+                }
+            }
+
+            #[test]
+            fn any_changed_byte_of_the_signature_fails_unless_it_only_changes_a_hex_letters_case(
+                (secret, ts, body, now) in signed(),
+                at in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+            ) {
+                let sig = sign(&secret, ts, &body).into_bytes();
+                let i = at.index(sig.len());
+                prop_assume!(sig[i] != byte);
+                let mut changed = sig.clone();
+                changed[i] = byte;
+                let result = verify(&secret, ts, &changed, &body, now);
+                // `A`–`F` read as `a`–`f`: the same MAC, written in the other case.
+                let same_mac = i >= 3 && sig[i].is_ascii_alphabetic() && sig[i].eq_ignore_ascii_case(&byte);
+                if same_mac {
+                    prop_assert_eq!(result, Ok(()));
+                } else {
+                    prop_assert!(
+                        matches!(result, Err(Refusal::BadSignature | Refusal::MalformedHeaders)),
+                        "{:?}", result
+                    );
+                }
+            }
+        }
+    }
 }
