@@ -243,7 +243,9 @@ fn markdown(text: &Text) -> String {
         out.push_str(marker);
         after_star = marker.starts_with('*');
     }
-    out
+    // Once more over the joined text: a URL whose parts stood in neighbouring spans
+    // (`http:` + `//evil.example`) is whole only now.
+    defuse_links(&out)
 }
 
 /// Small print: the whole text in italics, as emphasised spans so that each keeps its
@@ -287,7 +289,7 @@ fn render_parts(message: &Message) -> (String, Vec<Value>) {
             Block::Fields(list) => {
                 for (label, value) in list {
                     fields.push(json!({
-                        "title": label,
+                        "title": inline_code(label),
                         "value": markdown(value),
                         "short": true,
                     }));
