@@ -364,6 +364,40 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
+/// Whether the store a URL names can be used, without changing it (for `check-config`):
+/// the database can be reached and its schema is not newer than this binary. A SQLite file
+/// that does not exist yet is fine (it is created on start).
+pub async fn check(url: &str) -> Result<(), StoreError> {
+    let applied = match Backend::of_url(url) {
+        Some(Backend::Sqlite) => sqlite::applied_migrations(url).await?,
+        Some(Backend::Postgres) => postgres::applied_migrations(url).await?,
+        None => return Err(StoreError::UnsupportedUrl(redact_url(url))),
+    };
+    let known = match Backend::of_url(url) {
+        Some(Backend::Sqlite) => sqlite::MIGRATOR.iter(),
+        _ => postgres::MIGRATOR.iter(),
+    }
+    .map(|m| m.version)
+    .collect::<Vec<_>>();
+    match applied.into_iter().find(|v| !known.contains(v)) {
+        Some(unknown) => Err(StoreError::SchemaNewer(unknown)),
+        None => Ok(()),
+    }
+}
+
+/// The migrations applied to a database (each backend runs it on its own connection).
+const APPLIED_VERSIONS: &str = "SELECT version FROM _sqlx_migrations ORDER BY version";
+
+/// The versions [`APPLIED_VERSIONS`] read; none when the table is not there yet.
+fn applied_versions(read: Result<Vec<i64>, sqlx::Error>) -> Result<Vec<i64>, StoreError> {
+    match read {
+        Ok(versions) => Ok(versions),
+        // No table: nothing was ever migrated here.
+        Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(vec![]),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A storage URL fit for messages and logs: no password, no parameters (which may carry
 /// one, e.g. `?password=`), no fragment.
 pub fn redact_url(url: &str) -> String {

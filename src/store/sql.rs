@@ -51,6 +51,19 @@ macro_rules! sql_store {
                 Store, StoreError, Subscription,
             };
 
+        impl $store {
+            /// The migrations applied, read on a connection of its own (closed after).
+            pub(super) async fn applied_on(
+                mut conn: <$db as sqlx::Database>::Connection,
+            ) -> Result<Vec<i64>, StoreError> {
+                let read = sqlx::query_scalar($crate::store::APPLIED_VERSIONS)
+                    .fetch_all(&mut conn)
+                    .await;
+                sqlx::Connection::close(conn).await.ok();
+                $crate::store::applied_versions(read)
+            }
+        }
+
         fn job_from_row(r: &<$db as sqlx::Database>::Row) -> Result<JobRecord, sqlx::Error> {
             let opt_ts = |name: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
                 Ok(r.try_get::<Option<String>, _>(name)?.map(|s| parse_ts(&s)))

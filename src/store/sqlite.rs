@@ -4,10 +4,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{ConnectOptions, SqlitePool};
 
 use super::StoreError;
+
+/// The schema, `migrations/sqlite/`.
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a writer waits for the database lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,13 +32,22 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        super::migrated(sqlx::migrate!("./migrations/sqlite").run(&pool).await)?;
+        super::migrated(MIGRATOR.run(&pool).await)?;
         Ok(SqliteStore { pool })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// The migrations applied to the file, read without changing it (none if it is not there).
+pub(super) async fn applied_migrations(url: &str) -> Result<Vec<i64>, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    if !options.get_filename().exists() {
+        return Ok(vec![]);
+    }
+    SqliteStore::applied_on(options.read_only(true).connect().await?).await
 }
 
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite);

@@ -293,6 +293,9 @@ async fn a_schema_newer_than_the_binary_is_refused_clearly() {
         "a_schema_newer_than_the_binary_is_refused_clearly",
         |s, url| async move {
             drop(s);
+            check(&url)
+                .await
+                .expect("the schema this binary made is fine");
             // What a newer binary would have left: one more applied migration.
             let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
                       execution_time) SELECT 9999, 'from the future', success, checksum, \
@@ -309,6 +312,11 @@ async fn a_schema_newer_than_the_binary_is_refused_clearly() {
                     store.pool().close().await;
                 }
             }
+            let checked = check(&url).await;
+            assert!(
+                matches!(checked, Err(StoreError::SchemaNewer(9999))),
+                "{checked:?}"
+            );
             let err = open(&url).await.unwrap_err();
             assert!(matches!(err, StoreError::SchemaNewer(9999)), "{err:?}");
             assert!(
@@ -328,6 +336,11 @@ async fn an_unreachable_database_is_named_without_its_password() {
         "postgres://bob:s3cr%3Ft@127.0.0.1:1/usersync?sslmode=disable",
         "postgresql://bob@127.0.0.1:1/usersync?password=s3cr%3Ft&sslmode=prefer",
     ] {
+        let checked = check(url).await;
+        assert!(
+            matches!(checked, Err(StoreError::Unreachable { .. })),
+            "{checked:?}"
+        );
         let err = open(url).await.unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
@@ -393,4 +406,15 @@ fn storage_urls_are_shown_without_password_or_parameters() {
     assert_eq!(Backend::of_url("sqlite://x.db"), Some(Backend::Sqlite));
     assert_eq!(Backend::of_url("postgresql://h/d"), Some(Backend::Postgres));
     assert_eq!(Backend::of_url("mysql://h/d"), None);
+}
+
+#[tokio::test]
+async fn checking_a_sqlite_file_not_made_yet_is_fine_and_does_not_make_it() {
+    let path = std::env::temp_dir().join(format!("usersync-bot-check-{}.db", uuid::Uuid::new_v4()));
+    check(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(!path.exists());
+    let err = check("mysql://bot:pw@db/bot").await.unwrap_err();
+    assert!(!err.to_string().contains("pw@"), "{err}");
 }
