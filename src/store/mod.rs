@@ -6,6 +6,8 @@ mod postgres;
 mod sql;
 mod sqlite;
 #[cfg(test)]
+mod test_database;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

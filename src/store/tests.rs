@@ -4,19 +4,15 @@
 //! skipped, and a notice says so on the terminal.
 
 use std::future::Future;
-use std::io::Write;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
-use chrono::Utc;
-use sqlx::{Connection, Executor};
-
+use super::test_database::fresh_database;
 use super::*;
 use crate::domain::Platform;
+use chrono::Utc;
 
-/// The admin URL of a PostgreSQL server for the tests.
-const TEST_DATABASE_ENV: &str = "USERSYNC_BOT_TEST_DATABASE_URL";
-
-static SKIPPED_NOTICE: Once = Once::new();
+/// What is skipped without a PostgreSQL server.
+const RUNS: &str = "the PostgreSQL runs of the store tests";
 
 /// Runs `body` on a fresh SQLite store, then on a fresh PostgreSQL database if there is a
 /// server to test on. The body gets the store and its URL.
@@ -32,70 +28,20 @@ where
     run(body(store, url)).await;
     std::fs::remove_dir_all(dir).ok();
 
-    let Some(admin) = std::env::var(TEST_DATABASE_ENV)
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        SKIPPED_NOTICE.call_once(|| {
-            // Straight to the terminal: the test harness captures eprintln! of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\nNOTICE: {TEST_DATABASE_ENV} is not set: the store tests ran on SQLite only; \
-                 the PostgreSQL runs (first: {test}) were skipped.\n"
-            );
-        });
+    let Some(db) = fresh_database(RUNS, test).await else {
         return;
     };
-    let db = FreshDatabase::create(&admin).await;
     let store = open(&db.url)
         .await
         .unwrap_or_else(|e| panic!("{test}: cannot open PostgreSQL store: {e}"));
-    let outcome = tokio::spawn(body(store, db.url.clone())).await;
-    db.drop_it().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    // The database is dropped with `db`, after the body or while its panic unwinds.
+    run(body(store, db.url.clone())).await;
 }
 
 /// Runs a test body in its own task, so that its panic is reported as the test's.
 async fn run(body: impl Future<Output = ()> + Send + 'static) {
     if let Err(e) = tokio::spawn(body).await {
         std::panic::resume_unwind(e.into_panic());
-    }
-}
-
-/// A database of its own for one test, created and dropped through the admin URL.
-struct FreshDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDatabase {
-    async fn create(admin: &str) -> FreshDatabase {
-        let name = format!("usersync_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(admin)
-            .await
-            .unwrap_or_else(|e| panic!("{TEST_DATABASE_ENV}: cannot connect: {e}"));
-        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-            .await
-            .unwrap();
-        conn.close().await.ok();
-        let mut url = url::Url::parse(admin).unwrap();
-        url.set_path(&name);
-        FreshDatabase {
-            admin: admin.to_string(),
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    async fn drop_it(self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
-            let drop = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-            conn.execute(drop.as_str()).await.ok();
-            conn.close().await.ok();
-        }
     }
 }
 
@@ -356,13 +302,10 @@ async fn an_unreachable_database_is_named_without_its_password() {
 
 #[tokio::test]
 async fn a_missing_postgres_database_is_named_without_its_password() {
-    let Some(admin) = std::env::var(TEST_DATABASE_ENV)
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
+    let Some(db) = fresh_database(RUNS, "a_missing_postgres_database").await else {
         return;
     };
-    let mut url = url::Url::parse(&admin).unwrap();
+    let mut url = url::Url::parse(&db.url).unwrap();
     url.set_path("usersync_no_such_database");
     url.set_password(Some("hunter2")).unwrap();
     let err = open(url.as_str()).await.unwrap_err();
@@ -375,20 +318,15 @@ async fn a_missing_postgres_database_is_named_without_its_password() {
 
 #[tokio::test]
 async fn postgres_sslmode_disable_and_prefer_connect_to_the_local_server() {
-    let Some(admin) = std::env::var(TEST_DATABASE_ENV)
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
+    let Some(db) = fresh_database(RUNS, "postgres_sslmode").await else {
         return;
     };
-    let db = FreshDatabase::create(&admin).await;
     for mode in ["disable", "prefer"] {
         let store = open(&format!("{}?sslmode={mode}", db.url))
             .await
             .unwrap_or_else(|e| panic!("sslmode={mode}: {e}"));
         assert!(store.claim_delivery(Platform::Slack, mode).await.unwrap());
     }
-    db.drop_it().await;
 }
 
 #[test]
