@@ -317,15 +317,39 @@ async fn a_missing_postgres_database_is_named_without_its_password() {
 }
 
 #[tokio::test]
-async fn postgres_sslmode_disable_and_prefer_connect_to_the_local_server() {
+async fn postgres_sslmode_is_honoured_against_the_local_server() {
     let Some(db) = fresh_database(RUNS, "postgres_sslmode").await else {
         return;
     };
-    for mode in ["disable", "prefer"] {
-        let store = open(&format!("{}?sslmode={mode}", db.url))
+    let encrypted = |store: PostgresStore| async move {
+        let ssl: Option<bool> =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_optional(store.pool())
+                .await
+                .unwrap();
+        store.pool().close().await;
+        ssl.unwrap_or(false)
+    };
+    let server_has_tls = {
+        let store = PostgresStore::open(&format!("{}?sslmode=prefer", db.url))
             .await
-            .unwrap_or_else(|e| panic!("sslmode={mode}: {e}"));
-        assert!(store.claim_delivery(Platform::Slack, mode).await.unwrap());
+            .unwrap_or_else(|e| panic!("sslmode=prefer: {e}"));
+        assert!(store
+            .claim_delivery(Platform::Slack, "prefer")
+            .await
+            .unwrap());
+        encrypted(store).await
+    };
+    let plain = PostgresStore::open(&format!("{}?sslmode=disable", db.url))
+        .await
+        .unwrap_or_else(|e| panic!("sslmode=disable: {e}"));
+    assert!(!encrypted(plain).await, "sslmode=disable is not encrypted");
+    if server_has_tls {
+        // `require` encrypts without checking the certificate (as libpq does).
+        let tls = PostgresStore::open(&format!("{}?sslmode=require", db.url))
+            .await
+            .unwrap_or_else(|e| panic!("sslmode=require: {e}"));
+        assert!(encrypted(tls).await, "sslmode=require is encrypted");
     }
 }
 
