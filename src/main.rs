@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => cli::demo(args).await,
         Command::Send(args) => cli::send(args).await,
         Command::Serve(args) => cli::serve(args).await,
-        Command::CheckConfig(args) => cli::check_config(args),
+        Command::CheckConfig(args) => cli::check_config(args).await,
         Command::Simulate(args) => cli::simulate(args).await,
     };
     match result {

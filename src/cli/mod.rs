@@ -143,8 +143,11 @@ fn load_config(
 }
 
 /// `check-config`: validates without serving.
-pub fn check_config(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// `check-config`: the file is valid and its store can be reached, with a schema this
+/// binary knows. The storage URL is shown without its password.
+pub async fn check_config(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = load_config(&args.config)?;
+    crate::store::check(&config.storage_url).await?;
     println!(
         "{} is valid: listen {}, {} instance(s) ({}), storage {}",
         args.config.display(),
@@ -156,7 +159,7 @@ pub fn check_config(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> 
             .map(|i| i.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        config.storage_url
+        crate::store::redact_url(&config.storage_url)
     );
     Ok(())
 }

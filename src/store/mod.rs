@@ -1,21 +1,40 @@
 //! Persistence behind one interface: audit rows and re-delivery protection, with the
-//! backend picked from the storage URL. Queries use `$N` placeholders and portable SQL so
-//! that a PostgreSQL backend can share them.
+//! backend picked from the storage URL: `sqlite://FILE` (the default) or
+//! `postgres://…`/`postgresql://…`. Both backends run the same queries (`sql`).
 
+mod postgres;
+mod sql;
 mod sqlite;
+#[cfg(test)]
+mod test_database;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::Platform;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("storage URL {0:?} is not supported (use sqlite://FILE)")]
+    /// The URL is shown without its password and parameters.
+    #[error(
+        "storage URL {0:?} is not supported (use sqlite://FILE or postgres://USER@HOST:PORT/DB)"
+    )]
     UnsupportedUrl(String),
+    /// No connection could be made (down, refused, unknown database, TLS, credentials).
+    #[error("cannot reach the database at {target}: {reason}")]
+    Unreachable { target: String, reason: String },
+    /// The database has migrations applied that this binary does not know.
+    #[error(
+        "the database schema is newer than this binary (migration {0} is applied but unknown \
+         to this version of usersync-bot); upgrade the bot or use another database"
+    )]
+    SchemaNewer(i64),
     #[error("storage error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("storage migration failed: {0}")]
@@ -318,12 +337,116 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
 }
 
+/// The backends a storage URL can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a URL's scheme names, if any.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// Opens (and migrates) the store a URL names.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await?))
-    } else {
-        Err(StoreError::UnsupportedUrl(url.to_string()))
+    match Backend::of_url(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::open(url).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(PostgresStore::open(url).await?)),
+        None => Err(StoreError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+/// Whether the store a URL names can be used, without changing it (for `check-config`):
+/// the database can be reached and its schema is not newer than this binary. A SQLite file
+/// that does not exist yet is fine (it is created on start).
+pub async fn check(url: &str) -> Result<(), StoreError> {
+    let applied = match Backend::of_url(url) {
+        Some(Backend::Sqlite) => sqlite::applied_migrations(url).await?,
+        Some(Backend::Postgres) => postgres::applied_migrations(url).await?,
+        None => return Err(StoreError::UnsupportedUrl(redact_url(url))),
+    };
+    let known = match Backend::of_url(url) {
+        Some(Backend::Sqlite) => sqlite::MIGRATOR.iter(),
+        _ => postgres::MIGRATOR.iter(),
+    }
+    .map(|m| m.version)
+    .collect::<Vec<_>>();
+    match applied.into_iter().find(|v| !known.contains(v)) {
+        Some(unknown) => Err(StoreError::SchemaNewer(unknown)),
+        None => Ok(()),
+    }
+}
+
+/// The migrations applied to a database (each backend runs it on its own connection).
+const APPLIED_VERSIONS: &str = "SELECT version FROM _sqlx_migrations ORDER BY version";
+
+/// The versions [`APPLIED_VERSIONS`] read; none when the table is not there yet.
+fn applied_versions(read: Result<Vec<i64>, sqlx::Error>) -> Result<Vec<i64>, StoreError> {
+    match read {
+        Ok(versions) => Ok(versions),
+        // No table: nothing was ever migrated here.
+        Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(vec![]),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A storage URL fit for messages and logs: no password, no parameters (which may carry
+/// one, e.g. `?password=`), no fragment.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "(not a URL)".into(),
+        },
+    }
+}
+
+/// A driver's message with the URL's password taken out, should the driver ever echo it.
+fn scrub(message: &str, url: &str) -> String {
+    let mut out = message.to_string();
+    if let Ok(u) = url::Url::parse(url) {
+        let mut secrets: Vec<String> = u.password().map(str::to_string).into_iter().collect();
+        secrets.extend(
+            u.query_pairs()
+                .filter(|(k, _)| k == "password")
+                .map(|(_, v)| v.into_owned()),
+        );
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(secret.as_str(), "***");
+            let decoded = percent_encoding::percent_decode_str(secret).decode_utf8_lossy();
+            if !decoded.is_empty() {
+                out = out.replace(decoded.as_ref(), "***");
+            }
+        }
+    }
+    out
+}
+
+/// A migration's result, with "applied but unknown here" said as what it means.
+fn migrated(result: Result<(), sqlx::migrate::MigrateError>) -> Result<(), StoreError> {
+    match result {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+            Err(StoreError::SchemaNewer(version))
+        }
+        other => Ok(other?),
     }
 }
 

@@ -48,6 +48,40 @@ token = "${CLI_TEST_TOKEN}"
 }
 
 #[test]
+fn check_config_names_an_unreachable_database_without_its_password() {
+    let path = write(
+        r#"
+[storage]
+url = "postgres://bot:${CLI_DB_PASSWORD}@127.0.0.1:1/usersync"
+[slack]
+signing_secrets = ["s"]
+[[instances]]
+name = "jira"
+base_url = "https://jira.example.com"
+token = "t"
+"#,
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("CLI_DB_PASSWORD", "db-secret-value")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("cannot reach the database"), "{all}");
+    assert!(
+        all.contains("postgres://bot:***@127.0.0.1:1/usersync"),
+        "{all}"
+    );
+    assert!(!all.contains("db-secret-value"), "{all}");
+}
+
+#[test]
 fn check_config_lists_every_problem_and_fails() {
     let path = write(
         r#"

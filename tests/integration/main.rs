@@ -12,6 +12,7 @@ mod client_against_simulator;
 mod jobs;
 mod mattermost;
 mod notify;
+mod postgres;
 mod properties;
 mod shutdown;
 mod simulator_http;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use super::Problems;
 use crate::config::raw::RawStorage;
+use crate::store::{redact_url, Backend};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 const DEFAULT_STORAGE_URL: &str = "sqlite://usersync-bot.db";
@@ -22,14 +23,25 @@ pub(super) fn listen(raw: Option<String>, p: &mut Problems) -> SocketAddr {
     }
 }
 
-/// The store's URL; only SQLite is implemented, so anything else is refused here rather
-/// than when the store is opened.
+/// The store's URL: SQLite (the default) or PostgreSQL; anything else is refused here
+/// rather than when the store is opened. Messages show the URL without its password.
 pub(super) fn storage(raw: Option<RawStorage>, p: &mut Problems) -> String {
     let url = raw.map_or_else(|| DEFAULT_STORAGE_URL.into(), |s| s.url);
-    if !url.starts_with("sqlite:") {
-        p.push(format!(
-            "storage.url: {url:?} is not supported (use \"sqlite://FILE\")"
-        ));
+    match Backend::of_url(&url) {
+        Some(Backend::Sqlite) => {}
+        Some(Backend::Postgres) => {
+            if url::Url::parse(&url).map_or(true, |u| u.host_str().is_none_or(str::is_empty)) {
+                p.push(format!(
+                    "storage.url: {:?} is not a PostgreSQL URL like \"postgres://USER@HOST:PORT/DB\"",
+                    redact_url(&url)
+                ));
+            }
+        }
+        None => p.push(format!(
+            "storage.url: {:?} is not supported (use \"sqlite://FILE\" or \
+             \"postgres://USER@HOST:PORT/DB\")",
+            redact_url(&url)
+        )),
     }
     url
 }
@@ -56,12 +68,39 @@ mod tests {
         assert_eq!(storage(None, &mut p), DEFAULT_STORAGE_URL);
         assert!(p.is_empty());
         let raw = RawStorage {
-            url: "postgres://db".into(),
+            url: "mysql://bot:secret@db/bot".into(),
         };
         storage(Some(raw), &mut p);
         assert_eq!(
             p.into_vec(),
-            ["storage.url: \"postgres://db\" is not supported (use \"sqlite://FILE\")"]
+            [
+                "storage.url: \"mysql://bot:***@db/bot\" is not supported (use \"sqlite://FILE\" \
+              or \"postgres://USER@HOST:PORT/DB\")"
+            ]
         );
+    }
+
+    #[test]
+    fn storage_accepts_postgres_urls_and_names_a_bad_one_without_its_password() {
+        let mut p = Problems::default();
+        for url in [
+            "postgres://bot@127.0.0.1:5432/bot",
+            "postgresql://bot:secret@db.example/bot?sslmode=require",
+        ] {
+            let raw = RawStorage { url: url.into() };
+            assert_eq!(storage(Some(raw), &mut p), url);
+        }
+        assert!(p.is_empty(), "{:?}", p.into_vec());
+        let raw = RawStorage {
+            url: "postgres://:secret@/bot".into(),
+        };
+        storage(Some(raw), &mut p);
+        let problems = p.into_vec();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].contains("is not a PostgreSQL URL like"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].contains("secret"), "{problems:?}");
     }
 }

@@ -256,6 +256,8 @@ pub struct BotSetup<'a> {
     pub response_hosts: Vec<String>,
     pub inline_budget: &'a str,
     pub db: PathBuf,
+    /// A storage URL to use instead of the SQLite file `db` (e.g. a PostgreSQL database).
+    pub storage_url: Option<String>,
     pub extra: &'a str,
     pub slack_extra: String,
     pub viewer_star: bool,
@@ -271,6 +273,7 @@ impl<'a> BotSetup<'a> {
             response_hosts: vec!["127.0.0.1".into()],
             inline_budget: "2s",
             db: temp_db(),
+            storage_url: None,
             extra: "",
             slack_extra: String::new(),
             viewer_star: true,
@@ -285,7 +288,7 @@ impl<'a> BotSetup<'a> {
 listen = "127.0.0.1:0"
 
 [storage]
-url = "sqlite://{db}"
+url = "{storage}"
 
 [slack]
 signing_secrets = ["{OLD_SECRET}", "${{TEST_SIGNING_SECRET}}"]
@@ -306,7 +309,10 @@ run = ["slack:{OPS_CHANNEL}", "mattermost:{MM_OPS_CHANNEL}"]
 {extra}
 {mattermost}
 "#,
-            db = self.db.display(),
+            storage = self
+                .storage_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", self.db.display())),
             hosts = self.response_hosts,
             budget = self.inline_budget,
             viewer = if self.viewer_star { "\"*\"" } else { "" },

@@ -2,6 +2,7 @@
 //! pointed at it, and bounded waits.
 
 pub mod bot;
+pub mod pg;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,460 @@
+//! The SQL shared by every backend, written once.
+//!
+//! Both backends keep the same tables, columns and row shapes (ids and integers as 64-bit
+//! integers, flags as 0/1, timestamps as RFC 3339 TEXT, JSON as TEXT), and every query uses
+//! `$N` placeholders and SQL that SQLite and PostgreSQL read alike (`ON CONFLICT … DO`,
+//! `RETURNING id`, `LIMIT $N`). So the one implementation of [`Store`] below is stamped out
+//! for each backend's concrete `sqlx` types by [`sql_store!`]:
+//! `sql_store!(SqliteStore, sqlx::Sqlite)`, `sql_store!(PostgresStore, sqlx::Postgres)`.
+//!
+//! Why a macro rather than a generic `impl<DB: sqlx::Database> Store for SqlStore<DB>`: the
+//! generic version needs a long list of higher-ranked bounds (executor, encode/decode of
+//! every bound and read type, column index, `Send` futures through `async_trait`) that
+//! says nothing about the store and breaks with each sqlx release; sqlx's `Any` driver
+//! would lose the SQLite tuning (WAL, busy timeout) and typed connect options. The macro
+//! expands the same source against concrete types, so the compiler checks each backend
+//! fully, and a query changed here changes for both.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Audit rows in one INSERT at most (7 values each, well under SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameters).
+pub(super) const AUDIT_ROWS_PER_INSERT: usize = 128;
+
+pub(super) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub(super) fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+pub(super) const JOB_COLUMNS: &str =
+    "id, kind, platform, instance, connector_id, connector_name, subject, \
+    channel_id, user_id, user_name, response_url, response_url_expires_at, response_posts, \
+    baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
+    delivery, delivery_error, started_at, updated_at, finished_at";
+
+/// Implements [`Store`](super::Store) for `$store` (a struct with a `pool: sqlx::Pool<$db>`).
+macro_rules! sql_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use chrono::{DateTime, Utc};
+            use sqlx::Row;
+
+            use $crate::domain::Platform;
+            use $crate::store::sql::{parse_ts, ts, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS};
+            use $crate::store::{
+                platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState,
+                Store, StoreError, Subscription,
+            };
+
+        impl $store {
+            /// The migrations applied, read on a connection of its own (closed after).
+            pub(super) async fn applied_on(
+                mut conn: <$db as sqlx::Database>::Connection,
+            ) -> Result<Vec<i64>, StoreError> {
+                let read = sqlx::query_scalar($crate::store::APPLIED_VERSIONS)
+                    .fetch_all(&mut conn)
+                    .await;
+                sqlx::Connection::close(conn).await.ok();
+                $crate::store::applied_versions(read)
+            }
+        }
+
+        fn job_from_row(r: &<$db as sqlx::Database>::Row) -> Result<JobRecord, sqlx::Error> {
+            let opt_ts = |name: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+                Ok(r.try_get::<Option<String>, _>(name)?.map(|s| parse_ts(&s)))
+            };
+            let opt_u64 = |name: &str| -> Result<Option<u64>, sqlx::Error> {
+                Ok(r.try_get::<Option<i64>, _>(name)?.map(|v| v as u64))
+            };
+            Ok(JobRecord {
+                id: r.try_get("id")?,
+                kind: if r.try_get::<&str, _>("kind")? == "user" {
+                    JobKind::User
+                } else {
+                    JobKind::Sync
+                },
+                platform: platform_from(r.try_get::<&str, _>("platform")?),
+                instance: r.try_get("instance")?,
+                connector_id: r.try_get("connector_id")?,
+                connector_name: r.try_get("connector_name")?,
+                subject: r.try_get("subject")?,
+                channel_id: r.try_get("channel_id")?,
+                user_id: r.try_get("user_id")?,
+                user_name: r.try_get("user_name")?,
+                response_url: r.try_get("response_url")?,
+                response_url_expires_at: opt_ts("response_url_expires_at")?,
+                response_posts: r.try_get::<i64, _>("response_posts")? as u32,
+                baseline_sync_id: opt_u64("baseline_sync_id")?,
+                sync_id: opt_u64("sync_id")?,
+                local: r.try_get::<i64, _>("local_run")? != 0,
+                state: JobState::parse(r.try_get::<&str, _>("state")?),
+                last_status: r
+                    .try_get::<Option<String>, _>("last_status")?
+                    .and_then(|s| serde_json::from_str(&s).ok()),
+                progress_channel: r.try_get("progress_channel")?,
+                progress_ts: r.try_get("progress_ts")?,
+                delivery: Delivery::parse(r.try_get::<&str, _>("delivery")?),
+                delivery_error: r.try_get("delivery_error")?,
+                started_at: parse_ts(r.try_get::<&str, _>("started_at")?),
+                updated_at: parse_ts(r.try_get::<&str, _>("updated_at")?),
+                finished_at: opt_ts("finished_at")?,
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn record_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+                // Many rows per statement: one round trip per chunk, not per row.
+                let mut tx = self.pool.begin().await?;
+                for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit (at, platform, user_id, channel_id, command_text, decision, outcome) ",
+                    );
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(ts(e.at))
+                            .push_bind(e.platform.as_str())
+                            .push_bind(&e.user_id)
+                            .push_bind(&e.channel_id)
+                            .push_bind(&e.command_text)
+                            .push_bind(e.decision.as_str())
+                            .push_bind(&e.outcome);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT at, platform, user_id, channel_id, command_text, decision, outcome \
+                     FROM audit ORDER BY id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let at: String = r.try_get("at")?;
+                        Ok(AuditEntry {
+                            at: parse_ts(&at),
+                            platform: platform_from(r.try_get::<&str, _>("platform")?),
+                            user_id: r.try_get("user_id")?,
+                            channel_id: r.try_get("channel_id")?,
+                            command_text: r.try_get("command_text")?,
+                            decision: Decision::parse(r.try_get::<&str, _>("decision")?),
+                            outcome: r.try_get("outcome")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn claim_delivery(
+                &self,
+                platform: Platform,
+                trigger_id: &str,
+            ) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "INSERT INTO deliveries (platform, trigger_id, received_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (platform, trigger_id) DO NOTHING",
+                )
+                .bind(platform.as_str())
+                .bind(trigger_id)
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                let result = sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
+                    .bind(ts(before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected())
+            }
+
+            async fn insert_job(&self, job: &JobRecord) -> Result<i64, StoreError> {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO jobs (kind, platform, instance, connector_id, connector_name, subject, \
+                     channel_id, user_id, user_name, response_url, response_url_expires_at, response_posts, \
+                     baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
+                     delivery, delivery_error, started_at, updated_at, finished_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20, $21, $22, $23, $24) RETURNING id",
+                )
+                .bind(job.kind.as_str())
+                .bind(job.platform.as_str())
+                .bind(&job.instance)
+                .bind(&job.connector_id)
+                .bind(&job.connector_name)
+                .bind(&job.subject)
+                .bind(&job.channel_id)
+                .bind(&job.user_id)
+                .bind(&job.user_name)
+                .bind(&job.response_url)
+                .bind(job.response_url_expires_at.map(ts))
+                .bind(i64::from(job.response_posts))
+                .bind(job.baseline_sync_id.map(|v| v as i64))
+                .bind(job.sync_id.map(|v| v as i64))
+                .bind(i64::from(job.local))
+                .bind(job.state.as_str())
+                .bind(job.last_status.as_ref().map(|v| v.to_string()))
+                .bind(&job.progress_channel)
+                .bind(&job.progress_ts)
+                .bind(job.delivery.as_str())
+                .bind(&job.delivery_error)
+                .bind(ts(job.started_at))
+                .bind(ts(job.updated_at))
+                .bind(job.finished_at.map(ts))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(id)
+            }
+
+            async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE jobs SET response_posts = $1, sync_id = $2, state = $3, last_status = $4, \
+                     progress_channel = $5, progress_ts = $6, delivery = $7, delivery_error = $8, \
+                     updated_at = $9, finished_at = $10 WHERE id = $11",
+                )
+                .bind(i64::from(job.response_posts))
+                .bind(job.sync_id.map(|v| v as i64))
+                .bind(job.state.as_str())
+                .bind(job.last_status.as_ref().map(|v| v.to_string()))
+                .bind(&job.progress_channel)
+                .bind(&job.progress_ts)
+                .bind(job.delivery.as_str())
+                .bind(&job.delivery_error)
+                .bind(ts(job.updated_at))
+                .bind(job.finished_at.map(ts))
+                .bind(job.id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn open_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'following' \
+                     OR delivery IN ('pending', 'posting') ORDER BY id"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(job_from_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(job_from_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn subscribe(&self, s: &Subscription) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO subscriptions (platform, channel_id, instance, connector, connector_name, \
+                     failures_only, max_deleted, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (platform, channel_id, instance, connector) DO UPDATE SET \
+                     connector_name = excluded.connector_name, failures_only = excluded.failures_only, \
+                     max_deleted = excluded.max_deleted, created_by = excluded.created_by, \
+                     created_at = excluded.created_at",
+                )
+                .bind(s.platform.as_str())
+                .bind(&s.channel_id)
+                .bind(&s.instance)
+                .bind(&s.connector)
+                .bind(&s.connector_name)
+                .bind(i64::from(s.failures_only))
+                .bind(s.max_deleted.map(|v| v as i64))
+                .bind(&s.created_by)
+                .bind(ts(s.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn unsubscribe(
+                &self,
+                platform: Platform,
+                channel_id: &str,
+                instance: &str,
+                connector: &str,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    "DELETE FROM subscriptions WHERE platform = $1 AND channel_id = $2 AND instance = $3 \
+                     AND connector = $4",
+                )
+                .bind(platform.as_str())
+                .bind(channel_id)
+                .bind(instance)
+                .bind(connector)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, platform, channel_id, instance, connector, connector_name, failures_only, \
+                     max_deleted, created_by, created_at FROM subscriptions ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Subscription {
+                            id: r.try_get("id")?,
+                            platform: platform_from(r.try_get::<&str, _>("platform")?),
+                            channel_id: r.try_get("channel_id")?,
+                            instance: r.try_get("instance")?,
+                            connector: r.try_get("connector")?,
+                            connector_name: r.try_get("connector_name")?,
+                            failures_only: r.try_get::<i64, _>("failures_only")? != 0,
+                            max_deleted: r
+                                .try_get::<Option<i64>, _>("max_deleted")?
+                                .map(|v| v as u64),
+                            created_by: r.try_get("created_by")?,
+                            created_at: parse_ts(r.try_get::<&str, _>("created_at")?),
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn handled_sync(
+                &self,
+                instance: &str,
+                connector_id: &str,
+            ) -> Result<Option<u64>, StoreError> {
+                let id: Option<i64> = sqlx::query_scalar(
+                    "SELECT handled_id FROM watch_state WHERE instance = $1 AND connector_id = $2",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(id.map(|v| v as u64))
+            }
+
+            async fn set_handled_sync(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                id: u64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO watch_state (instance, connector_id, handled_id, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (instance, connector_id) DO UPDATE SET handled_id = excluded.handled_id, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .bind(id as i64)
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn announced(
+                &self,
+                platform: Platform,
+                channel_id: &str,
+                instance: &str,
+                connector_id: &str,
+            ) -> Result<Option<u64>, StoreError> {
+                let id: Option<i64> = sqlx::query_scalar(
+                    "SELECT last_sync_id FROM announcements WHERE platform = $1 AND channel_id = $2 \
+                     AND instance = $3 AND connector_id = $4",
+                )
+                .bind(platform.as_str())
+                .bind(channel_id)
+                .bind(instance)
+                .bind(connector_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(id.map(|v| v as u64))
+            }
+
+            async fn set_announced(
+                &self,
+                platform: Platform,
+                channel_id: &str,
+                instance: &str,
+                connector_id: &str,
+                sync_id: u64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO announcements (platform, channel_id, instance, connector_id, last_sync_id, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (platform, channel_id, instance, connector_id) DO UPDATE SET \
+                     last_sync_id = excluded.last_sync_id, updated_at = excluded.updated_at",
+                )
+                .bind(platform.as_str())
+                .bind(channel_id)
+                .bind(instance)
+                .bind(connector_id)
+                .bind(sync_id as i64)
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn outage(&self, instance: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+                let since: Option<String> =
+                    sqlx::query_scalar("SELECT down_since FROM outages WHERE instance = $1")
+                        .bind(instance)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(since.map(|s| parse_ts(&s)))
+            }
+
+            async fn set_outage(
+                &self,
+                instance: &str,
+                since: Option<DateTime<Utc>>,
+            ) -> Result<(), StoreError> {
+                match since {
+                    Some(t) => {
+                        sqlx::query(
+                            "INSERT INTO outages (instance, down_since) VALUES ($1, $2) \
+                             ON CONFLICT (instance) DO UPDATE SET down_since = excluded.down_since",
+                        )
+                        .bind(instance)
+                        .bind(ts(t))
+                        .execute(&self.pool)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM outages WHERE instance = $1")
+                            .bind(instance)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+        };
+    };
+}
+
+pub(super) use sql_store;

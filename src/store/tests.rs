@@ -1,0 +1,382 @@
+//! The store's one test body, run on SQLite always and on PostgreSQL when
+//! `USERSYNC_BOT_TEST_DATABASE_URL` names a server (an admin URL: each run creates its own
+//! fresh database through it and drops it afterwards). Without it the PostgreSQL runs are
+//! skipped, and a notice says so on the terminal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::test_database::fresh_database;
+use super::*;
+use crate::domain::Platform;
+use chrono::Utc;
+
+/// What is skipped without a PostgreSQL server.
+const RUNS: &str = "the PostgreSQL runs of the store tests";
+
+/// Runs `body` on a fresh SQLite store, then on a fresh PostgreSQL database if there is a
+/// server to test on. The body gets the store and its URL.
+async fn on_each_backend<F, Fut>(test: &str, body: F)
+where
+    F: Fn(Arc<dyn Store>, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = std::env::temp_dir().join(format!("usersync-bot-store-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("test.db").display());
+    let store = open(&url).await.unwrap();
+    run(body(store, url)).await;
+    std::fs::remove_dir_all(dir).ok();
+
+    let Some(db) = fresh_database(RUNS, test).await else {
+        return;
+    };
+    let store = open(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("{test}: cannot open PostgreSQL store: {e}"));
+    // The database is dropped with `db`, after the body or while its panic unwinds.
+    run(body(store, db.url.clone())).await;
+}
+
+/// Runs a test body in its own task, so that its panic is reported as the test's.
+async fn run(body: impl Future<Output = ()> + Send + 'static) {
+    if let Err(e) = tokio::spawn(body).await {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn audit_rows_round_trip_newest_first() {
+    on_each_backend("audit_rows_round_trip_newest_first", |s, _url| async move {
+        let entry = |text: &str, decision| AuditEntry {
+            at: Utc::now(),
+            platform: Platform::Slack,
+            user_id: "U1".into(),
+            channel_id: "C1".into(),
+            command_text: text.into(),
+            decision,
+            outcome: "ok".into(),
+        };
+        s.record_audits(&[
+            entry("/usersync help", Decision::Allowed),
+            entry("/usersync run x", Decision::Denied),
+        ])
+        .await
+        .unwrap();
+        let rows = s.recent_audit(10).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].command_text, "/usersync run x");
+        assert_eq!(rows[0].decision, Decision::Denied);
+        assert_eq!(rows[1].platform, Platform::Slack);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jobs_round_trip_and_open_ones_are_found() {
+    on_each_backend(
+        "jobs_round_trip_and_open_ones_are_found",
+        |s, _url| async move {
+            let now = Utc::now();
+            let mut job = JobRecord {
+                id: 0,
+                kind: JobKind::Sync,
+                platform: Platform::Slack,
+                instance: "jira".into(),
+                connector_id: "c1".into(),
+                connector_name: "Azure AD".into(),
+                subject: None,
+                channel_id: "C1".into(),
+                user_id: "U1".into(),
+                user_name: Some("alice".into()),
+                response_url: Some("https://hooks.slack.com/x".into()),
+                response_url_expires_at: Some(now),
+                response_posts: 0,
+                baseline_sync_id: Some(94),
+                sync_id: None,
+                local: true,
+                state: JobState::Following,
+                last_status: None,
+                progress_channel: None,
+                progress_ts: None,
+                delivery: Delivery::Pending,
+                delivery_error: None,
+                started_at: now,
+                updated_at: now,
+                finished_at: None,
+            };
+            job.id = s.insert_job(&job).await.unwrap();
+            assert_eq!(s.open_jobs().await.unwrap().len(), 1);
+            job.sync_id = Some(95);
+            job.state = JobState::Done;
+            job.delivery = Delivery::Posted;
+            job.last_status = Some(serde_json::json!({"id": 95, "status": "DONE"}));
+            job.finished_at = Some(now);
+            s.update_job(&job).await.unwrap();
+            assert!(s.open_jobs().await.unwrap().is_empty());
+            let back = s.recent_jobs(5).await.unwrap();
+            assert_eq!(back.len(), 1);
+            let mut expected = job.clone();
+            // Timestamps are stored to the microsecond.
+            expected.started_at = back[0].started_at;
+            expected.updated_at = back[0].updated_at;
+            expected.response_url_expires_at = back[0].response_url_expires_at;
+            expected.finished_at = back[0].finished_at;
+            assert_eq!(back[0], expected);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_delivery_is_claimed_once_and_can_be_forgotten() {
+    on_each_backend(
+        "a_delivery_is_claimed_once_and_can_be_forgotten",
+        |s, _url| async move {
+            assert!(s.claim_delivery(Platform::Slack, "t1").await.unwrap());
+            assert!(!s.claim_delivery(Platform::Slack, "t1").await.unwrap());
+            assert!(
+                s.claim_delivery(Platform::Mattermost, "t1").await.unwrap(),
+                "per platform"
+            );
+            let forgotten = s
+                .forget_deliveries_before(Utc::now() + chrono::Duration::seconds(1))
+                .await
+                .unwrap();
+            assert_eq!(forgotten, 2);
+            assert!(s.claim_delivery(Platform::Slack, "t1").await.unwrap());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn subscriptions_are_upserted_kept_in_order_and_ended() {
+    on_each_backend(
+        "subscriptions_are_upserted_kept_in_order_and_ended",
+        |s, _url| async move {
+            let sub = |channel: &str, connector: &str, failures_only| Subscription {
+                id: 0,
+                platform: Platform::Mattermost,
+                channel_id: channel.into(),
+                instance: "jira".into(),
+                connector: connector.into(),
+                connector_name: format!("name of {connector}"),
+                failures_only,
+                max_deleted: Some(5),
+                created_by: "U1".into(),
+                created_at: Utc::now(),
+            };
+            s.subscribe(&sub("C1", "c1", false)).await.unwrap();
+            s.subscribe(&sub("C2", "*", false)).await.unwrap();
+            s.subscribe(&sub("C1", "c1", true)).await.unwrap();
+            let all = s.subscriptions().await.unwrap();
+            assert_eq!(all.len(), 2, "the third replaced the first");
+            assert_eq!(
+                (all[0].channel_id.as_str(), all[0].failures_only),
+                ("C1", true)
+            );
+            assert_eq!(all[1].connector, "*");
+            assert!(all[0].id < all[1].id, "oldest first");
+            assert_eq!(all[0].platform, Platform::Mattermost);
+            assert_eq!(all[0].max_deleted, Some(5));
+            assert!(s
+                .unsubscribe(Platform::Mattermost, "C1", "jira", "c1")
+                .await
+                .unwrap());
+            assert!(!s
+                .unsubscribe(Platform::Mattermost, "C1", "jira", "c1")
+                .await
+                .unwrap());
+            assert_eq!(s.subscriptions().await.unwrap().len(), 1);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn watcher_progress_announcements_and_outages_are_upserted() {
+    on_each_backend(
+        "watcher_progress_announcements_and_outages_are_upserted",
+        |s, _url| async move {
+            assert_eq!(s.handled_sync("jira", "c1").await.unwrap(), None);
+            s.set_handled_sync("jira", "c1", 7).await.unwrap();
+            s.set_handled_sync("jira", "c1", 9).await.unwrap();
+            assert_eq!(s.handled_sync("jira", "c1").await.unwrap(), Some(9));
+
+            let announced = |s: Arc<dyn Store>| async move {
+                s.announced(Platform::Slack, "C1", "jira", "c1")
+                    .await
+                    .unwrap()
+            };
+            assert_eq!(announced(s.clone()).await, None);
+            s.set_announced(Platform::Slack, "C1", "jira", "c1", 3)
+                .await
+                .unwrap();
+            s.set_announced(Platform::Slack, "C1", "jira", "c1", 4)
+                .await
+                .unwrap();
+            assert_eq!(announced(s.clone()).await, Some(4));
+
+            let since = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+                .unwrap()
+                .with_timezone(&Utc);
+            s.set_outage("jira", Some(since - chrono::Duration::hours(1)))
+                .await
+                .unwrap();
+            s.set_outage("jira", Some(since)).await.unwrap();
+            assert_eq!(s.outage("jira").await.unwrap(), Some(since));
+            s.set_outage("jira", None).await.unwrap();
+            assert_eq!(s.outage("jira").await.unwrap(), None);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_binary_is_refused_clearly() {
+    on_each_backend(
+        "a_schema_newer_than_the_binary_is_refused_clearly",
+        |s, url| async move {
+            drop(s);
+            check(&url)
+                .await
+                .expect("the schema this binary made is fine");
+            // What a newer binary would have left: one more applied migration.
+            let future = "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                      execution_time) SELECT 9999, 'from the future', success, checksum, \
+                      execution_time FROM _sqlx_migrations WHERE version = 1";
+            match Backend::of_url(&url) {
+                Some(Backend::Sqlite) => {
+                    let store = SqliteStore::open(&url).await.unwrap();
+                    sqlx::query(future).execute(store.pool()).await.unwrap();
+                    store.pool().close().await;
+                }
+                _ => {
+                    let store = PostgresStore::open(&url).await.unwrap();
+                    sqlx::query(future).execute(store.pool()).await.unwrap();
+                    store.pool().close().await;
+                }
+            }
+            let checked = check(&url).await;
+            assert!(
+                matches!(checked, Err(StoreError::SchemaNewer(9999))),
+                "{checked:?}"
+            );
+            let err = open(&url).await.unwrap_err();
+            assert!(matches!(err, StoreError::SchemaNewer(9999)), "{err:?}");
+            assert!(
+                err.to_string()
+                    .starts_with("the database schema is newer than this binary (migration 9999"),
+                "{err}"
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named_without_its_password() {
+    // Port 1 on loopback: nothing listens there.
+    for url in [
+        "postgres://bob:s3cr%3Ft@127.0.0.1:1/usersync?sslmode=disable",
+        "postgresql://bob@127.0.0.1:1/usersync?password=s3cr%3Ft&sslmode=prefer",
+    ] {
+        let checked = check(url).await;
+        assert!(
+            matches!(checked, Err(StoreError::Unreachable { .. })),
+            "{checked:?}"
+        );
+        let err = open(url).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+        assert!(
+            text.starts_with("cannot reach the database at postgres")
+                && text.contains("127.0.0.1:1/usersync:"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr"), "{text}");
+        assert!(!format!("{err:?}").contains("s3cr"), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_postgres_database_is_named_without_its_password() {
+    let Some(db) = fresh_database(RUNS, "a_missing_postgres_database").await else {
+        return;
+    };
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_path("usersync_no_such_database");
+    url.set_password(Some("hunter2")).unwrap();
+    let err = open(url.as_str()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Unreachable { .. }), "{err:?}");
+    assert!(text.contains(":***@"), "{text}");
+    assert!(text.contains("usersync_no_such_database"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn postgres_sslmode_is_honoured_against_the_local_server() {
+    let Some(db) = fresh_database(RUNS, "postgres_sslmode").await else {
+        return;
+    };
+    let encrypted = |store: PostgresStore| async move {
+        let ssl: Option<bool> =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_optional(store.pool())
+                .await
+                .unwrap();
+        store.pool().close().await;
+        ssl.unwrap_or(false)
+    };
+    let server_has_tls = {
+        let store = PostgresStore::open(&format!("{}?sslmode=prefer", db.url))
+            .await
+            .unwrap_or_else(|e| panic!("sslmode=prefer: {e}"));
+        assert!(store
+            .claim_delivery(Platform::Slack, "prefer")
+            .await
+            .unwrap());
+        encrypted(store).await
+    };
+    let plain = PostgresStore::open(&format!("{}?sslmode=disable", db.url))
+        .await
+        .unwrap_or_else(|e| panic!("sslmode=disable: {e}"));
+    assert!(!encrypted(plain).await, "sslmode=disable is not encrypted");
+    if server_has_tls {
+        // `require` encrypts without checking the certificate (as libpq does).
+        let tls = PostgresStore::open(&format!("{}?sslmode=require", db.url))
+            .await
+            .unwrap_or_else(|e| panic!("sslmode=require: {e}"));
+        assert!(encrypted(tls).await, "sslmode=require is encrypted");
+    }
+}
+
+#[test]
+fn storage_urls_are_shown_without_password_or_parameters() {
+    assert_eq!(
+        redact_url("postgres://bob:pw@db.example:5432/bot?sslmode=require&password=pw"),
+        "postgres://bob:***@db.example:5432/bot"
+    );
+    assert_eq!(
+        redact_url("postgresql://db.example/bot"),
+        "postgresql://db.example/bot"
+    );
+    assert_eq!(redact_url("mysql://"), "mysql://");
+    assert_eq!(redact_url("nonsense"), "(not a URL)");
+    assert_eq!(Backend::of_url("sqlite://x.db"), Some(Backend::Sqlite));
+    assert_eq!(Backend::of_url("postgresql://h/d"), Some(Backend::Postgres));
+    assert_eq!(Backend::of_url("mysql://h/d"), None);
+}
+
+#[tokio::test]
+async fn checking_a_sqlite_file_not_made_yet_is_fine_and_does_not_make_it() {
+    let path = std::env::temp_dir().join(format!("usersync-bot-check-{}.db", uuid::Uuid::new_v4()));
+    check(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(!path.exists());
+    let err = check("mysql://bot:pw@db/bot").await.unwrap_err();
+    assert!(!err.to_string().contains("pw@"), "{err}");
+}
