@@ -3,7 +3,7 @@
 # usersync-bot container image.
 #
 #   docker build -t usersync-bot:0.1.0 .
-#   docker run --read-only -p 3000:3000 \
+#   docker run --read-only --tmpfs /tmp -p 3000:3000 \
 #     -v "$PWD/manifests/docker/usersync-bot.toml:/etc/usersync-bot/usersync-bot.toml:ro" \
 #     -v usersync-bot-data:/var/lib/usersync-bot \
 #     -e SLACK_SIGNING_SECRET -e SLACK_BOT_TOKEN -e JIRA_PASSWORD \
