@@ -18,6 +18,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve(args).await,
         Command::CheckConfig(args) => cli::check_config(args).await,
         Command::Simulate(args) => cli::simulate(args).await,
+        Command::Healthcheck(args) => return cli::healthcheck(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,7 +8,9 @@ mod redelivery;
 mod shared_replies;
 mod start;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use audit::AuditLog;
 pub use metrics::Metrics;
@@ -39,9 +41,49 @@ pub struct App {
     pub outbox: Outbox,
     pub jobs: Arc<Jobs>,
     pub watcher: Arc<Watcher>,
+    /// Set once stopping began: `/readyz` then answers 503 so a load balancer stops
+    /// sending, while requests in flight finish.
+    shutting_down: AtomicBool,
+}
+
+/// How long `/readyz` waits for the store before calling it not ready.
+pub const READY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the bot is not ready; shown in `/readyz`'s body, without secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The store did not answer: the store's error, with any password taken out.
+    #[error("store: {0}")]
+    Store(String),
 }
 
 impl App {
+    /// Marks the bot as stopping: from now on it is not ready.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Ready: not stopping, and the store answers within [`READY_STORE_TIMEOUT`].
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        if self.is_shutting_down() {
+            return Err(NotReady::ShuttingDown);
+        }
+        let reason = match tokio::time::timeout(READY_STORE_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string().lines().next().unwrap_or_default().to_string(),
+            Err(_) => format!("no answer within {}s", READY_STORE_TIMEOUT.as_secs()),
+        };
+        let reason = without_password(&reason, &self.config.storage_url);
+        tracing::warn!(%reason, "not ready: the store does not answer");
+        Err(NotReady::Store(reason))
+    }
+
     /// The instance a command names, or the default one.
     pub fn instance(&self, name: Option<&str>) -> Result<&UserSyncClient, CommandError> {
         let known = || {
@@ -69,5 +111,36 @@ impl App {
 
     pub fn instance_names(&self) -> Vec<&str> {
         self.instances.iter().map(|c| c.instance()).collect()
+    }
+}
+
+/// `text` with the storage URL's password (as written or percent-decoded) replaced by
+/// `***`, should a driver's message ever carry it.
+fn without_password(text: &str, storage_url: &str) -> String {
+    let Some(password) = url::Url::parse(storage_url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+        .filter(|p| !p.is_empty())
+    else {
+        return text.to_string();
+    };
+    let decoded = percent_encoding::percent_decode_str(&password)
+        .decode_utf8_lossy()
+        .into_owned();
+    text.replace(&password, "***").replace(&decoded, "***")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_readiness_reason_never_carries_the_storage_password() {
+        let url = "postgres://bot:s%40cret@db/bot";
+        assert_eq!(
+            without_password("failed for bot:s%40cret and s@cret", url),
+            "failed for bot:*** and ***"
+        );
+        assert_eq!(without_password("plain", "sqlite://bot.db"), "plain");
     }
 }

@@ -26,6 +26,11 @@ pub enum StartError {
     Client(#[from] UserSyncError),
     #[error("cannot set up the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 fn outbox(config: &Config) -> Result<Outbox, reqwest::Error> {
@@ -88,6 +93,7 @@ impl App {
             outbox,
             jobs,
             watcher,
+            shutting_down: Default::default(),
         };
         Ok((Arc::new(app), writer))
     }

@@ -1,9 +1,11 @@
 //! The `usersync-bot` command line.
 
 mod demo;
+mod healthcheck;
 mod send;
 
 pub use demo::{demo, DemoArgs};
+pub use healthcheck::{healthcheck, readyz_url, HealthcheckArgs, HEALTHCHECK_TIMEOUT};
 pub use send::{send, to_terminal, SendArgs};
 
 use std::net::SocketAddr;
@@ -35,6 +37,8 @@ pub enum Command {
     CheckConfig(ConfigArgs),
     /// Run a simulator of the User Sync REST API (for development, tests and demos).
     Simulate(SimulateArgs),
+    /// Ask the running bot's /readyz (for a container HEALTHCHECK): exit 0 when ready.
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,14 +146,17 @@ fn load_config(
     })
 }
 
-/// `check-config`: validates without serving.
 /// `check-config`: the file is valid and its store can be reached, with a schema this
 /// binary knows. The storage URL is shown without its password.
 pub async fn check_config(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = load_config(&args.config)?;
     crate::store::check(&config.storage_url).await?;
+    let metrics = config
+        .metrics_listen
+        .map(|m| format!(", metrics_listen {m}"))
+        .unwrap_or_default();
     println!(
-        "{} is valid: listen {}, {} instance(s) ({}), storage {}",
+        "{} is valid: listen {}{metrics}, {} instance(s) ({}), storage {}",
         args.config.display(),
         config.listen,
         config.instances.len(),
@@ -173,6 +180,9 @@ pub async fn serve(args: ConfigArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bot = crate::server::RunningBot::start(config, listener).await?;
     tracing::info!(addr = %bot.addr, "usersync-bot serving Slack commands on POST /slack/commands");
+    if let Some(metrics) = bot.metrics_addr {
+        tracing::info!(addr = %metrics, "/healthz, /readyz and /metrics served here");
+    }
     shutdown_signal().await;
     tracing::info!("stopping");
     bot.stop().await;

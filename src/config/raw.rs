@@ -12,6 +12,7 @@ use super::ConfigError;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     pub(super) listen: Option<String>,
+    pub(super) metrics_listen: Option<String>,
     pub(super) storage: Option<RawStorage>,
     pub(super) slack: Option<RawSlack>,
     pub(super) mattermost: Option<RawMattermost>,

@@ -26,6 +26,10 @@ pub const RESPONSE_URL_LIFETIME: Duration = Duration::from_secs(30 * 60);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served instead of on `listen`, so
+    /// that the port the chat platforms reach exposes only the webhooks; `None`: on
+    /// `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub storage_url: String,
     pub slack: Option<SlackConfig>,
     pub mattermost: Option<MattermostConfig>,

@@ -11,19 +11,41 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 use crate::app::{App, Metrics};
 use answer::answer;
 use extract::{MattermostCommand, SlackRequest};
 
+/// Every route on one port: the webhooks, health and metrics (no `metrics_listen`).
 pub fn router(app: Arc<App>) -> Router {
+    webhooks(app.clone()).merge(health(app))
+}
+
+/// What the chat platforms call.
+pub fn webhooks(app: Arc<App>) -> Router {
     Router::new()
         .route("/slack/commands", post(slack_command))
         .route("/mattermost/commands", post(mattermost_command))
+        .with_state(app)
+}
+
+/// What probes and scrapers call: `/healthz` (alive), `/readyz` (may take traffic) and
+/// `/metrics`.
+pub fn health(app: Arc<App>) -> Router {
+    Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app)
+}
+
+/// 200 `ready`, or 503 with the reason (`shutting down`, `store: …`).
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.ready().await {
+        Ok(()) => "ready".into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason.to_string()).into_response(),
+    }
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -51,17 +73,38 @@ async fn mattermost_command(State(app): State<Arc<App>>, command: MattermostComm
 /// A bot serving on a listener: what `serve`, `demo` and the tests run.
 pub struct RunningBot {
     pub addr: std::net::SocketAddr,
+    /// Where health and metrics are served when `metrics_listen` is set (bound by
+    /// [`RunningBot::start`]); `None`: on `addr`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub app: Arc<App>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
+    shutdown: Option<watch::Sender<bool>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
     writer: tokio::task::JoinHandle<()>,
 }
 
 /// How long a stopping bot waits for its audit writer to finish.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Serves `routes` on `listener` until `stop` says so, letting requests in flight finish.
+fn serve(
+    listener: tokio::net::TcpListener,
+    routes: Router,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let result = axum::serve(listener, routes)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "server stopped");
+        }
+    })
+}
+
 impl RunningBot {
-    /// Starts the bot on a listener the caller bound.
+    /// Starts the bot on a listener the caller bound; binds `metrics_listen` if set.
     pub async fn start(
         config: crate::config::Config,
         listener: tokio::net::TcpListener,
@@ -69,34 +112,56 @@ impl RunningBot {
         let addr = listener.local_addr().map_err(|e| {
             crate::app::StartError::Store(crate::store::StoreError::Database(sqlx::Error::Io(e)))
         })?;
-        let (app, writer) = App::start(config).await?;
-        let (tx, rx) = oneshot::channel::<()>();
-        let routes = router(app.clone());
-        let server = tokio::spawn(async move {
-            let result = axum::serve(listener, routes)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "server stopped");
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => {
+                let listen = |source| crate::app::StartError::Listen { addr: at, source };
+                let listener = tokio::net::TcpListener::bind(at).await.map_err(listen)?;
+                let bound = listener.local_addr().map_err(listen)?;
+                Some((listener, bound))
             }
-        });
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(|(_, bound)| *bound);
+        let (app, writer) = App::start(config).await?;
+        let (tx, rx) = watch::channel(false);
+        let servers = match metrics_listener {
+            Some((metrics_listener, _)) => vec![
+                serve(listener, webhooks(app.clone()), rx.clone()),
+                serve(metrics_listener, health(app.clone()), rx),
+            ],
+            None => vec![serve(listener, router(app.clone()), rx)],
+        };
         Ok(RunningBot {
             addr,
+            metrics_addr,
             app,
             shutdown: Some(tx),
-            server,
+            servers,
             writer,
         })
     }
 
-    /// Stops accepting requests, lets those in flight finish, and flushes the audit log.
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub fn health_addr(&self) -> std::net::SocketAddr {
+        self.metrics_addr.unwrap_or(self.addr)
+    }
+
+    /// Marks the bot as stopping, so `/readyz` answers 503 `shutting down`; requests are
+    /// still served. [`RunningBot::stop`] begins with this.
+    pub fn begin_shutdown(&self) {
+        self.app.begin_shutdown();
+    }
+
+    /// Says it is not ready, stops accepting requests, lets those in flight finish, and
+    /// flushes the audit log.
     pub async fn stop(mut self) {
+        self.begin_shutdown();
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        let _ = (&mut self.server).await;
+        for server in &mut self.servers {
+            let _ = server.await;
+        }
         self.app.jobs.stop();
         self.app.watcher.stop();
         drop(self.app);

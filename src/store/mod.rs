@@ -251,6 +251,10 @@ pub struct Subscription {
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Whether the store answers a trivial query (for `/readyz`); it was migrated when it
+    /// was opened, so answering is enough.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Writes audit rows, all or none.
     async fn record_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
 

@@ -108,6 +108,11 @@ macro_rules! sql_store {
 
         #[async_trait::async_trait]
         impl Store for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn record_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
                 // Many rows per statement: one round trip per chunk, not per row.
                 let mut tx = self.pool.begin().await?;

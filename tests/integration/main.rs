@@ -9,6 +9,7 @@ mod support;
 mod architecture;
 mod cli;
 mod client_against_simulator;
+mod health;
 mod jobs;
 mod mattermost;
 mod notify;

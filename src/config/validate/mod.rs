@@ -51,6 +51,7 @@ impl Problems {
 pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let listen = service::listen(raw.listen, &mut p);
+    let metrics_listen = service::metrics_listen(raw.metrics_listen, listen, &mut p);
     let storage_url = service::storage(raw.storage, &mut p);
     let slack = raw.slack.and_then(|s| chat::slack(s, &mut p));
     let mattermost = raw.mattermost.and_then(|m| chat::mattermost(m, &mut p));
@@ -64,6 +65,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let routes = notify::notify(raw.notify, &instances, &mut p);
     p.into_result(Config {
         listen,
+        metrics_listen,
         storage_url,
         slack,
         mattermost,

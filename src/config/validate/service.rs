@@ -23,6 +23,31 @@ pub(super) fn listen(raw: Option<String>, p: &mut Problems) -> SocketAddr {
     }
 }
 
+/// Where health and metrics are served, if not on `listen`. Refused when it is the very
+/// address `listen` binds (both could not be bound).
+pub(super) fn metrics_listen(
+    raw: Option<String>,
+    listen: SocketAddr,
+    p: &mut Problems,
+) -> Option<SocketAddr> {
+    let text = raw?;
+    match text.parse::<SocketAddr>() {
+        Ok(addr) if addr == listen && addr.port() != 0 => {
+            p.push(format!(
+                "metrics_listen: {text:?} is the address of listen; use another port"
+            ));
+            None
+        }
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            p.push(format!(
+                "metrics_listen: {text:?} is not an address like \"0.0.0.0:9090\""
+            ));
+            None
+        }
+    }
+}
+
 /// The store's URL: SQLite (the default) or PostgreSQL; anything else is refused here
 /// rather than when the store is opened. Messages show the URL without its password.
 pub(super) fn storage(raw: Option<RawStorage>, p: &mut Problems) -> String {
@@ -59,6 +84,30 @@ mod tests {
         assert_eq!(
             p.into_vec(),
             ["listen: \"nowhere\" is not an address like \"127.0.0.1:3000\""]
+        );
+    }
+
+    #[test]
+    fn metrics_listen_is_optional_and_refuses_a_non_address_or_the_listen_address() {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 3000));
+        let mut p = Problems::default();
+        assert_eq!(metrics_listen(None, listen, &mut p), None);
+        assert_eq!(
+            metrics_listen(Some("0.0.0.0:9090".into()), listen, &mut p),
+            Some(SocketAddr::from(([0, 0, 0, 0], 9090)))
+        );
+        assert!(p.is_empty());
+        assert_eq!(metrics_listen(Some("9090".into()), listen, &mut p), None);
+        assert_eq!(
+            metrics_listen(Some(DEFAULT_LISTEN.into()), listen, &mut p),
+            None
+        );
+        assert_eq!(
+            p.into_vec(),
+            [
+                "metrics_listen: \"9090\" is not an address like \"0.0.0.0:9090\"",
+                "metrics_listen: \"127.0.0.1:3000\" is the address of listen; use another port",
+            ]
         );
     }
 
