@@ -23,11 +23,6 @@ K8S_VERSION="${K8S_VERSION:-1.32}"            # the oldest Kubernetes the manife
 KV_VERSION="1.37.0"                           # kubernetes-validate, pinned
 VENV="${USERSYNC_MANIFESTS_VENV:-/tmp/usersync-bot-manifests-venv}"
 
-# >>> metrics_listen: the top-level key arrives with the healthcheck/readyz work. Until
-# >>> the binary knows it, it is removed from the copy given to check-config.
-# >>> After merging that branch, set this to 0 (or delete the line).
-STRIP_METRICS_LISTEN="${STRIP_METRICS_LISTEN:-1}"
-
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
@@ -87,12 +82,7 @@ echo "== Slack app manifest"
 check_config() {
   local label="$1" src="$2" dir
   dir="$(mktemp -d "$work/config.XXXX")"
-  "$PY" "$HELPER" loopback-storage "$src" "$dir/check.db" >"$dir/a.toml"
-  if [[ "$STRIP_METRICS_LISTEN" == 1 ]]; then
-    "$PY" "$HELPER" strip-key "$dir/a.toml" metrics_listen >"$dir/config.toml"
-  else
-    cp "$dir/a.toml" "$dir/config.toml"
-  fi
+  "$PY" "$HELPER" loopback-storage "$src" "$dir/check.db" >"$dir/config.toml"
   local vars=() v
   for v in $(grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*\}' "$dir/config.toml" | tr -d '${}' | sort -u); do
     vars+=("$v=dummy-$v-for-validation")
@@ -103,7 +93,6 @@ check_config() {
 }
 
 echo "== config files (usersync-bot check-config)"
-[[ "$STRIP_METRICS_LISTEN" == 1 ]] && echo "(metrics_listen removed from the copies: STRIP_METRICS_LISTEN=1)"
 if "$PY" "$HELPER" extract-config "$work/rendered.yaml" usersync-bot-config usersync-bot.toml >"$work/k8s.toml"; then
   check_config "ConfigMap usersync-bot-config" "$work/k8s.toml"
 else

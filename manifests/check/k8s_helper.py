@@ -4,7 +4,6 @@
   k8s_helper.py render-fallback KUSTOMIZATION      concatenate its `resources:` (no kubectl)
   k8s_helper.py extract-config RENDERED NAME KEY   print data[KEY] of ConfigMap NAME
   k8s_helper.py loopback-storage TOML SQLITE_PATH  print TOML with [storage] url → SQLite file
-  k8s_helper.py strip-key TOML KEY                 print TOML without top-level `KEY = …`
   k8s_helper.py break-deployment RENDERED          print RENDERED with an unknown Deployment field
   k8s_helper.py break-api-version RENDERED         print RENDERED with an unknown Deployment apiVersion
   k8s_helper.py check-monitoring RENDERED METRIC…  PrometheusRule/ServiceMonitor shape, metrics used
@@ -62,18 +61,6 @@ def loopback_storage(toml_path, sqlite_path):
             out.append(line)
     if not done:
         sys.exit("loopback-storage: no [storage] url in the config")
-    sys.stdout.write("".join(out))
-
-
-def strip_key(toml_path, key):
-    out, section = [], None
-    with open(toml_path, encoding="utf-8") as f:
-        for line in f:
-            if re.match(r"^\s*\[", line):
-                section = line
-            if section is None and re.match(rf"^\s*{re.escape(key)}\s*=", line):
-                continue
-            out.append(line)
     sys.stdout.write("".join(out))
 
 
@@ -147,7 +134,6 @@ def main(argv):
         "render-fallback": render_fallback,
         "extract-config": extract_config,
         "loopback-storage": loopback_storage,
-        "strip-key": strip_key,
         "break-deployment": break_deployment,
         "break-api-version": break_api_version,
     }
