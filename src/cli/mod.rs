@@ -21,8 +21,24 @@ use crate::usersync::ApiFlavour;
 #[derive(Debug, Parser)]
 #[command(name = "usersync-bot", version, about, long_about = None)]
 pub struct Cli {
+    /// Log lines as text for people, or as JSON lines for a log pipeline.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "USERSYNC_BOT_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

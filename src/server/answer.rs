@@ -39,12 +39,19 @@ fn repeat(app: &App, inv: &Invocation) -> Option<Response> {
 fn spawn_dispatch(app: &Arc<App>, inv: &Arc<Invocation>) -> oneshot::Receiver<Answer> {
     let (tx, rx) = oneshot::channel::<Answer>();
     let (app, inv) = (app.clone(), inv.clone());
-    tokio::spawn(async move {
+    // Every log line about this request carries its platform and trigger id.
+    let span = tracing::info_span!(
+        "command",
+        platform = inv.platform.as_str(),
+        trigger = inv.trigger_id.as_deref().unwrap_or("-")
+    );
+    let work = async move {
         let answer = dispatch(&app, &inv).await;
         if let Err(answer) = tx.send(answer) {
             deliver_later(&app, &inv, answer.message()).await;
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(work, span));
     rx
 }
 
