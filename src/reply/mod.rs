@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::domain::Invocation;
 use crate::message::Message;
 
 /// What a handler answers: the message, and the outcome the audit records.
@@ -121,11 +120,6 @@ impl std::fmt::Display for Outcome {
             Outcome::Duplicate => f.write_str("duplicate delivery: not run again"),
         }
     }
-}
-
-/// `/usersync rest`, with the slash command the person typed.
-pub fn slash(inv: &Invocation, rest: &str) -> String {
-    format!("{} {rest}", inv.command)
 }
 
 /// How a job or record names the person who started it: `@name`, else the principal.

@@ -7,8 +7,6 @@ use crate::support::bot::*;
 use crate::support::*;
 use usersync_bot::usersync::ApiFlavour;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");
-
 fn write(text: &str) -> std::path::PathBuf {
     let path = temp_db().with_file_name("usersync-bot.toml");
     std::fs::write(&path, text).unwrap();

@@ -13,8 +13,6 @@ use usersync_bot::config::Config;
 use usersync_bot::server::RunningBot;
 use usersync_bot::usersync::ApiFlavour;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");
-
 async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.unwrap();
     let status = response.status().as_u16();

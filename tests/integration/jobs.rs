@@ -41,33 +41,6 @@ async fn bot_for(
 
 const FAST: &str = "poll_interval = \"50ms\"\nmax_wait = \"1m\"";
 
-fn run_cmd<'a>(slack: &FakeSlackHandle, text: &'a str, id: &str) -> Cmd<'a> {
-    let mut cmd = Cmd::new(OPERATOR, text);
-    cmd.response_url = Some(slack.response_url(id));
-    cmd
-}
-
-/// Whether a post is a new message (not progress replacing the original).
-fn is_outcome((path, body): &(String, Value)) -> bool {
-    let progress = visible(body).contains("The outcome is posted here when it finishes.");
-    !progress
-        && ((path.starts_with("/commands/") && body["replace_original"] == false)
-            || path == "/api/chat.postMessage")
-}
-
-/// The posts that are new messages.
-fn outcomes(slack: &FakeSlackHandle) -> Vec<(String, Value)> {
-    slack.received().into_iter().filter(is_outcome).collect()
-}
-
-async fn wait_outcome(slack: &FakeSlackHandle, n: usize) -> Vec<(String, Value)> {
-    wait_for("the outcome to be posted", || async {
-        let o = outcomes(slack);
-        (o.len() >= n).then_some(o)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_sync_started_from_chat_is_followed_and_its_full_outcome_posted_in_channel() {
     let (sim, slack, bot) = setup(600, FAST, "").await;

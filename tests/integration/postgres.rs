@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::support::bot::*;
 use crate::support::pg::{fresh_database, FreshDatabase};
 use crate::support::*;
-use serde_json::Value;
 use usersync_bot::simulator::SimulatorHandle;
 use usersync_bot::store::{Delivery, JobState};
 use usersync_bot::usersync::ApiFlavour;
@@ -18,33 +17,6 @@ async fn bot_on(db: &FreshDatabase, sim: &SimulatorHandle) -> TestBot {
     setup.storage_url = Some(db.url.clone());
     setup.extra = "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\n";
     setup.start().await
-}
-
-fn run_cmd<'a>(slack: &FakeSlackHandle, text: &'a str, id: &str) -> Cmd<'a> {
-    let mut cmd = Cmd::new(OPERATOR, text);
-    cmd.response_url = Some(slack.response_url(id));
-    cmd
-}
-
-/// The posts that are the outcome: a new message in the channel, not progress.
-fn outcomes(slack: &FakeSlackHandle) -> Vec<(String, Value)> {
-    slack
-        .received()
-        .into_iter()
-        .filter(|(path, body)| {
-            path.starts_with("/commands/")
-                && body["replace_original"] == false
-                && !visible(body).contains("The outcome is posted here when it finishes.")
-        })
-        .collect()
-}
-
-async fn wait_outcome(slack: &FakeSlackHandle) -> Vec<(String, Value)> {
-    wait_for("the outcome to be posted", || async {
-        let o = outcomes(slack);
-        (!o.is_empty()).then_some(o)
-    })
-    .await
 }
 
 #[tokio::test]
@@ -60,7 +32,7 @@ async fn on_postgres_a_sync_started_from_chat_is_followed_and_its_outcome_posted
     assert!(text.contains("Sync of Okta started by @tester"), "{text}");
     assert!(text.contains("Following it as job 1"), "{text}");
 
-    let posted = wait_outcome(&slack).await;
+    let posted = wait_outcome(&slack, 1).await;
     assert_eq!(posted[0].0, "/commands/T0001/pg-happy");
     let done = client(&sim, ApiFlavour::V2)
         .last_sync_status(OKTA)
@@ -103,7 +75,7 @@ async fn on_postgres_a_restart_in_the_middle_of_a_job_posts_the_outcome_exactly_
     assert!(outcomes(&slack).is_empty());
 
     let bot = bot_on(&db, &sim).await;
-    let posted = wait_outcome(&slack).await;
+    let posted = wait_outcome(&slack, 1).await;
     assert!(visible(&posted[0].1).contains("Sync of Okta finished"));
     let job = bot.wait_job_over().await;
     assert_eq!(job.state, JobState::Done);

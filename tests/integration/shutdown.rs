@@ -9,7 +9,6 @@ use usersync_bot::chat::slack::verify::sign;
 use usersync_bot::store::Store;
 use usersync_bot::usersync::ApiFlavour;
 
-const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");
 /// Commands answered before the stop.
 const COMMANDS: usize = 300;
 

@@ -699,3 +699,32 @@ fn collect_text(v: &Value, out: &mut String) {
         _ => {}
     }
 }
+
+/// `text` from an operator, with follow-ups to `slack`'s response_url `id`.
+pub fn run_cmd<'a>(slack: &FakeSlackHandle, text: &'a str, id: &str) -> Cmd<'a> {
+    let mut cmd = Cmd::new(OPERATOR, text);
+    cmd.response_url = Some(slack.response_url(id));
+    cmd
+}
+
+/// Whether a post is a new message (not progress replacing the original).
+pub fn is_outcome((path, body): &(String, Value)) -> bool {
+    let progress = visible(body).contains("The outcome is posted here when it finishes.");
+    !progress
+        && ((path.starts_with("/commands/") && body["replace_original"] == false)
+            || path == "/api/chat.postMessage")
+}
+
+/// The posts that are new messages.
+pub fn outcomes(slack: &FakeSlackHandle) -> Vec<(String, Value)> {
+    slack.received().into_iter().filter(is_outcome).collect()
+}
+
+/// Waits for at least `n` outcomes.
+pub async fn wait_outcome(slack: &FakeSlackHandle, n: usize) -> Vec<(String, Value)> {
+    super::wait_for("the outcome to be posted", || async {
+        let o = outcomes(slack);
+        (o.len() >= n).then_some(o)
+    })
+    .await
+}

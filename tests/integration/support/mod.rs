@@ -14,6 +14,9 @@ use usersync_bot::usersync::{
     ApiFlavour, Credentials, InstanceConfig, RetryPolicy, UserSyncClient,
 };
 
+/// The real binary, for tests that run it as a person would.
+pub const BIN: &str = env!("CARGO_BIN_EXE_usersync-bot");
+
 /// The longest a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
 
