@@ -20,6 +20,7 @@ pub mod message;
 pub mod notify;
 pub mod reply;
 pub mod server;
+pub mod signing;
 pub mod simulator;
 pub mod store;
 pub mod usersync;

@@ -120,6 +120,66 @@ pub enum Block {
     /// Small print under the message.
     Context(Text),
     Divider,
+    /// Buttons. `callback_url` is where a platform that needs one (Mattermost) sends the
+    /// click; Slack sends every click to the app's one Interactivity Request URL.
+    Actions {
+        buttons: Vec<Button>,
+        callback_url: Option<String>,
+    },
+}
+
+/// What a button does. Each platform names it in its own way (Slack `action_id`,
+/// Mattermost action `id`, letters and digits only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonAction {
+    Confirm,
+    Cancel,
+}
+
+impl ButtonAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ButtonAction::Confirm => "confirm",
+            ButtonAction::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ButtonAction> {
+        match s {
+            "confirm" => Some(ButtonAction::Confirm),
+            "cancel" => Some(ButtonAction::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// How a button looks: `Danger` for what changes or removes something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ButtonStyle {
+    Danger,
+    Default,
+}
+
+/// A dialog the client shows before it sends the click (Slack's `confirm`): a speed bump,
+/// not the authorization, which the bot checks itself when the click arrives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfirmDialog {
+    pub title: String,
+    pub text: String,
+    pub confirm: String,
+    pub deny: String,
+}
+
+/// One button. `token` comes back with the click: the bot's MAC over what it is for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Button {
+    pub action: ButtonAction,
+    pub label: String,
+    pub style: ButtonStyle,
+    pub token: String,
+    pub confirm: Option<ConfirmDialog>,
 }
 
 /// A reply or notification, independent of the platform.
@@ -186,6 +246,11 @@ impl Message {
                 }
                 Block::Code(code) => out.push_str(code),
                 Block::Divider => out.push('—'),
+                Block::Actions { buttons, .. } => {
+                    let labels: Vec<String> =
+                        buttons.iter().map(|b| format!("[{}]", b.label)).collect();
+                    out.push_str(&labels.join(" "));
+                }
             }
         }
         out

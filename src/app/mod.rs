@@ -44,6 +44,8 @@ pub struct App {
     /// Set once stopping began: `/readyz` then answers 503 so a load balancer stops
     /// sending, while requests in flight finish.
     shutting_down: AtomicBool,
+    /// The bot's own key (button tokens, fingerprints), shared through the store.
+    pub key: crate::signing::BotKey,
 }
 
 /// How long `/readyz` waits for the store before calling it not ready.

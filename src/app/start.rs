@@ -15,6 +15,7 @@ use crate::chat::slack::api::SlackApi;
 use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::notify::Watcher;
+use crate::signing::BotKey;
 use crate::store::StoreError;
 use crate::usersync::{UserSyncClient, UserSyncError};
 
@@ -51,11 +52,22 @@ fn outbox(config: &Config) -> Result<Outbox, reqwest::Error> {
     Ok(Outbox::new(apis))
 }
 
+/// The bot's key, made and stored on first start; every replica reads the same one.
+async fn bot_key(store: &dyn crate::store::Store) -> Result<BotKey, StoreError> {
+    let stored = store.bot_key("main", &BotKey::generate().to_hex()).await?;
+    BotKey::from_hex(&stored).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Protocol(
+            "the stored bot key is not 32 bytes of hex".into(),
+        ))
+    })
+}
+
 impl App {
     /// Opens the store and builds the clients; returns the app and the audit writer task,
     /// which ends once the app is dropped and every row is written.
     pub async fn start(config: Config) -> Result<(Arc<App>, JoinHandle<()>), StartError> {
         let store = crate::store::open(&config.storage_url).await?;
+        let key = bot_key(store.as_ref()).await?;
         let instances = config
             .instances
             .iter()
@@ -94,6 +106,7 @@ impl App {
             jobs,
             watcher,
             shutting_down: Default::default(),
+            key,
         };
         Ok((Arc::new(app), writer))
     }

@@ -2,6 +2,7 @@
 //! backend picked from the storage URL: `sqlite://FILE` (the default) or
 //! `postgres://…`/`postgresql://…`. Both backends run the same queries (`sql`).
 
+mod pending;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use pending::{PendingRecord, PendingState};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -339,6 +341,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         instance: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
+
+    /// The bot's key called `name`: the one stored, or `fresh` stored now when there is
+    /// none (whichever replica comes first wins; all read the same key).
+    async fn bot_key(&self, name: &str, fresh: &str) -> Result<String, StoreError>;
+
+    /// Stores a new pending operation.
+    async fn insert_pending(&self, p: &PendingRecord) -> Result<(), StoreError>;
+
+    /// A pending operation by id, whatever its state.
+    async fn pending(&self, id: &str) -> Result<Option<PendingRecord>, StoreError>;
+
+    /// Settles a pending operation, once: `true` only for the one call that found it
+    /// still pending.
+    async fn settle_pending(
+        &self,
+        id: &str,
+        state: PendingState,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The backends a storage URL can name.

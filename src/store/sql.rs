@@ -48,7 +48,7 @@ macro_rules! sql_store {
             use $crate::store::sql::{parse_ts, ts, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS};
             use $crate::store::{
                 platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState,
-                Store, StoreError, Subscription,
+                PendingRecord, PendingState, Store, StoreError, Subscription,
             };
 
         impl $store {
@@ -456,6 +456,103 @@ macro_rules! sql_store {
                     }
                 }
                 Ok(())
+            }
+
+            async fn bot_key(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+                sqlx::query(
+                    "INSERT INTO bot_keys (name, key_hex, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(fresh)
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT key_hex FROM bot_keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_pending(&self, p: &PendingRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO confirmations (id, platform, user_id, user_name, channel_id, \
+                     command_text, instance, connector_id, connector_name, operation, fingerprint, \
+                     created_at, expires_at, state, settled_by, settled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                )
+                .bind(&p.id)
+                .bind(p.platform.as_str())
+                .bind(&p.user_id)
+                .bind(&p.user_name)
+                .bind(&p.channel_id)
+                .bind(&p.command_text)
+                .bind(&p.instance)
+                .bind(&p.connector_id)
+                .bind(&p.connector_name)
+                .bind(p.operation.to_string())
+                .bind(&p.fingerprint)
+                .bind(ts(p.created_at))
+                .bind(ts(p.expires_at))
+                .bind(p.state.as_str())
+                .bind(&p.settled_by)
+                .bind(p.settled_at.map(ts))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn pending(&self, id: &str) -> Result<Option<PendingRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, platform, user_id, user_name, channel_id, command_text, instance, \
+                     connector_id, connector_name, operation, fingerprint, created_at, expires_at, \
+                     state, settled_by, settled_at FROM confirmations WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let operation: String = r.try_get("operation")?;
+                Ok(Some(PendingRecord {
+                    id: r.try_get("id")?,
+                    platform: platform_from(r.try_get("platform")?),
+                    user_id: r.try_get("user_id")?,
+                    user_name: r.try_get("user_name")?,
+                    channel_id: r.try_get("channel_id")?,
+                    command_text: r.try_get("command_text")?,
+                    instance: r.try_get("instance")?,
+                    connector_id: r.try_get("connector_id")?,
+                    connector_name: r.try_get("connector_name")?,
+                    operation: serde_json::from_str(&operation).unwrap_or_default(),
+                    fingerprint: r.try_get("fingerprint")?,
+                    created_at: parse_ts(r.try_get("created_at")?),
+                    expires_at: parse_ts(r.try_get("expires_at")?),
+                    state: PendingState::parse(r.try_get("state")?),
+                    settled_by: r.try_get("settled_by")?,
+                    settled_at: r
+                        .try_get::<Option<String>, _>("settled_at")?
+                        .map(|s| parse_ts(&s)),
+                }))
+            }
+
+            async fn settle_pending(
+                &self,
+                id: &str,
+                state: PendingState,
+                by: &str,
+                at: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "UPDATE confirmations SET state = $1, settled_by = $2, settled_at = $3 \
+                     WHERE id = $4 AND state = 'pending'",
+                )
+                .bind(state.as_str())
+                .bind(by)
+                .bind(ts(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
             }
         }
         };

@@ -234,6 +234,65 @@ async fn watcher_progress_announcements_and_outages_are_upserted() {
 }
 
 #[tokio::test]
+async fn the_bot_key_is_made_once_and_the_first_one_stays() {
+    on_each_backend(
+        "the_bot_key_is_made_once_and_the_first_one_stays",
+        |s, _url| async move {
+            assert_eq!(s.bot_key("main", "aa").await.unwrap(), "aa");
+            assert_eq!(s.bot_key("main", "bb").await.unwrap(), "aa");
+            assert_eq!(s.bot_key("other", "cc").await.unwrap(), "cc");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_pending_operation_round_trips_and_is_settled_only_once() {
+    on_each_backend(
+        "a_pending_operation_round_trips_and_is_settled_only_once",
+        |s, _url| async move {
+            let now = sql::parse_ts(&sql::ts(Utc::now()));
+            let p = PendingRecord {
+                id: "p1".into(),
+                platform: Platform::Mattermost,
+                user_id: "u1".into(),
+                user_name: Some("alice".into()),
+                channel_id: "c1".into(),
+                command_text: "/usersync set okta sync.pageSize=500".into(),
+                instance: "jira".into(),
+                connector_id: "okta-1".into(),
+                connector_name: "Okta".into(),
+                operation: serde_json::json!({"kind": "merge", "patch": {"a": 1}}),
+                fingerprint: "f00".into(),
+                created_at: now,
+                expires_at: now + chrono::Duration::minutes(2),
+                state: PendingState::Pending,
+                settled_by: None,
+                settled_at: None,
+            };
+            s.insert_pending(&p).await.unwrap();
+            assert_eq!(s.pending("p1").await.unwrap(), Some(p.clone()));
+            assert_eq!(s.pending("nope").await.unwrap(), None);
+            assert!(s
+                .settle_pending("p1", PendingState::Confirmed, "mattermost:u1", now)
+                .await
+                .unwrap());
+            assert!(!s
+                .settle_pending("p1", PendingState::Cancelled, "mattermost:u1", now)
+                .await
+                .unwrap());
+            let settled = s.pending("p1").await.unwrap().unwrap();
+            assert_eq!(settled.state, PendingState::Confirmed);
+            assert_eq!(settled.settled_by.as_deref(), Some("mattermost:u1"));
+            assert_eq!(settled.settled_at, Some(now));
+            // A second insert of the same id is refused, not merged.
+            assert!(s.insert_pending(&p).await.is_err());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_schema_newer_than_the_binary_is_refused_clearly() {
     on_each_backend(
         "a_schema_newer_than_the_binary_is_refused_clearly",

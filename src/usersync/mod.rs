@@ -3,6 +3,7 @@
 mod client;
 mod error;
 mod model;
+pub mod settings;
 
 pub use client::{
     ApiFlavour, Credentials, InstanceConfig, RetryPolicy, UserSyncClient, DEFAULT_TIMEOUT,

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::message::{Block, Message, Span, Text, Tone, Visibility};
+use crate::message::{Block, Button, ButtonStyle, Message, Span, Text, Tone, Visibility};
 
 /// Mattermost's limit for a post's text (16,383 characters), with room to spare.
 const MAX_TEXT: usize = 16_000;
@@ -312,20 +312,61 @@ fn render_parts(message: &Message) -> (String, Vec<Value>) {
                 text.push('\n');
             }
             Block::Divider => text.push_str("\n---\n"),
+            // Buttons go in the attachment (see `attachments`).
+            Block::Actions { .. } => {}
         }
     }
     (cut(text, MAX_TEXT), fields)
 }
 
+/// A message button. Its `id` is letters only (Mattermost routes nothing else); the
+/// `context` with the bot's token is kept from clients by the server and comes back with
+/// the click.
+fn action(button: &Button, url: &str) -> Value {
+    json!({
+        "id": button.action.as_str(),
+        "type": "button",
+        "name": cut(button.label.clone(), 60),
+        "style": match button.style {
+            ButtonStyle::Danger => "danger",
+            ButtonStyle::Default => "default",
+        },
+        "integration": {
+            "url": url,
+            "context": {"action": button.action.as_str(), "token": button.token},
+        },
+    })
+}
+
+fn actions(message: &Message) -> Vec<Value> {
+    message
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Actions {
+                buttons,
+                callback_url: Some(url),
+            } => Some(buttons.iter().map(|b| action(b, url))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
 fn attachments(message: &Message, fields: Vec<Value>) -> Value {
-    if fields.is_empty() {
+    let actions = actions(message);
+    if fields.is_empty() && actions.is_empty() {
         return json!([]);
     }
-    json!([{
+    let mut attachment = json!({
         "color": colour(message.tone),
         "fallback": code(&cut(message.to_plain(), 300)),
         "fields": fields,
-    }])
+    });
+    if !actions.is_empty() {
+        attachment["actions"] = Value::Array(actions);
+    }
+    json!([attachment])
 }
 
 /// The JSON body of a slash-command reply or a `response_url` follow-up. Slack-style

@@ -186,6 +186,10 @@ impl ChatApi for SlackApi {
     ) -> Result<(), DeliveryError> {
         let mut body = render::render_followup(message);
         body["replace_original"] = Value::Bool(replace);
+        if replace {
+            // Without it Slack has been seen to delete the message instead of replacing it.
+            body["delete_original"] = Value::Bool(false);
+        }
         self.post_response_url(response_url, &body).await
     }
 

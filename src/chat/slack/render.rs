@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::message::{Block, Message, Span, Text, Visibility};
+use crate::message::{Block, Button, ButtonAction, ButtonStyle, Message, Span, Text, Visibility};
 
 /// Slack's limits (docs.slack.dev, Block Kit reference).
 const MAX_BLOCKS: usize = 50;
@@ -15,6 +15,27 @@ const MAX_HEADER_TEXT: usize = 150;
 const MAX_CONTEXT_TEXT: usize = 2000;
 /// The fallback `text` Slack recommends staying under.
 const MAX_FALLBACK_TEXT: usize = 3000;
+/// Button and confirmation dialog limits (Block Kit button element, confirm object).
+const MAX_BUTTON_TEXT: usize = 75;
+const MAX_BUTTON_VALUE: usize = 2000;
+const MAX_DIALOG_TITLE: usize = 100;
+const MAX_DIALOG_TEXT: usize = 300;
+const MAX_DIALOG_BUTTON: usize = 30;
+
+/// The `action_id` of a button: what `block_actions` carries back.
+pub fn action_id(action: ButtonAction) -> &'static str {
+    match action {
+        ButtonAction::Confirm => "usersync_confirm",
+        ButtonAction::Cancel => "usersync_cancel",
+    }
+}
+
+/// The action an `action_id` names, if it is one of the bot's.
+pub fn action_of(action_id: &str) -> Option<ButtonAction> {
+    [ButtonAction::Confirm, ButtonAction::Cancel]
+        .into_iter()
+        .find(|a| action_id == self::action_id(*a))
+}
 
 /// Escapes the three characters Slack's mrkdwn gives meaning to, so that user text cannot
 /// become a mention (`<!channel>`, `<@U…>`) or a link (`<https://…|…>`).
@@ -175,6 +196,61 @@ pub enum SlackBlock {
         elements: Vec<TextObject>,
     },
     Divider,
+    Actions {
+        elements: Vec<SlackButton>,
+    },
+}
+
+/// A Block Kit button element.
+#[derive(Debug, Serialize)]
+pub struct SlackButton {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    action_id: &'static str,
+    text: PlainText,
+    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    style: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirm: Option<SlackConfirm>,
+}
+
+/// A Block Kit confirmation dialog object.
+#[derive(Debug, Serialize)]
+pub struct SlackConfirm {
+    title: PlainText,
+    text: TextObject,
+    confirm: PlainText,
+    deny: PlainText,
+    style: &'static str,
+}
+
+fn plain(text: &str, max: usize) -> PlainText {
+    PlainText {
+        kind: "plain_text",
+        text: cut(&text.replace('<', "‹").replace('>', "›"), max),
+        emoji: true,
+    }
+}
+
+fn button(b: &Button) -> SlackButton {
+    SlackButton {
+        kind: "button",
+        action_id: action_id(b.action),
+        text: plain(&b.label, MAX_BUTTON_TEXT),
+        value: cut(&b.token, MAX_BUTTON_VALUE),
+        style: match b.style {
+            ButtonStyle::Danger => Some("danger"),
+            ButtonStyle::Default => None,
+        },
+        confirm: b.confirm.as_ref().map(|d| SlackConfirm {
+            title: plain(&d.title, MAX_DIALOG_TITLE),
+            text: verbatim(escape(&d.text), MAX_DIALOG_TEXT),
+            confirm: plain(&d.confirm, MAX_DIALOG_BUTTON),
+            deny: plain(&d.deny, MAX_DIALOG_BUTTON),
+            style: "danger",
+        }),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -217,6 +293,7 @@ fn is_empty(block: &Block) -> bool {
         Block::List { items, more } => items.is_empty() && *more == 0,
         Block::Code(c) => c.trim().is_empty(),
         Block::Divider => false,
+        Block::Actions { buttons, .. } => buttons.is_empty(),
     }
 }
 
@@ -268,6 +345,8 @@ fn blocks_of(block: &Block, out: &mut Vec<SlackBlock>) {
             elements: vec![verbatim(mrkdwn(t), MAX_CONTEXT_TEXT)],
         }),
         Block::Divider => out.push(SlackBlock::Divider),
+        // Buttons are added last, after any cut, so that a long prompt keeps them.
+        Block::Actions { .. } => {}
     }
 }
 
@@ -301,6 +380,27 @@ pub fn blocks(message: &Message) -> (Vec<SlackBlock>, String) {
             }],
         });
     }
+    let actions: Vec<SlackBlock> = message
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::Actions { buttons, .. } if !buttons.is_empty() => Some(SlackBlock::Actions {
+                elements: buttons.iter().map(button).collect(),
+            }),
+            _ => None,
+        })
+        .collect();
+    if !actions.is_empty() && out.len() + actions.len() > MAX_BLOCKS {
+        out.truncate(MAX_BLOCKS.saturating_sub(actions.len() + 1));
+        out.push(SlackBlock::Context {
+            elements: vec![TextObject {
+                kind: "mrkdwn",
+                text: "… more parts not shown".into(),
+                verbatim: None,
+            }],
+        });
+    }
+    out.extend(actions);
     let fallback = cut(&escape(&message.to_plain()), MAX_FALLBACK_TEXT);
     (out, fallback)
 }
