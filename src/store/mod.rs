@@ -4,6 +4,7 @@
 
 mod pending;
 mod postgres;
+mod revisions;
 mod sql;
 mod sqlite;
 #[cfg(test)]
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 pub use pending::{PendingRecord, PendingState};
 pub use postgres::PostgresStore;
+pub use revisions::{NewRevision, Revision, RevisionPage};
 pub use sqlite::SqliteStore;
 
 use crate::domain::Platform;
@@ -299,6 +301,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Every subscription, oldest first.
     async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError>;
+
+    /// Adds `new` as the connector's next revision, unless its settings equal those of the
+    /// newest revision: then `None`. The revision gets `seq` = newest + 1 (1 for the
+    /// first), `fields` = the dotted fields changed since the newest, and is stored as
+    /// announced when it is the first (a baseline, never announced). Race-safe: the row is
+    /// inserted with that `seq` and UNIQUE(instance, connector_id, seq) refuses a
+    /// concurrent writer's copy, after which the newest is read again.
+    async fn add_revision(&self, new: &NewRevision) -> Result<Option<Revision>, StoreError>;
+
+    /// A connector's newest `limit` revisions, newest first, and how many there are.
+    async fn revisions(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        limit: u32,
+    ) -> Result<RevisionPage, StoreError>;
+
+    /// One revision of a connector, by its `seq`.
+    async fn revision(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        seq: u64,
+    ) -> Result<Option<Revision>, StoreError>;
+
+    /// The revisions of an instance's connectors not announced yet, oldest first.
+    async fn unannounced_revisions(&self, instance: &str) -> Result<Vec<Revision>, StoreError>;
+
+    /// Marks a revision (by id) as announced.
+    async fn mark_revision_announced(&self, id: i64) -> Result<(), StoreError>;
 
     /// The newest sync of a connector the watcher has dealt with.
     async fn handled_sync(

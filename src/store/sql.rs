@@ -37,6 +37,10 @@ pub(super) const JOB_COLUMNS: &str =
     baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
     delivery, delivery_error, started_at, updated_at, finished_at";
 
+pub(super) const REVISION_COLUMNS: &str =
+    "id, instance, connector_id, connector_name, seq, seen_at, settings, fields, changed_by, \
+    changed_by_name, announced";
+
 /// Implements [`Store`](super::Store) for `$store` (a struct with a `pool: sqlx::Pool<$db>`).
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
@@ -45,10 +49,14 @@ macro_rules! sql_store {
             use sqlx::Row;
 
             use $crate::domain::Platform;
-            use $crate::store::sql::{parse_ts, ts, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS};
+            use $crate::store::sql::{
+                parse_ts, ts, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS, REVISION_COLUMNS,
+            };
+            use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
             use $crate::store::{
                 platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState,
-                PendingRecord, PendingState, Store, StoreError, Subscription,
+                NewRevision, PendingRecord, PendingState, Revision, RevisionPage, Store,
+                StoreError, Subscription,
             };
 
         impl $store {
@@ -103,6 +111,24 @@ macro_rules! sql_store {
                 started_at: parse_ts(r.try_get::<&str, _>("started_at")?),
                 updated_at: parse_ts(r.try_get::<&str, _>("updated_at")?),
                 finished_at: opt_ts("finished_at")?,
+            })
+        }
+
+        fn revision_from_row(r: &<$db as sqlx::Database>::Row) -> Result<Revision, sqlx::Error> {
+            let settings: String = r.try_get("settings")?;
+            let fields: String = r.try_get("fields")?;
+            Ok(Revision {
+                id: r.try_get("id")?,
+                instance: r.try_get("instance")?,
+                connector_id: r.try_get("connector_id")?,
+                connector_name: r.try_get("connector_name")?,
+                seq: r.try_get::<i64, _>("seq")? as u64,
+                seen_at: parse_ts(r.try_get::<&str, _>("seen_at")?),
+                settings: serde_json::from_str(&settings).unwrap_or_default(),
+                fields: serde_json::from_str(&fields).unwrap_or_default(),
+                changed_by: r.try_get("changed_by")?,
+                changed_by_name: r.try_get("changed_by_name")?,
+                announced: r.try_get::<i64, _>("announced")? != 0,
             })
         }
 
@@ -341,6 +367,143 @@ macro_rules! sql_store {
                     })
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(StoreError::from)
+            }
+
+            async fn add_revision(&self, new: &NewRevision) -> Result<Option<Revision>, StoreError> {
+                for _ in 0..ADD_ATTEMPTS {
+                    let newest = sqlx::query(
+                        "SELECT seq, settings FROM connector_revisions \
+                         WHERE instance = $1 AND connector_id = $2 ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(&new.instance)
+                    .bind(&new.connector_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let (seq, fields) = match newest {
+                        None => (1, Vec::new()),
+                        Some(r) => {
+                            let settings: String = r.try_get("settings")?;
+                            let before: serde_json::Value =
+                                serde_json::from_str(&settings).unwrap_or_default();
+                            if before == new.settings {
+                                return Ok(None);
+                            }
+                            let seq: i64 = r.try_get("seq")?;
+                            (seq as u64 + 1, changed_fields(&before, &new.settings))
+                        }
+                    };
+                    let seen_at = parse_ts(&ts(new.seen_at));
+                    let announced = seq == 1;
+                    // A concurrent writer that took this seq first makes this insert do
+                    // nothing: read the newest again and decide anew.
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "INSERT INTO connector_revisions (instance, connector_id, connector_name, seq, \
+                         seen_at, settings, fields, changed_by, changed_by_name, announced) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (instance, connector_id, seq) DO NOTHING RETURNING id",
+                    )
+                    .bind(&new.instance)
+                    .bind(&new.connector_id)
+                    .bind(&new.connector_name)
+                    .bind(seq as i64)
+                    .bind(ts(seen_at))
+                    .bind(new.settings.to_string())
+                    .bind(serde_json::Value::from(fields.clone()).to_string())
+                    .bind(&new.changed_by)
+                    .bind(&new.changed_by_name)
+                    .bind(i64::from(announced))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    if let Some(id) = id {
+                        return Ok(Some(Revision {
+                            id,
+                            instance: new.instance.clone(),
+                            connector_id: new.connector_id.clone(),
+                            connector_name: new.connector_name.clone(),
+                            seq,
+                            seen_at,
+                            settings: new.settings.clone(),
+                            fields,
+                            changed_by: new.changed_by.clone(),
+                            changed_by_name: new.changed_by_name.clone(),
+                            announced,
+                        }));
+                    }
+                }
+                Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                    "no revision added: {ADD_ATTEMPTS} attempts lost to concurrent writers"
+                ))))
+            }
+
+            async fn revisions(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                limit: u32,
+            ) -> Result<RevisionPage, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {REVISION_COLUMNS} FROM connector_revisions \
+                     WHERE instance = $1 AND connector_id = $2 ORDER BY seq DESC LIMIT $3"
+                ))
+                .bind(instance)
+                .bind(connector_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let total: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM connector_revisions WHERE instance = $1 AND connector_id = $2",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(RevisionPage {
+                    newest: rows
+                        .iter()
+                        .map(revision_from_row)
+                        .collect::<Result<_, _>>()?,
+                    total: total as u64,
+                })
+            }
+
+            async fn revision(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                seq: u64,
+            ) -> Result<Option<Revision>, StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {REVISION_COLUMNS} FROM connector_revisions \
+                     WHERE instance = $1 AND connector_id = $2 AND seq = $3"
+                ))
+                .bind(instance)
+                .bind(connector_id)
+                .bind(seq as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.as_ref().map(revision_from_row).transpose()?)
+            }
+
+            async fn unannounced_revisions(&self, instance: &str) -> Result<Vec<Revision>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {REVISION_COLUMNS} FROM connector_revisions \
+                     WHERE announced = 0 AND instance = $1 ORDER BY id"
+                ))
+                .bind(instance)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(revision_from_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn mark_revision_announced(&self, id: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE connector_revisions SET announced = 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn handled_sync(

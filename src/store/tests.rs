@@ -194,6 +194,151 @@ async fn subscriptions_are_upserted_kept_in_order_and_ended() {
     .await;
 }
 
+fn new_revision(connector: &str, settings: serde_json::Value) -> NewRevision {
+    NewRevision {
+        instance: "jira".into(),
+        connector_id: connector.into(),
+        connector_name: "Okta".into(),
+        seen_at: Utc::now(),
+        settings,
+        changed_by: None,
+        changed_by_name: None,
+    }
+}
+
+#[tokio::test]
+async fn revisions_are_added_only_when_settings_change_and_listed_newest_first() {
+    on_each_backend(
+        "revisions_are_added_only_when_settings_change_and_listed_newest_first",
+        |s, _url| async move {
+            use serde_json::json;
+            let first = s
+                .add_revision(&new_revision(
+                    "c1",
+                    json!({"name": "Okta", "sync": {"pageSize": 100}}),
+                ))
+                .await
+                .unwrap()
+                .expect("the first sighting is a revision");
+            assert_eq!((first.seq, first.fields.len()), (1, 0));
+            assert!(first.announced, "a baseline is never announced");
+            assert!(first.is_first() && first.outside_the_bot());
+            assert_eq!(
+                s.add_revision(&new_revision(
+                    "c1",
+                    json!({"sync": {"pageSize": 100}, "name": "Okta"})
+                ))
+                .await
+                .unwrap(),
+                None,
+                "the same settings again are not a revision"
+            );
+            let mut by_bot = new_revision(
+                "c1",
+                json!({"name": "Okta", "sync": {"pageSize": 500}, "apiToken": "fingerprint:ab"}),
+            );
+            by_bot.changed_by = Some("slack:U1".into());
+            by_bot.changed_by_name = Some("alice".into());
+            let second = s.add_revision(&by_bot).await.unwrap().unwrap();
+            assert_eq!(second.seq, 2);
+            assert_eq!(second.fields, ["apiToken", "sync.pageSize"]);
+            assert!(!second.announced);
+            // Another connector counts on its own.
+            let other = s
+                .add_revision(&new_revision("c2", json!({"name": "Azure"})))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(other.seq, 1);
+
+            let page = s.revisions("jira", "c1", 10).await.unwrap();
+            assert_eq!(page.total, 2);
+            assert_eq!(
+                page.newest,
+                vec![second.clone(), first.clone()],
+                "newest first, as added"
+            );
+            let page = s.revisions("jira", "c1", 1).await.unwrap();
+            assert_eq!((page.newest.len(), page.total), (1, 2));
+            assert_eq!(page.newest[0].seq, 2);
+            assert_eq!(
+                s.revisions("conf", "c1", 10).await.unwrap(),
+                RevisionPage::default()
+            );
+
+            assert_eq!(s.revision("jira", "c1", 1).await.unwrap(), Some(first));
+            assert_eq!(
+                s.revision("jira", "c1", 2)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .changed_by_name
+                    .as_deref(),
+                Some("alice")
+            );
+            assert_eq!(s.revision("jira", "c1", 3).await.unwrap(), None);
+            assert_eq!(s.revision("conf", "c1", 1).await.unwrap(), None);
+
+            let pending = s.unannounced_revisions("jira").await.unwrap();
+            assert_eq!(
+                pending,
+                vec![second.clone()],
+                "only the change waits to be announced"
+            );
+            assert!(s.unannounced_revisions("conf").await.unwrap().is_empty());
+            s.mark_revision_announced(second.id).await.unwrap();
+            assert!(s.unannounced_revisions("jira").await.unwrap().is_empty());
+            assert!(
+                s.revision("jira", "c1", 2)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .announced
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_never_add_the_same_revision_twice() {
+    on_each_backend(
+        "concurrent_writers_never_add_the_same_revision_twice",
+        |s, _url| async move {
+            use serde_json::json;
+            // Eight writers see the same configuration at once: one revision.
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..8 {
+                let s = s.clone();
+                set.spawn(async move {
+                    s.add_revision(&new_revision("c1", json!({"a": 1})))
+                        .await
+                        .unwrap()
+                });
+            }
+            let added = set.join_all().await.into_iter().flatten().count();
+            assert_eq!(added, 1, "one writer adds it, the others find it there");
+            // Eight writers with eight different configurations: eight revisions, numbered
+            // without a gap or a repeat.
+            let mut set = tokio::task::JoinSet::new();
+            for i in 0..8 {
+                let s = s.clone();
+                set.spawn(async move {
+                    s.add_revision(&new_revision("c1", json!({"a": 2 + i})))
+                        .await
+                        .unwrap()
+                });
+            }
+            assert_eq!(set.join_all().await.into_iter().flatten().count(), 8);
+            let page = s.revisions("jira", "c1", 50).await.unwrap();
+            let seqs: Vec<u64> = page.newest.iter().rev().map(|r| r.seq).collect();
+            assert_eq!(seqs, (1..=9).collect::<Vec<u64>>());
+            assert!(page.newest[..8].iter().all(|r| r.fields == ["a"]));
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn watcher_progress_announcements_and_outages_are_upserted() {
     on_each_backend(
