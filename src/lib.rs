@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod message;
 pub mod notify;
 pub mod reply;
+pub mod revisions;
 pub mod server;
 pub mod signing;
 pub mod simulator;

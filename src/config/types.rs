@@ -60,11 +60,18 @@ pub enum NotifyOn {
     Success,
     Failure,
     Threshold,
+    /// Every change of a connector's settings, made through the bot or outside it.
+    Change,
 }
 
 impl NotifyOn {
     /// Every kind, in the order the configuration documents them.
-    pub const ALL: [NotifyOn; 3] = [NotifyOn::Success, NotifyOn::Failure, NotifyOn::Threshold];
+    pub const ALL: [NotifyOn; 4] = [
+        NotifyOn::Success,
+        NotifyOn::Failure,
+        NotifyOn::Threshold,
+        NotifyOn::Change,
+    ];
 
     /// The word used in the configuration's `on = [...]`, and when a route is shown.
     pub fn as_str(self) -> &'static str {
@@ -72,6 +79,7 @@ impl NotifyOn {
             NotifyOn::Success => "success",
             NotifyOn::Failure => "failure",
             NotifyOn::Threshold => "threshold",
+            NotifyOn::Change => "change",
         }
     }
 
@@ -91,7 +99,8 @@ impl NotifyOn {
     }
 }
 
-/// A `[[notify]]` route: finished syncs of some connectors, announced in one channel.
+/// A `[[notify]]` route: finished syncs (and, with `change`, settings changes) of some
+/// connectors, announced in one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyRoute {
     /// `None`: every instance.
@@ -169,7 +178,7 @@ mod tests {
         }
         assert_eq!(
             NotifyOn::parse("Success").unwrap_err(),
-            "\"Success\" is not one of \"success\", \"failure\", \"threshold\""
+            "\"Success\" is not one of \"success\", \"failure\", \"threshold\", \"change\""
         );
     }
 }

@@ -22,6 +22,7 @@ pub enum StoreAction {
     ListJobs,
     ChangeSubscriptions,
     ClaimDelivery,
+    ReadHistory,
 }
 
 /// Why a command could not do what it was asked.
@@ -166,6 +167,8 @@ fn store_message(action: StoreAction) -> Message {
         StoreAction::ClaimDelivery => Message::new(Tone::Failure, "Not started").text(
             "The bot cannot record the request in its store, so it does not act on it. Try again shortly.",
         ),
+        StoreAction::ReadHistory => Message::new(Tone::Failure, "Cannot show the history")
+            .text("The bot's store cannot be read; see its log."),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Everything a person reads: replies, help, denials, usage errors, job progress and
-//! outcomes, announcements and outage reports. Handlers, jobs and notify decide *what*
-//! happened and call here for the words; the platform renderers in `chat` decide how the
-//! neutral [`Message`] looks.
+//! outcomes, announcements and outage reports, connector history and change
+//! announcements. Handlers, jobs and notify decide *what* happened and call here for the
+//! words; the platform renderers in `chat` decide how the neutral [`Message`] looks.
 //!
 //! This tree may import the vocabulary below it (domain, message, command, authz, store
 //! and usersync records, config types) and nothing above it.
@@ -10,6 +10,7 @@ pub mod announce;
 pub mod connector;
 pub mod error;
 pub mod help;
+pub mod history;
 pub mod jobs;
 pub mod pipeline;
 pub mod sync;

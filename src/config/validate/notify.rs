@@ -1,5 +1,5 @@
-//! `[[notify]]`: routes announcing finished syncs in a channel. Checked last, because a
-//! route may name an instance.
+//! `[[notify]]`: routes announcing finished syncs (and, with `on = ["change"]`, changes of
+//! connector settings) in a channel. Checked last, because a route may name an instance.
 
 use super::Problems;
 use crate::config::raw::RawNotify;
@@ -112,8 +112,17 @@ mod tests {
         let (_, problems) = check_notify("[[notify]]\nchannel = \"slack:C1\"\non = [\"always\"]");
         assert_eq!(
             problems,
-            ["notify[0].on[0]: \"always\" is not one of \"success\", \"failure\", \"threshold\""]
+            ["notify[0].on[0]: \"always\" is not one of \"success\", \"failure\", \"threshold\", \"change\""]
         );
+    }
+
+    #[test]
+    fn a_route_may_hear_about_changes_alone_or_with_syncs() {
+        let (routes, problems) =
+            check_notify("[[notify]]\nchannel = \"slack:C1\"\non = [\"change\"]\n\n[[notify]]\nchannel = \"slack:C2\"\non = [\"failure\", \"change\"]");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(routes[0].on, [NotifyOn::Change]);
+        assert_eq!(routes[1].on, [NotifyOn::Failure, NotifyOn::Change]);
     }
 
     #[test]
