@@ -9,7 +9,7 @@
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::domain::Principal;
+use crate::domain::{Invocation, Principal};
 use crate::signing::BotKey;
 use crate::store::{NewRevision, Revision, Store, StoreError};
 use crate::usersync::settings::{diff, fingerprint_secrets, FieldChange};
@@ -21,6 +21,16 @@ pub struct ChangedBy {
     pub principal: Principal,
     /// Their name on the platform, when it gave one (shown as `@name`).
     pub name: Option<String>,
+}
+
+impl ChangedBy {
+    /// The person who typed a command.
+    pub fn of(inv: &Invocation) -> ChangedBy {
+        ChangedBy {
+            principal: inv.user.clone(),
+            name: inv.user_name.clone(),
+        }
+    }
 }
 
 /// A connector's settings as a revision keeps them: the whole settings document with every
@@ -100,7 +110,10 @@ mod tests {
         let key = BotKey::from_bytes([5; 32]);
         let stored = stored_settings(&okta("tok-SECRET-1", 100), &key);
         let text = stored.to_string();
-        assert!(!text.contains("tok-SECRET-1") && !text.contains("pw-1"), "{text}");
+        assert!(
+            !text.contains("tok-SECRET-1") && !text.contains("pw-1"),
+            "{text}"
+        );
         assert_eq!(stored["sync"]["pageSize"], json!(100));
         assert_eq!(stored["uniqueId"], json!("c1"));
         assert!(stored["apiToken"]
@@ -163,7 +176,10 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
         }
-        assert!(bytes.windows(8).any(|w| w == b"apiToken"), "the files hold the revisions");
+        assert!(
+            bytes.windows(8).any(|w| w == b"apiToken"),
+            "the files hold the revisions"
+        );
         for secret in ["tok-A", "tok-B", "pw-1"] {
             assert!(!stored.contains(secret), "{secret} in {stored}");
             assert!(

@@ -91,6 +91,7 @@ impl App {
             config.watch.interval,
             jobs.pollers().clone(),
             config.slash_command.clone(),
+            key.clone(),
         );
         watcher.start(&instances);
         tokio::spawn(forget_old_deliveries(store.clone()));

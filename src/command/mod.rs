@@ -88,8 +88,8 @@ macro_rules! command_kinds {
 }
 
 command_kinds!(
-    Help, Whoami, Connectors, Status, Show, Results, Connector, Jobs, User, Run, Watch, Unwatch,
-    Watches,
+    Help, Whoami, Connectors, Status, Show, Results, Connector, History, Jobs, User, Run, Watch,
+    Unwatch, Watches,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -166,6 +166,17 @@ impl CommandKind {
                 flags: &[],
                 summary: "A connector's settings, secrets redacted.",
                 example: "connector okta",
+                access: VIEWER,
+                changes: false,
+            },
+            CommandKind::History => &CommandSpec {
+                name: "history",
+                aliases: &[],
+                args: const { &[arg("connector"), optional("N")] },
+                flags: &[],
+                summary:
+                    "Revisions of a connector's settings, newest first: when, who, which fields.",
+                example: "history okta 5",
                 access: VIEWER,
                 changes: false,
             },
@@ -293,6 +304,11 @@ pub struct WatchArgs {
     pub max_deleted: Option<u64>,
 }
 
+/// Revisions `history` shows when not told.
+pub const HISTORY_DEFAULT: u32 = 10;
+/// The most revisions `history` shows.
+pub const HISTORY_MAX: u32 = 50;
+
 /// A parsed command with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -313,6 +329,11 @@ pub enum Command {
     Results(ResultsArgs),
     Connector {
         connector: String,
+    },
+    /// `history <connector> [N]`: `limit` is 1 to [`HISTORY_MAX`].
+    History {
+        connector: String,
+        limit: u32,
     },
     Jobs,
     User(UserArgs),
@@ -337,6 +358,7 @@ impl Command {
             Command::Show { .. } => CommandKind::Show,
             Command::Results(_) => CommandKind::Results,
             Command::Connector { .. } => CommandKind::Connector,
+            Command::History { .. } => CommandKind::History,
             Command::Jobs => CommandKind::Jobs,
             Command::User(_) => CommandKind::User,
             Command::Run { .. } => CommandKind::Run,
@@ -441,6 +463,13 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         CommandKind::Connector => Command::Connector {
             connector: args.positional[0].clone(),
         },
+        CommandKind::History => Command::History {
+            connector: args.positional[0].clone(),
+            limit: match args.positional.get(1) {
+                None => HISTORY_DEFAULT,
+                Some(n) => history_limit(n).map_err(fail)?,
+            },
+        },
         CommandKind::Jobs => Command::Jobs,
         CommandKind::User => Command::User(UserArgs {
             connector: args.positional[0].clone(),
@@ -470,6 +499,15 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         CommandKind::Watches => Command::Watches,
     };
     Ok(command)
+}
+
+fn history_limit(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=HISTORY_MAX).contains(n))
+        .ok_or_else(|| {
+            format!("N is how many revisions to show, 1 to {HISTORY_MAX}; not {text:?}.")
+        })
 }
 
 fn sync_id(text: &str) -> Result<u64, String> {
@@ -688,6 +726,20 @@ mod tests {
                     connector: "okta".into(),
                 },
             ),
+            (
+                "history okta",
+                Command::History {
+                    connector: "okta".into(),
+                    limit: 10,
+                },
+            ),
+            (
+                "history \"Azure AD\" 50",
+                Command::History {
+                    connector: "Azure AD".into(),
+                    limit: 50,
+                },
+            ),
             ("jobs", Command::Jobs),
             (
                 "user okta \"Jürgen Müller\" --by-username",
@@ -795,6 +847,36 @@ mod tests {
                 Some(CommandKind::User),
                 "Missing <identifier>.",
             ),
+            (
+                "history",
+                Some(CommandKind::History),
+                "Missing <connector>.",
+            ),
+            (
+                "history okta 0",
+                Some(CommandKind::History),
+                "N is how many revisions to show, 1 to 50; not \"0\".",
+            ),
+            (
+                "history okta 51",
+                Some(CommandKind::History),
+                "N is how many revisions to show, 1 to 50; not \"51\".",
+            ),
+            (
+                "history okta -3",
+                Some(CommandKind::History),
+                "N is how many revisions to show, 1 to 50; not \"-3\".",
+            ),
+            (
+                "history okta ten",
+                Some(CommandKind::History),
+                "N is how many revisions to show, 1 to 50; not \"ten\".",
+            ),
+            (
+                "history okta 5 6",
+                Some(CommandKind::History),
+                "Unexpected \"6\". (Put a name with spaces in quotes.)",
+            ),
         ];
         for (text, command, message) in cases {
             let e = err(text);
@@ -819,6 +901,7 @@ mod tests {
         let cases = [
             (CommandKind::Help, "help [command]"),
             (CommandKind::Whoami, "whoami"),
+            (CommandKind::History, "history <connector> [N]"),
             (CommandKind::Connectors, "connectors [--instance NAME]"),
             (
                 CommandKind::Results,
@@ -938,6 +1021,10 @@ mod tests {
                 Command::Status { connector }
                 | Command::Connector { connector }
                 | Command::Unwatch { connector } => positional.push(connector.clone()),
+                Command::History { connector, limit } => {
+                    positional.push(connector.clone());
+                    positional.push(limit.to_string());
+                }
                 Command::Show { sync_id, instance } => {
                     option("instance", instance)?;
                     positional.push(sync_id.to_string());
@@ -1049,7 +1136,11 @@ mod tests {
                         .args
                         .iter()
                         .zip(&values)
-                        .map(|(_, v)| if numeric { format!("#{n}") } else { v.clone() })
+                        .map(|(a, v)| match (numeric, a.name) {
+                            (true, _) => format!("#{n}"),
+                            (false, "N") => (n % u64::from(HISTORY_MAX) + 1).to_string(),
+                            _ => v.clone(),
+                        })
                         .collect();
                     let flags: Vec<String> = spec
                         .flags

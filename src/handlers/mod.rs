@@ -4,6 +4,7 @@
 //! which takes the [`Authorized`] capability that only the permission check makes.
 
 mod actions;
+mod history;
 mod reads;
 pub mod resolve;
 mod watch;
@@ -26,6 +27,7 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
         }
         Command::Results(args) => reads::results(app, args).await,
         Command::Connector { connector } => reads::connector(app, connector).await,
+        Command::History { connector, limit } => history::history(app, connector, *limit).await,
         Command::Jobs => reads::jobs(app).await,
         Command::User(args) => actions::user(app, inv, args).await,
         Command::Run { connector, local } => actions::run(app, inv, connector, *local).await,

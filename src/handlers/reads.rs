@@ -1,4 +1,5 @@
-//! Read-only commands: connectors, status, show, results, connector, jobs.
+//! Read-only commands: connectors, status, show, results, connector (which records the
+//! settings it shows as a revision), jobs.
 
 use super::resolve;
 use crate::app::App;
@@ -103,6 +104,7 @@ pub async fn results(app: &App, args: &ResultsArgs) -> Result<Reply, CommandErro
 
 pub async fn connector(app: &App, wanted: &str) -> Result<Reply, CommandError> {
     let found = resolve::connector(app, wanted).await?;
+    super::history::record_shown(app, found.client.instance(), &found.connector).await;
     Ok(Reply::ok(reply::connector::connector_message(
         found.client.instance(),
         &found.connector,

@@ -1,5 +1,6 @@
-//! Who hears about a finished sync, and why: pure functions of the configured routes,
-//! the chat subscriptions and the sync record.
+//! Who hears about a finished sync, and why, and who hears about a change of a
+//! connector's settings: pure functions of the configured routes, the chat subscriptions
+//! and the sync record.
 
 use std::collections::BTreeMap;
 
@@ -150,6 +151,40 @@ pub fn audience(
     out
 }
 
+/// Whether a route hears about changes of connector settings on this instance.
+pub fn changes_wanted(routes: &[NotifyRoute], instance: &str) -> bool {
+    routes
+        .iter()
+        .any(|r| r.on.contains(&NotifyOn::Change) && route_covers(r, instance))
+}
+
+/// The channels that hear about a change of a connector's settings: every route with
+/// `change` that covers the connector, each channel once, in order.
+pub fn change_channels(
+    routes: &[NotifyRoute],
+    instance: &str,
+    connector_id: &str,
+    connector_name: &str,
+) -> Vec<Principal> {
+    let c = Connector {
+        unique_id: connector_id.to_string(),
+        name: Some(connector_name.to_string()),
+        extra: Default::default(),
+    };
+    let mut channels: Vec<Principal> = routes
+        .iter()
+        .filter(|r| {
+            r.on.contains(&NotifyOn::Change)
+                && route_covers(r, instance)
+                && matches_connector(&r.connectors, &c)
+        })
+        .map(|r| r.channel.clone())
+        .collect();
+    channels.sort();
+    channels.dedup();
+    channels
+}
+
 /// Channels that want to hear about failures on an instance (for outage reports).
 pub fn failure_channels(
     routes: &[NotifyRoute],
@@ -211,6 +246,63 @@ mod tests {
             created_by: "slack:U1".into(),
             created_at: chrono::Utc::now(),
         }
+    }
+
+    #[test]
+    fn changes_go_to_the_routes_that_hear_about_them_once_per_channel() {
+        let ops = Principal::parse("slack:COPS").unwrap();
+        let mm = Principal::parse("mattermost:mmops").unwrap();
+        let mut conf_only = route("slack:CCONF", &[NotifyOn::Change], None);
+        conf_only.instance = Some("conf".into());
+        let mut azure = route("slack:CAZURE", &[NotifyOn::Change], None);
+        azure.connectors = vec!["azure-id".into()];
+        let routes = vec![
+            route("slack:COPS", &[NotifyOn::Change], None),
+            route("slack:COPS", &[NotifyOn::Failure, NotifyOn::Change], None),
+            route("mattermost:mmops", &[NotifyOn::Change], None),
+            route("slack:CFAIL", &[NotifyOn::Failure], None),
+            conf_only,
+            azure,
+        ];
+        type Case<'a> = (&'a str, &'a str, &'a str, Vec<Principal>);
+        let cases: Vec<Case> = vec![
+            ("jira", "c1", "Okta", vec![ops.clone(), mm.clone()]),
+            ("JIRA", "c1", "OKTA", vec![ops.clone(), mm.clone()]),
+            ("jira", "c2", "Azure AD", vec![]),
+            (
+                "jira",
+                "azure-id",
+                "Azure AD",
+                vec![Principal::parse("slack:CAZURE").unwrap()],
+            ),
+            (
+                "conf",
+                "c1",
+                "Okta",
+                vec![
+                    Principal::parse("slack:CCONF").unwrap(),
+                    ops.clone(),
+                    mm.clone(),
+                ],
+            ),
+        ];
+        for (instance, id, name, expected) in cases {
+            let mut expected = expected;
+            expected.sort();
+            assert_eq!(
+                change_channels(&routes, instance, id, name),
+                expected,
+                "{instance} {id} {name}"
+            );
+        }
+        assert!(changes_wanted(&routes, "jira"));
+        assert!(!changes_wanted(&routes[3..4], "jira"));
+        // A route that hears about changes only announces no sync.
+        let only_changes = vec![route("slack:COPS", &[NotifyOn::Change], None)];
+        for s in [sync("DONE", 0, 0), sync("FAILED", 0, 0)] {
+            assert!(audience(&only_changes, &[], "jira", &connector(), &s).is_empty());
+        }
+        assert!(failure_channels(&only_changes, &[], "jira").is_empty());
     }
 
     #[test]

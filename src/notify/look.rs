@@ -1,15 +1,17 @@
-//! One look at an instance: every watched connector's last sync, and the syncs that
-//! finished since the last one dealt with. What to fetch is decided by the pure [`plan`].
+//! One look at an instance: every watched connector's settings (recorded as a revision when
+//! they changed) and last sync, the syncs that finished since the last one dealt with, and
+//! the changes not yet announced. What to fetch is decided by the pure [`plan`].
 
 use std::collections::BTreeMap;
 
 use super::announce::Finished;
-use super::audience::{instance_wanted, is_watched};
+use super::audience::{changes_wanted, instance_wanted, is_watched};
 use super::Watcher;
 use crate::store::{StoreError, Subscription};
 use crate::usersync::{Connector, SyncStatus, UserSyncClient, UserSyncError};
 
-/// Cycles between two refreshes of an instance's connector list.
+/// Cycles between two refreshes of an instance's connector list, when no route hears about
+/// changes of settings there (then it is listed at every look, to see them).
 const LIST_EVERY: u32 = 10;
 /// Syncs fetched by id at most when a connector's last id jumps (after a long outage
 /// the oldest beyond this are skipped, with a warning).
@@ -67,7 +69,10 @@ impl Watcher {
             connectors.clear();
             return true;
         }
-        if connectors.is_empty() || cycle % LIST_EVERY == 0 {
+        let listed = connectors.is_empty()
+            || cycle % LIST_EVERY == 0
+            || changes_wanted(&self.routes, client.instance());
+        if listed {
             match client.list_connectors().await {
                 Ok(list) => *connectors = list,
                 Err(e) => {
@@ -84,8 +89,12 @@ impl Watcher {
                 continue;
             }
             any = true;
+            if listed {
+                self.record_settings(client, c).await;
+            }
             reached |= self.look_at(client, c, &subscriptions, &mut cache).await;
         }
+        self.announce_changes(client.instance()).await;
         reached || !any
     }
 

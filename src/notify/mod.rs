@@ -1,14 +1,17 @@
 //! Completion notifications: the watcher looks at every watched connector's last sync at
 //! `[watch] interval`, notices each sync that finishes — scheduled, started from the admin
 //! pages or from chat — and announces it, exactly once, in the channels that asked for it
-//! (`[[notify]]` routes and `watch` subscriptions).
+//! (`[[notify]]` routes and `watch` subscriptions). At each look it also records every
+//! watched connector's settings (a revision when they changed) and announces each change
+//! once to the routes with `on = ["change"]`.
 //!
 //! `mod.rs` owns the watch loop; `look` one look at an instance (with its pure plan);
-//! `audience` who hears what; `announce` posting exactly once; `outage` unreachable
-//! instances.
+//! `audience` who hears what; `announce` posting exactly once; `changes` settings
+//! recorded and changes announced; `outage` unreachable instances.
 
 mod announce;
 mod audience;
+mod changes;
 mod look;
 mod outage;
 
@@ -24,9 +27,11 @@ use crate::config::NotifyRoute;
 use crate::domain::Principal;
 use crate::jobs::poller::Pollers;
 use crate::message::Message;
+use crate::signing::BotKey;
 use crate::store::Store;
 use crate::usersync::{Connector, UserSyncClient};
 use announce::Attempts;
+use changes::ChangeAnnouncer;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -48,6 +53,9 @@ pub struct Watcher {
     started_at: DateTime<Utc>,
     pub metrics: NotifyMetrics,
     attempts: Attempts,
+    /// The bot's key: secrets of recorded settings are kept as its fingerprints.
+    key: BotKey,
+    changes: ChangeAnnouncer,
     shutdown_tx: watch::Sender<bool>,
 }
 
@@ -67,6 +75,7 @@ impl Watcher {
         interval: Duration,
         pollers: Arc<Pollers>,
         slash_command: String,
+        key: BotKey,
     ) -> Arc<Watcher> {
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Watcher {
@@ -79,6 +88,8 @@ impl Watcher {
             started_at: Utc::now(),
             metrics: NotifyMetrics::default(),
             attempts: Attempts::default(),
+            key,
+            changes: ChangeAnnouncer::default(),
             shutdown_tx,
         })
     }

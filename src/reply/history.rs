@@ -118,10 +118,7 @@ fn change_line(c: &FieldChange) -> Text {
         });
     }
     match (&c.before, &c.after) {
-        (Some(b), Some(a)) => t
-            .code(shown_value(b))
-            .plain(" → ")
-            .code(shown_value(a)),
+        (Some(b), Some(a)) => t.code(shown_value(b)).plain(" → ").code(shown_value(a)),
         (None, Some(a)) => t.plain("added, ").code(shown_value(a)),
         (Some(b), None) => t.plain("removed, was ").code(shown_value(b)),
         (None, None) => t.plain("changed"),
@@ -157,10 +154,11 @@ pub fn change_announcement(
         None => (Tone::Warning, format!("🔔 {name} changed outside the bot")),
     };
     let mut m = Message::new(tone, title).in_channel().text(
-        Text::new()
-            .plain("Connector ")
-            .strong(name)
-            .plain(format!(" on {instance} · revision #{} · {}", r.seq, when(r))),
+        Text::new().plain("Connector ").strong(name).plain(format!(
+            " on {instance} · revision #{} · {}",
+            r.seq,
+            when(r)
+        )),
     );
     let items: Vec<Text> = if changes.is_empty() {
         // The settings before are not at hand: the field names are.
@@ -184,9 +182,10 @@ pub fn change_announcement(
         more,
     });
     if r.outside_the_bot() {
-        m = m.text(Text::new().em(
-            "Made outside the bot: it found this configuration without having changed it.",
-        ));
+        m = m
+            .text(Text::new().em(
+                "Made outside the bot: it found this configuration without having changed it.",
+            ));
     }
     m.context(
         Text::new()
@@ -270,7 +269,9 @@ mod tests {
             .to_plain()
             .ends_with("f7 and 2 more field(s)"));
         let empty = history("jira", "Okta", &RevisionPage::default());
-        assert!(empty.to_plain().contains("No configuration of Okta on jira is kept yet."));
+        assert!(empty
+            .to_plain()
+            .contains("No configuration of Okta on jira is kept yet."));
     }
 
     #[test]
@@ -304,7 +305,13 @@ mod tests {
         ];
         let r = revision(
             2,
-            &["apiToken", "clientSecret", "groups", "note", "sync.pageSize"],
+            &[
+                "apiToken",
+                "clientSecret",
+                "groups",
+                "note",
+                "sync.pageSize",
+            ],
             None,
         );
         let m = change_announcement("jira", &r, &changes, "/usersync");
