@@ -10,6 +10,7 @@ mod architecture;
 mod cli;
 mod client_against_simulator;
 mod health;
+mod history;
 mod jobs;
 mod mattermost;
 mod notify;
