@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::support::bot::*;
 use crate::support::*;
 use serde_json::{json, Value};
-use usersync_bot::revisions::record;
+use usersync_bot::domain::{Platform, Principal};
+use usersync_bot::revisions::{record, ChangedBy};
 use usersync_bot::signing::BotKey;
 use usersync_bot::simulator::SimulatorHandle;
 use usersync_bot::usersync::ApiFlavour;
@@ -411,4 +412,51 @@ async fn a_change_recorded_but_not_announced_before_a_crash_is_announced_after_t
         2,
         "the same key: the restarted bot saw nothing new"
     );
+}
+
+#[tokio::test]
+async fn a_change_made_through_the_bot_names_who_made_it() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let mm = FakeMattermostHandle::start().await;
+    let bot = announcing_bot(&sim, &slack, &mm, "1h", temp_db()).await;
+    wait_for("the watcher's first look", || async {
+        (history_total(&bot, OKTA).await == 1).then_some(())
+    })
+    .await;
+    // What the handler of a confirmed change does once the product took it.
+    let changed = client(&sim, ApiFlavour::V2)
+        .merge_patch_connector(OKTA, &json!({"groupFilter": ["Everyone", "Admins"]}))
+        .await
+        .unwrap()
+        .expect("the changed connector");
+    let by = ChangedBy {
+        principal: Principal::new(Platform::Slack, ADMIN),
+        name: Some("alice".into()),
+    };
+    let app = &bot.bot.app;
+    let added = record(app.store.as_ref(), &app.key, "jira", &changed, Some(by))
+        .await
+        .unwrap()
+        .expect("a change");
+    assert_eq!(
+        added.changed_by.as_deref(),
+        Some(&*format!("slack:{ADMIN}"))
+    );
+    app.watcher.announce_changes("jira").await;
+    let posted = slack_posts_blocks(&slack, CCHANGE);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(
+        posted[0].contains("Okta changed by @alice"),
+        "{}",
+        posted[0]
+    );
+    assert!(
+        posted[0].contains("`groupFilter`: `[\"Everyone\"]` → `[\"Everyone\",\"Admins\"]`"),
+        "{}",
+        posted[0]
+    );
+    assert!(!posted[0].contains("outside the bot"), "{}", posted[0]);
+    let text = blocks_text(&bot.say(VIEWER, "history okta").await);
+    assert!(text.contains("@alice · `groupFilter`"), "{text}");
 }
