@@ -3,11 +3,14 @@
 //! Platform adapters only verify before it and render after it.
 
 use crate::app::{self, App, Metrics};
+use crate::chat::click::Click;
 use crate::command;
 use crate::domain::Invocation;
 use crate::handlers;
+use crate::message::ButtonAction;
+use crate::reply::change::ClickRefusal;
 use crate::reply::{self, Answer, CommandError, Outcome, Reply};
-use crate::store::{AuditEntry, Decision};
+use crate::store::{AuditEntry, Decision, PendingState};
 
 /// Runs one verified invocation to its reply, and audits it.
 pub async fn dispatch(app: &App, inv: &Invocation) -> Answer {
@@ -81,6 +84,152 @@ async fn decide(app: &App, inv: &Invocation) -> (Decision, Answer, String) {
             e.log();
             let outcome = format!("error: {}", e.summary());
             (Decision::Allowed, e.message().into(), outcome)
+        }
+    }
+}
+
+/// What a click led to: the message, and whether it replaces the prompt (the prompt's
+/// life ended: changed, cancelled, expired) or is told only to the person who clicked.
+#[derive(Debug, Clone)]
+pub struct ClickAnswer {
+    pub message: crate::message::Message,
+    pub replace_prompt: bool,
+}
+
+/// Runs one button click: the token's MAC, the pending operation, the requester, single
+/// use, expiry, the permission checked again now, then the change itself. Audited like
+/// a command, accepted or refused.
+pub async fn click(app: &App, click: &Click) -> ClickAnswer {
+    Metrics::incr(&app.metrics.clicks);
+    let (text, decision, answer, outcome) = decide_click(app, click).await;
+    if !matches!(outcome, Outcome::Changed { .. } | Outcome::Cancelled) {
+        Metrics::incr(&app.metrics.clicks_refused);
+    }
+    app.audit.record(AuditEntry {
+        at: chrono::Utc::now(),
+        platform: click.platform,
+        user_id: click.user.id.clone(),
+        channel_id: click.channel.id.clone(),
+        command_text: format!("[{}] {text}", click.action.as_str()),
+        decision,
+        outcome: outcome.to_string(),
+    });
+    answer
+}
+
+/// The command text the audit shows, the decision, the answer and the outcome.
+async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswer, Outcome) {
+    let refused = |text: String, decision, refusal: ClickRefusal, replace_prompt| {
+        let outcome = Outcome::ClickRefused(refusal.summary());
+        tracing::info!(user = %click.user, outcome = %outcome, "click refused");
+        let answer = ClickAnswer {
+            message: refusal.message(),
+            replace_prompt,
+        };
+        (text, decision, answer, outcome)
+    };
+    let Some(id) = app
+        .key
+        .check_button_token(&click.token, click.action.as_str())
+    else {
+        return refused(String::new(), Decision::Denied, ClickRefusal::Forged, false);
+    };
+    let pending = match app.store.pending(id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return refused(
+                String::new(),
+                Decision::Denied,
+                ClickRefusal::Unknown,
+                false,
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a confirmation");
+            let why = ClickRefusal::Unavailable("The bot's store cannot be read.".into());
+            return refused(String::new(), Decision::Allowed, why, false);
+        }
+    };
+    let text = format!("{} {}", app.config.slash_command, pending.command_text);
+    let requester = reply::who(pending.user_name.as_deref(), &pending.user_id);
+    if pending.platform != click.platform || pending.user_id != click.user.id {
+        let why = ClickRefusal::NotYours { requester };
+        return refused(text, Decision::Denied, why, false);
+    }
+    if pending.state != PendingState::Pending {
+        let why = ClickRefusal::Settled {
+            state: pending.state,
+            by: pending.settled_by.clone(),
+        };
+        return refused(text, Decision::Denied, why, false);
+    }
+    let by = reply::who(click.user_name.as_deref(), &click.user);
+    let now = chrono::Utc::now();
+    if click.action == ButtonAction::Cancel {
+        return match app
+            .store
+            .settle_pending(&pending.id, PendingState::Cancelled, &by, now)
+            .await
+        {
+            Ok(true) => {
+                let message = reply::change::cancelled(&pending.connector_name, &by);
+                let answer = ClickAnswer {
+                    message,
+                    replace_prompt: true,
+                };
+                (text, Decision::Allowed, answer, Outcome::Cancelled)
+            }
+            Ok(false) => {
+                let why = ClickRefusal::Settled {
+                    state: PendingState::Confirmed,
+                    by: None,
+                };
+                refused(text, Decision::Denied, why, false)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot cancel a confirmation");
+                let why = ClickRefusal::Unavailable("The bot's store cannot be written.".into());
+                refused(text, Decision::Allowed, why, false)
+            }
+        };
+    }
+    if now > pending.expires_at {
+        let why = ClickRefusal::Expired {
+            ttl: app.config.confirm.ttl,
+        };
+        return refused(text, Decision::Denied, why, true);
+    }
+    // The permission, checked again now: roles or channel rules may have changed.
+    let command = match command::parse(&pending.command_text) {
+        Ok(c) => c,
+        Err(_) => return refused(text, Decision::Invalid, ClickRefusal::Unknown, false),
+    };
+    let kind = command.kind();
+    let auth = match app
+        .config
+        .roles
+        .authorize(command, &click.user, &click.channel)
+    {
+        Ok(auth) => auth,
+        Err(denial) => {
+            tracing::info!(user = %click.user, ?denial, "click denied: no longer allowed");
+            let why = ClickRefusal::NoLongerAllowed {
+                command: kind.name().to_string(),
+            };
+            return refused(text, Decision::Denied, why, false);
+        }
+    };
+    match handlers::change::confirm(app, &auth, &pending, &by).await {
+        Ok((message, outcome)) => {
+            let answer = ClickAnswer {
+                message,
+                replace_prompt: true,
+            };
+            (text, Decision::Allowed, answer, outcome)
+        }
+        Err(why) => {
+            let replace = matches!(why, ClickRefusal::Changed { .. });
+            refused(text, Decision::Allowed, why, replace)
         }
     }
 }

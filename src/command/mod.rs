@@ -17,17 +17,20 @@ pub enum Access {
     Role(Role),
 }
 
-/// A positional argument: `<name>` when required, `[name]` when optional.
+/// A positional argument: `<name>` when required, `[name]` when optional; `<name>…` when
+/// it takes every word left (the last argument only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Positional {
     pub name: &'static str,
     pub optional: bool,
+    pub repeats: bool,
 }
 
 const fn arg(name: &'static str) -> Positional {
     Positional {
         name,
         optional: false,
+        repeats: false,
     }
 }
 
@@ -35,6 +38,16 @@ const fn optional(name: &'static str) -> Positional {
     Positional {
         name,
         optional: true,
+        repeats: false,
+    }
+}
+
+/// One or more words.
+const fn many(name: &'static str) -> Positional {
+    Positional {
+        name,
+        optional: false,
+        repeats: true,
     }
 }
 
@@ -89,7 +102,7 @@ macro_rules! command_kinds {
 
 command_kinds!(
     Help, Whoami, Connectors, Status, Show, Results, Connector, Jobs, User, Run, Watch, Unwatch,
-    Watches,
+    Watches, Set, Patch,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -229,6 +242,26 @@ impl CommandKind {
                 access: VIEWER,
                 changes: false,
             },
+            CommandKind::Set => &CommandSpec {
+                name: "set",
+                aliases: &[],
+                args: const { &[arg("connector"), many("key=value")] },
+                flags: &[],
+                summary: "Change connector settings (dotted keys, JSON values); shows the diff to confirm.",
+                example: "set okta sync.pageSize=500",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
+            CommandKind::Patch => &CommandSpec {
+                name: "patch",
+                aliases: &[],
+                args: const { &[arg("connector"), arg("json-patch")] },
+                flags: &[],
+                summary: "Apply a JSON Patch (RFC 6902) to a connector; shows the diff to confirm.",
+                example: "patch okta '[{\"op\":\"replace\",\"path\":\"/sync/pageSize\",\"value\":500}]'",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
         }
     }
 
@@ -252,6 +285,8 @@ impl CommandKind {
         for a in spec.args {
             if a.optional {
                 out.push_str(&format!(" [{}]", a.name));
+            } else if a.repeats {
+                out.push_str(&format!(" <{}>…", a.name));
             } else {
                 out.push_str(&format!(" <{}>", a.name));
             }
@@ -267,7 +302,7 @@ impl CommandKind {
 }
 
 /// Names kept for commands of later versions, so that they are never taken for typos.
-pub const RESERVED: &[&str] = &["set", "delete-directory", "audit"];
+pub const RESERVED: &[&str] = &["delete-directory", "audit"];
 
 /// `results <sync-id> [--all] [--instance NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,6 +360,16 @@ pub enum Command {
         connector: String,
     },
     Watches,
+    /// `set <connector> key=value…`: the merge patch the words describe.
+    Set {
+        connector: String,
+        patch: serde_json::Value,
+    },
+    /// `patch <connector> '<JSON Patch>'`: the document, checked to be a JSON Patch.
+    Patch {
+        connector: String,
+        patch: serde_json::Value,
+    },
 }
 
 impl Command {
@@ -343,6 +388,8 @@ impl Command {
             Command::Watch(_) => CommandKind::Watch,
             Command::Unwatch { .. } => CommandKind::Unwatch,
             Command::Watches => CommandKind::Watches,
+            Command::Set { .. } => CommandKind::Set,
+            Command::Patch { .. } => CommandKind::Patch,
         }
     }
 }
@@ -468,8 +515,44 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             connector: args.positional[0].clone(),
         },
         CommandKind::Watches => Command::Watches,
+        CommandKind::Set => Command::Set {
+            connector: args.positional[0].clone(),
+            patch: crate::usersync::settings::merge_patch_from_assignments(&args.positional[1..])
+                .map_err(|e| fail(e.to_string()))?,
+        },
+        CommandKind::Patch => Command::Patch {
+            connector: args.positional[0].clone(),
+            patch: json_patch_document(&args.positional[1]).map_err(fail)?,
+        },
     };
     Ok(command)
+}
+
+/// A JSON Patch (RFC 6902) as typed: a JSON array of operations with valid paths. Chat
+/// clients may turn straight quotes into curly ones; those are read as straight.
+fn json_patch_document(text: &str) -> Result<serde_json::Value, String> {
+    let straight: String = text
+        .chars()
+        .map(|c| match c {
+            '“' | '”' | '„' => '"',
+            '‘' | '’' => '\'',
+            other => other,
+        })
+        .collect();
+    let value: serde_json::Value = serde_json::from_str(&straight)
+        .map_err(|e| format!("The patch is not JSON ({e}). Put it in single quotes."))?;
+    if !value.is_array() {
+        return Err(
+            "A JSON Patch is a list of operations, like [{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"Okta\"}]."
+                .into(),
+        );
+    }
+    let ops: json_patch::Patch = serde_json::from_value(value.clone())
+        .map_err(|e| format!("The JSON Patch is not valid: {e}."))?;
+    if ops.0.is_empty() {
+        return Err("The JSON Patch has no operations.".into());
+    }
+    Ok(value)
 }
 
 fn sync_id(text: &str) -> Result<u64, String> {
@@ -545,7 +628,8 @@ impl Args {
         if n < min {
             return Err(self.error(format!("Missing <{}>.", spec[n].name)));
         }
-        if let Some(extra) = self.positional.get(spec.len()) {
+        let repeats = spec.last().is_some_and(|a| a.repeats);
+        if let Some(extra) = self.positional.get(spec.len()).filter(|_| !repeats) {
             return Err(self.error(format!(
                 "Unexpected {extra:?}. (Put a name with spaces in quotes.)"
             )));
@@ -601,6 +685,53 @@ mod tests {
 
     fn err(text: &str) -> ParseError {
         parse(text).expect_err(text)
+    }
+
+    #[test]
+    fn set_and_patch_read_their_patch_and_refuse_bad_ones_with_the_reason() {
+        assert_eq!(
+            ok("set okta sync.pageSize=500 name=\"Azure AD\" on=true"),
+            Command::Set {
+                connector: "okta".into(),
+                patch: serde_json::json!({"sync": {"pageSize": 500}, "name": "Azure AD", "on": true}),
+            }
+        );
+        assert_eq!(
+            ok("patch okta '[{\"op\":\"replace\",\"path\":\"/sync/pageSize\",\"value\":5}]'"),
+            Command::Patch {
+                connector: "okta".into(),
+                patch: serde_json::json!([{"op": "replace", "path": "/sync/pageSize", "value": 5}]),
+            }
+        );
+        // Curly quotes, as chat clients type them, read as straight ones.
+        assert!(matches!(
+            ok("patch okta '[{“op”:“remove”,“path”:“/a”}]'"),
+            Command::Patch { .. }
+        ));
+        for (text, problem) in [
+            ("set okta", "Missing <key=value>."),
+            ("set okta pageSize", "\"pageSize\" is not key=value"),
+            ("set okta a=1 a=2", "a is set twice"),
+            ("patch okta", "Missing <json-patch>."),
+            (
+                "patch okta '{\"op\":\"remove\"}'",
+                "A JSON Patch is a list of operations",
+            ),
+            (
+                "patch okta '[{\"op\":\"explode\",\"path\":\"/a\"}]'",
+                "The JSON Patch is not valid",
+            ),
+            ("patch okta '[]'", "The JSON Patch has no operations."),
+            ("patch okta nope", "The patch is not JSON"),
+        ] {
+            let e = err(text);
+            assert!(e.command.is_some(), "{text}");
+            assert!(
+                e.problem.to_string().starts_with(problem),
+                "{text}: {}",
+                e.problem
+            );
+        }
     }
 
     #[test]
@@ -971,6 +1102,8 @@ mod tests {
                     }
                     positional.push(w.connector.clone());
                 }
+                // Their words are checked by their own tests: a patch has no one spelling.
+                Command::Set { .. } | Command::Patch { .. } => return None,
             }
             let mut out = vec![kind.spec().name.to_string()];
             out.extend(flags);
@@ -1049,7 +1182,15 @@ mod tests {
                         .args
                         .iter()
                         .zip(&values)
-                        .map(|(_, v)| if numeric { format!("#{n}") } else { v.clone() })
+                        .enumerate()
+                        .map(|(i, (_, v))| match (kind, i) {
+                            _ if numeric => format!("#{n}"),
+                            (CommandKind::Set, 1) => format!("sync.page_{n}={v}"),
+                            (CommandKind::Patch, 1) => {
+                                format!("'[{{\"op\":\"remove\",\"path\":\"/a{n}\"}}]'")
+                            }
+                            _ => v.clone(),
+                        })
                         .collect();
                     let flags: Vec<String> = spec
                         .flags

@@ -22,6 +22,7 @@ pub enum StoreAction {
     ListJobs,
     ChangeSubscriptions,
     ClaimDelivery,
+    RecordConfirmation,
 }
 
 /// Why a command could not do what it was asked.
@@ -53,6 +54,12 @@ pub enum CommandError {
     AmbiguousConnector {
         wanted: String,
         candidates: Vec<Candidate>,
+    },
+    /// A change refused before any prompt: nothing was sent.
+    #[error("change of {connector:?} refused: {refusal:?}")]
+    ChangeRefused {
+        connector: String,
+        refusal: super::change::ChangeRefusal,
     },
 }
 
@@ -99,6 +106,7 @@ impl CommandError {
                 .text("Say which one: by its full name, its id, or instance/name."),
                 candidates,
             ),
+            CommandError::ChangeRefused { connector, refusal } => refusal.message(connector),
         }
     }
 
@@ -163,6 +171,9 @@ fn store_message(action: StoreAction) -> Message {
             .text("The bot's store cannot be read; see its log."),
         StoreAction::ChangeSubscriptions => Message::new(Tone::Failure, "Not changed")
             .text("The bot's store cannot be written; see its log."),
+        StoreAction::RecordConfirmation => Message::new(Tone::Failure, "Not proposed").text(
+            "The bot cannot record the confirmation in its store, so it shows no button. Try again shortly.",
+        ),
         StoreAction::ClaimDelivery => Message::new(Tone::Failure, "Not started").text(
             "The bot cannot record the request in its store, so it does not act on it. Try again shortly.",
         ),
