@@ -32,6 +32,7 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
         Command::Watch(args) => watch::watch(app, inv, args).await,
         Command::Unwatch { connector } => watch::unwatch(app, inv, connector).await,
         Command::Watches => watch::watches(app, inv).await,
+        Command::Audit(args) => reads::audit(app, inv, args).await,
     }
 }
 
