@@ -4,7 +4,7 @@
 
 use crate::app::{self, App, Metrics};
 use crate::chat::click::Click;
-use crate::command;
+use crate::command::{self, CommandKind};
 use crate::domain::Invocation;
 use crate::handlers;
 use crate::message::ButtonAction;
@@ -15,17 +15,36 @@ use crate::store::{AuditEntry, Decision, PendingState};
 /// Runs one verified invocation to its reply, and audits it.
 pub async fn dispatch(app: &App, inv: &Invocation) -> Answer {
     Metrics::incr(&app.metrics.commands);
-    let (decision, answer, outcome) = decide(app, inv).await;
+    let decided = decide(app, inv).await;
+    // The audit never keeps a secret that was typed: not in the text, nor in an outcome
+    // or argument that quotes it.
+    let redacted = command::redact::redact(&inv.command_line());
     app.audit.record(AuditEntry {
         at: chrono::Utc::now(),
         platform: inv.platform,
         user_id: inv.user.id.clone(),
+        user_name: inv.user_name.clone(),
         channel_id: inv.channel.id.clone(),
-        command_text: inv.command_line(),
-        decision,
-        outcome,
+        command: decided.kind.map(|k| k.name().to_string()),
+        connector: decided.connector.map(|c| redacted.scrub(&c)),
+        decision: decided.decision,
+        outcome: redacted.scrub(&decided.outcome),
+        command_text: redacted.into_text(),
     });
-    answer
+    decided.answer
+}
+
+/// What became of one invocation.
+struct Decided {
+    decision: Decision,
+    /// What the person reads.
+    answer: Answer,
+    /// What the audit records as the outcome.
+    outcome: String,
+    /// The command the text named, if it named one (even with wrong arguments).
+    kind: Option<CommandKind>,
+    /// The connector argument of a parsed command.
+    connector: Option<String>,
 }
 
 /// For a command that changes something: refused up front when its outcome could not be
@@ -37,28 +56,37 @@ async fn may_change(app: &App, inv: &Invocation) -> Result<bool, CommandError> {
     app::claim(app.store.as_ref(), inv).await
 }
 
-/// What was decided, what the person reads, and the outcome the audit records.
-async fn decide(app: &App, inv: &Invocation) -> (Decision, Answer, String) {
+/// What was decided, what the person reads, and what the audit records.
+async fn decide(app: &App, inv: &Invocation) -> Decided {
     let command = match command::parse(&inv.text) {
         Ok(c) => c,
         Err(e) => {
             Metrics::incr(&app.metrics.invalid);
-            let outcome = format!("invalid: {}", e.problem);
-            return (
-                Decision::Invalid,
-                reply::help::invalid(inv, &e).into(),
-                outcome,
-            );
+            return Decided {
+                decision: Decision::Invalid,
+                answer: reply::help::invalid(inv, &e).into(),
+                outcome: format!("invalid: {}", e.problem),
+                kind: e.command,
+                connector: None,
+            };
         }
     };
     let kind = command.kind();
+    let connector = command.connector_arg().map(str::to_string);
+    let decided = |decision, answer, outcome| Decided {
+        decision,
+        answer,
+        outcome,
+        kind: Some(kind),
+        connector: connector.clone(),
+    };
     let auth = match app.config.roles.authorize(command, &inv.user, &inv.channel) {
         Ok(auth) => auth,
         Err(denial) => {
             Metrics::incr(&app.metrics.denied);
             tracing::info!(user = %inv.user, channel = %inv.channel, command = kind.name(), ?denial, "command denied");
             let message = reply::help::denied(inv, kind, &denial);
-            return (
+            return decided(
                 Decision::Denied,
                 message.into(),
                 format!("denied: {denial:?}"),
@@ -79,11 +107,11 @@ async fn decide(app: &App, inv: &Invocation) -> (Decision, Answer, String) {
         Err(e) => Err(e),
     };
     match result {
-        Ok(r) => (Decision::Allowed, r.answer, r.outcome.to_string()),
+        Ok(r) => decided(Decision::Allowed, r.answer, r.outcome.to_string()),
         Err(e) => {
             e.log();
             let outcome = format!("error: {}", e.summary());
-            (Decision::Allowed, e.message().into(), outcome)
+            decided(Decision::Allowed, e.message().into(), outcome)
         }
     }
 }
@@ -105,19 +133,37 @@ pub async fn click(app: &App, click: &Click) -> ClickAnswer {
     if !matches!(outcome, Outcome::Changed { .. } | Outcome::Cancelled) {
         Metrics::incr(&app.metrics.clicks_refused);
     }
+    // The row names the command the click was for, so `audit --command set` finds it.
+    let parsed = command::parse(&text).ok();
+    let shown = match text.is_empty() {
+        true => format!("[{}]", click.action.as_str()),
+        false => format!(
+            "[{}] {} {text}",
+            click.action.as_str(),
+            app.config.slash_command
+        ),
+    };
+    let redacted = command::redact::redact(&shown);
     app.audit.record(AuditEntry {
         at: chrono::Utc::now(),
         platform: click.platform,
         user_id: click.user.id.clone(),
+        user_name: click.user_name.clone(),
         channel_id: click.channel.id.clone(),
-        command_text: format!("[{}] {text}", click.action.as_str()),
+        command: parsed.as_ref().map(|c| c.kind().name().to_string()),
+        connector: parsed
+            .as_ref()
+            .and_then(|c| c.connector_arg())
+            .map(|c| redacted.scrub(c)),
         decision,
-        outcome: outcome.to_string(),
+        outcome: redacted.scrub(&outcome.to_string()),
+        command_text: redacted.into_text(),
     });
     answer
 }
 
-/// The command text the audit shows, the decision, the answer and the outcome.
+/// The command text the click was for (empty when unknown), the decision, the answer
+/// and the outcome.
 async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswer, Outcome) {
     let refused = |text: String, decision, refusal: ClickRefusal, replace_prompt| {
         let outcome = Outcome::ClickRefused(refusal.summary());
@@ -150,7 +196,7 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
             return refused(String::new(), Decision::Allowed, why, false);
         }
     };
-    let text = format!("{} {}", app.config.slash_command, pending.command_text);
+    let text = pending.command_text.clone();
     let requester = reply::who(pending.user_name.as_deref(), &pending.user_id);
     if pending.platform != click.platform || pending.user_id != click.user.id {
         let why = ClickRefusal::NotYours { requester };

@@ -2,6 +2,7 @@
 //! example and the role it needs; parsing is a pure function over the text typed after
 //! `/usersync`.
 
+pub mod redact;
 mod tokenize;
 
 pub use tokenize::{tokenize, TokenizeError};
@@ -102,7 +103,7 @@ macro_rules! command_kinds {
 
 command_kinds!(
     Help, Whoami, Connectors, Status, Show, Results, Connector, Jobs, User, Run, Watch, Unwatch,
-    Watches, Set, Patch,
+    Watches, Set, Patch, Audit,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -262,6 +263,22 @@ impl CommandKind {
                 access: Access::Role(Role::Admin),
                 changes: true,
             },
+            CommandKind::Audit => &CommandSpec {
+                name: "audit",
+                aliases: &[],
+                args: const { &[optional("N")] },
+                flags: const {
+                    &[
+                        option("user", "U"),
+                        option("connector", "C"),
+                        option("command", "NAME"),
+                    ]
+                },
+                summary: "Recent audit rows, newest first (N: 20, at most 100), by user, connector or command.",
+                example: "audit 10 --command run",
+                access: Access::Role(Role::Admin),
+                changes: false,
+            },
         }
     }
 
@@ -302,7 +319,11 @@ impl CommandKind {
 }
 
 /// Names kept for commands of later versions, so that they are never taken for typos.
-pub const RESERVED: &[&str] = &["delete-directory", "audit"];
+pub const RESERVED: &[&str] = &["delete-directory"];
+
+/// Audit rows `audit` shows when no N is given, and the most it shows.
+pub const AUDIT_DEFAULT_ROWS: u32 = 20;
+pub const AUDIT_MAX_ROWS: u32 = 100;
 
 /// `results <sync-id> [--all] [--instance NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,6 +347,19 @@ pub struct WatchArgs {
     pub connector: String,
     pub failures_only: bool,
     pub max_deleted: Option<u64>,
+}
+
+/// `audit [N] [--user U] [--connector C] [--command NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditArgs {
+    /// How many rows to show, 1 to [`AUDIT_MAX_ROWS`].
+    pub rows: u32,
+    /// A user id (with or without the platform) or a user name (a leading `@` is ignored).
+    pub user: Option<String>,
+    /// The connector argument as typed (case-insensitive).
+    pub connector: Option<String>,
+    /// The command, whatever name or alias was typed.
+    pub command: Option<CommandKind>,
 }
 
 /// A parsed command with its arguments.
@@ -370,6 +404,7 @@ pub enum Command {
         connector: String,
         patch: serde_json::Value,
     },
+    Audit(AuditArgs),
 }
 
 impl Command {
@@ -390,6 +425,30 @@ impl Command {
             Command::Watches => CommandKind::Watches,
             Command::Set { .. } => CommandKind::Set,
             Command::Patch { .. } => CommandKind::Patch,
+            Command::Audit(_) => CommandKind::Audit,
+        }
+    }
+
+    /// The connector the command acts on, as typed (`*` for `watch *`); `None` for
+    /// commands that name no connector (`audit --connector` only filters).
+    pub fn connector_arg(&self) -> Option<&str> {
+        match self {
+            Command::Status { connector }
+            | Command::Connector { connector }
+            | Command::Run { connector, .. }
+            | Command::Unwatch { connector }
+            | Command::Set { connector, .. }
+            | Command::Patch { connector, .. } => Some(connector),
+            Command::User(u) => Some(&u.connector),
+            Command::Watch(w) => Some(&w.connector),
+            Command::Help { .. }
+            | Command::Whoami
+            | Command::Connectors { .. }
+            | Command::Show { .. }
+            | Command::Results(_)
+            | Command::Jobs
+            | Command::Watches
+            | Command::Audit(_) => None,
         }
     }
 }
@@ -524,6 +583,22 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             connector: args.positional[0].clone(),
             patch: json_patch_document(&args.positional[1]).map_err(fail)?,
         },
+        CommandKind::Audit => Command::Audit(AuditArgs {
+            rows: match args.positional.first() {
+                None => AUDIT_DEFAULT_ROWS,
+                Some(n) => audit_rows(n).map_err(fail)?,
+            },
+            user: args.option("user"),
+            connector: args.option("connector"),
+            command: match args.option("command") {
+                None => None,
+                Some(name) => Some(CommandKind::from_name(&name).ok_or_else(|| {
+                    fail(format!(
+                        "--command takes the name of a command, like run, not {name:?}."
+                    ))
+                })?),
+            },
+        }),
     };
     Ok(command)
 }
@@ -553,6 +628,16 @@ fn json_patch_document(text: &str) -> Result<serde_json::Value, String> {
         return Err("The JSON Patch has no operations.".into());
     }
     Ok(value)
+}
+
+/// The N of `audit [N]`: a count of rows from 1 to [`AUDIT_MAX_ROWS`].
+fn audit_rows(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=AUDIT_MAX_ROWS).contains(n))
+        .ok_or_else(|| {
+            format!("N is how many rows to show, from 1 to {AUDIT_MAX_ROWS}, not {text:?}.")
+        })
 }
 
 fn sync_id(text: &str) -> Result<u64, String> {
@@ -859,6 +944,42 @@ mod tests {
             ),
             ("watches", Command::Watches),
             (
+                "audit",
+                Command::Audit(AuditArgs {
+                    rows: 20,
+                    user: None,
+                    connector: None,
+                    command: None,
+                }),
+            ),
+            (
+                "AUDIT 100 --user @alice --connector \"Azure AD\" --command subscribe",
+                Command::Audit(AuditArgs {
+                    rows: 100,
+                    user: Some("@alice".into()),
+                    connector: Some("Azure AD".into()),
+                    command: Some(CommandKind::Watch),
+                }),
+            ),
+            (
+                "audit --command=RUN --user slack:U0ONCALL1 1",
+                Command::Audit(AuditArgs {
+                    rows: 1,
+                    user: Some("slack:U0ONCALL1".into()),
+                    connector: None,
+                    command: Some(CommandKind::Run),
+                }),
+            ),
+            (
+                "audit --command audit",
+                Command::Audit(AuditArgs {
+                    rows: 20,
+                    user: None,
+                    connector: None,
+                    command: Some(CommandKind::Audit),
+                }),
+            ),
+            (
                 "  run   okta  ",
                 Command::Run {
                     connector: "okta".into(),
@@ -881,9 +1002,54 @@ mod tests {
             ),
             ("frobnicate", None, "There is no command \"frobnicate\"."),
             (
-                "audit",
+                "delete-directory okta",
                 None,
-                "`audit` is not available in this version of the bot.",
+                "`delete-directory` is not available in this version of the bot.",
+            ),
+            (
+                "audit 0",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"0\".",
+            ),
+            (
+                "audit 101",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"101\".",
+            ),
+            (
+                "audit -5",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"-5\".",
+            ),
+            (
+                "audit lots",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"lots\".",
+            ),
+            (
+                "audit 5 6",
+                Some(CommandKind::Audit),
+                "Unexpected \"6\". (Put a name with spaces in quotes.)",
+            ),
+            (
+                "audit --command frobnicate",
+                Some(CommandKind::Audit),
+                "--command takes the name of a command, like run, not \"frobnicate\".",
+            ),
+            (
+                "audit --command delete-directory",
+                Some(CommandKind::Audit),
+                "--command takes the name of a command, like run, not \"delete-directory\".",
+            ),
+            (
+                "audit --user",
+                Some(CommandKind::Audit),
+                "--user needs a value.",
+            ),
+            (
+                "audit --all",
+                Some(CommandKind::Audit),
+                "`audit` has no option --all.",
             ),
             (
                 "watch okta --max-deleted lots",
@@ -935,6 +1101,25 @@ mod tests {
     }
 
     #[test]
+    fn the_connector_argument_is_the_one_typed() {
+        let cases = [
+            ("status \"Azure AD\"", Some("Azure AD")),
+            ("connector okta", Some("okta")),
+            ("run OKTA --local", Some("OKTA")),
+            ("user okta jdoe", Some("okta")),
+            ("watch * --failures-only", Some("*")),
+            ("unwatch okta", Some("okta")),
+            ("audit --connector okta", None),
+            ("show 94 --instance okta", None),
+            ("help status", None),
+            ("whoami", None),
+        ];
+        for (text, connector) in cases {
+            assert_eq!(ok(text).connector_arg(), connector, "{text:?}");
+        }
+    }
+
+    #[test]
     fn every_command_has_help_and_an_example_that_parses() {
         for &kind in CommandKind::ALL {
             let spec = kind.spec();
@@ -962,6 +1147,10 @@ mod tests {
             (
                 CommandKind::Watch,
                 "watch <connector|*> [--failures-only] [--max-deleted N]",
+            ),
+            (
+                CommandKind::Audit,
+                "audit [N] [--user U] [--connector C] [--command NAME]",
             ),
         ];
         for (kind, usage) in cases {
@@ -1104,6 +1293,12 @@ mod tests {
                 }
                 // Their words are checked by their own tests: a patch has no one spelling.
                 Command::Set { .. } | Command::Patch { .. } => return None,
+                Command::Audit(a) => {
+                    option("user", &a.user)?;
+                    option("connector", &a.connector)?;
+                    option("command", &a.command.map(|k| k.name().to_string()))?;
+                    positional.push(a.rows.to_string());
+                }
             }
             let mut out = vec![kind.spec().name.to_string()];
             out.extend(flags);
@@ -1185,6 +1380,9 @@ mod tests {
                         .enumerate()
                         .map(|(i, (_, v))| match (kind, i) {
                             _ if numeric => format!("#{n}"),
+                            (CommandKind::Audit, _) => {
+                                (n % u64::from(AUDIT_MAX_ROWS) + 1).to_string()
+                            }
                             (CommandKind::Set, 1) => format!("sync.page_{n}={v}"),
                             (CommandKind::Patch, 1) => {
                                 format!("'[{{\"op\":\"remove\",\"path\":\"/a{n}\"}}]'")
@@ -1192,6 +1390,14 @@ mod tests {
                             _ => v.clone(),
                         })
                         .collect();
+                    // `--command` names a command: any name or alias of the table.
+                    let command_names: Vec<&str> = CommandKind::ALL
+                        .iter()
+                        .flat_map(|k| {
+                            std::iter::once(k.spec().name).chain(k.spec().aliases.iter().copied())
+                        })
+                        .collect();
+                    let command_name = command_names[alias.index(command_names.len())];
                     let flags: Vec<String> = spec
                         .flags
                         .iter()
@@ -1200,6 +1406,7 @@ mod tests {
                         .map(|(f, _)| match f.value {
                             None => format!("--{}", f.name.to_uppercase()),
                             Some(_) if f.name == "max-deleted" => format!("--{}={n}", f.name),
+                            Some(_) if f.name == "command" => format!("--command {command_name}"),
                             Some(_) => format!("--{} {}", f.name, values[2]),
                         })
                         .collect();

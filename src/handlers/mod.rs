@@ -39,6 +39,7 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
         Command::Patch { connector, patch } => {
             change::propose(app, inv, connector, change::Patch::Json(patch.clone())).await
         }
+        Command::Audit(args) => reads::audit(app, inv, args).await,
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreAction {
     ListJobs,
+    ReadAudit,
     ChangeSubscriptions,
     ClaimDelivery,
     RecordConfirmation,
@@ -168,6 +169,8 @@ pub fn upstream_message(title: &str, e: &UserSyncError) -> Message {
 fn store_message(action: StoreAction) -> Message {
     match action {
         StoreAction::ListJobs => Message::new(Tone::Failure, "Cannot list jobs")
+            .text("The bot's store cannot be read; see its log."),
+        StoreAction::ReadAudit => Message::new(Tone::Failure, "Cannot read the audit")
             .text("The bot's store cannot be read; see its log."),
         StoreAction::ChangeSubscriptions => Message::new(Tone::Failure, "Not changed")
             .text("The bot's store cannot be written; see its log."),

@@ -7,6 +7,7 @@
 //! and usersync records, config types) and nothing above it.
 
 pub mod announce;
+pub mod audit;
 pub mod change;
 pub mod connector;
 pub mod error;

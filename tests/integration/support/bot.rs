@@ -379,6 +379,8 @@ pub struct TestBot {
 /// What a signed command carries.
 pub struct Cmd<'a> {
     pub user: &'a str,
+    /// The `user_name` Slack sends: `tester` unless a test sets another.
+    pub user_name: &'a str,
     pub channel: &'a str,
     pub text: &'a str,
     pub trigger: String,
@@ -389,6 +391,7 @@ impl<'a> Cmd<'a> {
     pub fn new(user: &'a str, text: &'a str) -> Self {
         Cmd {
             user,
+            user_name: "tester",
             channel: OPS_CHANNEL,
             text,
             trigger: format!("{}.{}", fastrand::u64(..), fastrand::u64(..)),
@@ -404,7 +407,7 @@ impl<'a> Cmd<'a> {
             .append_pair("channel_id", self.channel)
             .append_pair("channel_name", "ops")
             .append_pair("user_id", self.user)
-            .append_pair("user_name", "tester")
+            .append_pair("user_name", self.user_name)
             .append_pair("command", "/usersync")
             .append_pair("text", self.text)
             .append_pair("api_app_id", "A123456")
