@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::command::{Access, Command, CommandKind};
-use crate::domain::{Principal, PrincipalPattern, Role};
+use crate::domain::{Platform, Principal, PrincipalPattern, Role};
 
 /// The role grants and channel restrictions of the configuration.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +67,18 @@ impl RoleTable {
             })
             .map(|(_, role)| *role)
             .max()
+    }
+
+    /// Whether some principal of this platform (or every verified user) has `role` or a
+    /// higher one.
+    pub fn anyone_reaches(&self, platform: Platform, role: Role) -> bool {
+        self.grants.iter().any(|(pattern, granted)| {
+            *granted >= role
+                && match pattern {
+                    PrincipalPattern::AnyVerified => true,
+                    PrincipalPattern::Exact(p) => p.platform == platform,
+                }
+        })
     }
 
     /// The one permission check, as a capability: a handler takes the [`Authorized`] this

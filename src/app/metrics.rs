@@ -19,7 +19,7 @@ fn counter_text(name: &str, help: &str, counter: &AtomicU64) -> String {
 /// Counters, exposed at `/metrics` in the Prometheus text format.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    refusals: [[AtomicU64; 9]; 2],
+    refusals: [[AtomicU64; REFUSALS.len()]; 2],
     pub ssl_checks: AtomicU64,
     pub commands: AtomicU64,
     pub denied: AtomicU64,
@@ -28,6 +28,9 @@ pub struct Metrics {
     pub deferred: AtomicU64,
     pub followups_sent: AtomicU64,
     pub followups_failed: AtomicU64,
+    /// Button clicks verified and handled, and those of them refused.
+    pub clicks: AtomicU64,
+    pub clicks_refused: AtomicU64,
     refusal_log: RefusalLog,
 }
 
@@ -71,7 +74,7 @@ impl RefusalLog {
     }
 }
 
-const REFUSALS: [Refusal; 9] = Refusal::ALL;
+const REFUSALS: [Refusal; Refusal::ALL.len()] = Refusal::ALL;
 const PLATFORMS: [Platform; 2] = [Platform::Slack, Platform::Mattermost];
 
 fn platform_index(p: Platform) -> usize {
@@ -154,6 +157,16 @@ impl Metrics {
                 "followups_failed_total",
                 "Follow-up messages that could not be delivered.",
                 &self.followups_failed,
+            ),
+            (
+                "clicks_total",
+                "Verified button clicks handled.",
+                &self.clicks,
+            ),
+            (
+                "clicks_refused_total",
+                "Button clicks refused (not the requester, used, expired, changed, forged).",
+                &self.clicks_refused,
             ),
         ] {
             out.push_str(&counter_text(name, help, counter));

@@ -1,6 +1,7 @@
 //! Chat platform adapters: each verifies its platform's requests, turns them into a
 //! neutral [`Invocation`], and renders neutral messages its own way.
 
+pub mod click;
 pub mod mattermost;
 pub mod outbox;
 pub mod platform_api;
@@ -42,10 +43,14 @@ pub enum Refusal {
     ContentType,
     /// Verified, but without the fields every command request has.
     MissingFields,
+    /// A button click whose body is not JSON.
+    NotJson,
+    /// Verified, but the interaction payload is not JSON of the expected shape.
+    BadPayload,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 11] = [
         Refusal::MissingHeaders,
         Refusal::MalformedHeaders,
         Refusal::StaleTimestamp,
@@ -55,13 +60,15 @@ impl Refusal {
         Refusal::TooLarge,
         Refusal::ContentType,
         Refusal::MissingFields,
+        Refusal::NotJson,
+        Refusal::BadPayload,
     ];
 
     pub fn status(self) -> u16 {
         match self {
             Refusal::TooLarge => 413,
-            Refusal::ContentType => 415,
-            Refusal::MissingFields => 400,
+            Refusal::ContentType | Refusal::NotJson => 415,
+            Refusal::MissingFields | Refusal::BadPayload => 400,
             _ => 401,
         }
     }
@@ -78,6 +85,8 @@ impl Refusal {
             Refusal::TooLarge => "request body too large",
             Refusal::ContentType => "content type must be application/x-www-form-urlencoded",
             Refusal::MissingFields => "missing user_id or channel_id",
+            Refusal::NotJson => "content type must be application/json",
+            Refusal::BadPayload => "malformed interaction payload",
         }
     }
 
@@ -93,6 +102,8 @@ impl Refusal {
             Refusal::TooLarge => "too_large",
             Refusal::ContentType => "content_type",
             Refusal::MissingFields => "missing_fields",
+            Refusal::NotJson => "not_json",
+            Refusal::BadPayload => "bad_payload",
         }
     }
 }

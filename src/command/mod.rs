@@ -2,6 +2,7 @@
 //! example and the role it needs; parsing is a pure function over the text typed after
 //! `/usersync`.
 
+pub mod redact;
 mod tokenize;
 
 pub use tokenize::{tokenize, TokenizeError};
@@ -17,17 +18,20 @@ pub enum Access {
     Role(Role),
 }
 
-/// A positional argument: `<name>` when required, `[name]` when optional.
+/// A positional argument: `<name>` when required, `[name]` when optional; `<name>…` when
+/// it takes every word left (the last argument only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Positional {
     pub name: &'static str,
     pub optional: bool,
+    pub repeats: bool,
 }
 
 const fn arg(name: &'static str) -> Positional {
     Positional {
         name,
         optional: false,
+        repeats: false,
     }
 }
 
@@ -35,6 +39,16 @@ const fn optional(name: &'static str) -> Positional {
     Positional {
         name,
         optional: true,
+        repeats: false,
+    }
+}
+
+/// One or more words.
+const fn many(name: &'static str) -> Positional {
+    Positional {
+        name,
+        optional: false,
+        repeats: true,
     }
 }
 
@@ -89,7 +103,7 @@ macro_rules! command_kinds {
 
 command_kinds!(
     Help, Whoami, Connectors, Status, Show, Results, Connector, History, Jobs, User, Run, Watch,
-    Unwatch, Watches,
+    Unwatch, Watches, Set, Patch, Audit,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -240,6 +254,42 @@ impl CommandKind {
                 access: VIEWER,
                 changes: false,
             },
+            CommandKind::Set => &CommandSpec {
+                name: "set",
+                aliases: &[],
+                args: const { &[arg("connector"), many("key=value")] },
+                flags: &[],
+                summary: "Change connector settings (dotted keys, JSON values); shows the diff to confirm.",
+                example: "set okta sync.pageSize=500",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
+            CommandKind::Patch => &CommandSpec {
+                name: "patch",
+                aliases: &[],
+                args: const { &[arg("connector"), arg("json-patch")] },
+                flags: &[],
+                summary: "Apply a JSON Patch (RFC 6902) to a connector; shows the diff to confirm.",
+                example: "patch okta '[{\"op\":\"replace\",\"path\":\"/sync/pageSize\",\"value\":500}]'",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
+            CommandKind::Audit => &CommandSpec {
+                name: "audit",
+                aliases: &[],
+                args: const { &[optional("N")] },
+                flags: const {
+                    &[
+                        option("user", "U"),
+                        option("connector", "C"),
+                        option("command", "NAME"),
+                    ]
+                },
+                summary: "Recent audit rows, newest first (N: 20, at most 100), by user, connector or command.",
+                example: "audit 10 --command run",
+                access: Access::Role(Role::Admin),
+                changes: false,
+            },
         }
     }
 
@@ -263,6 +313,8 @@ impl CommandKind {
         for a in spec.args {
             if a.optional {
                 out.push_str(&format!(" [{}]", a.name));
+            } else if a.repeats {
+                out.push_str(&format!(" <{}>…", a.name));
             } else {
                 out.push_str(&format!(" <{}>", a.name));
             }
@@ -278,7 +330,11 @@ impl CommandKind {
 }
 
 /// Names kept for commands of later versions, so that they are never taken for typos.
-pub const RESERVED: &[&str] = &["set", "delete-directory", "audit"];
+pub const RESERVED: &[&str] = &["delete-directory"];
+
+/// Audit rows `audit` shows when no N is given, and the most it shows.
+pub const AUDIT_DEFAULT_ROWS: u32 = 20;
+pub const AUDIT_MAX_ROWS: u32 = 100;
 
 /// `results <sync-id> [--all] [--instance NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +364,19 @@ pub struct WatchArgs {
 pub const HISTORY_DEFAULT: u32 = 10;
 /// The most revisions `history` shows.
 pub const HISTORY_MAX: u32 = 50;
+
+/// `audit [N] [--user U] [--connector C] [--command NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditArgs {
+    /// How many rows to show, 1 to [`AUDIT_MAX_ROWS`].
+    pub rows: u32,
+    /// A user id (with or without the platform) or a user name (a leading `@` is ignored).
+    pub user: Option<String>,
+    /// The connector argument as typed (case-insensitive).
+    pub connector: Option<String>,
+    /// The command, whatever name or alias was typed.
+    pub command: Option<CommandKind>,
+}
 
 /// A parsed command with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,6 +415,17 @@ pub enum Command {
         connector: String,
     },
     Watches,
+    /// `set <connector> key=value…`: the merge patch the words describe.
+    Set {
+        connector: String,
+        patch: serde_json::Value,
+    },
+    /// `patch <connector> '<JSON Patch>'`: the document, checked to be a JSON Patch.
+    Patch {
+        connector: String,
+        patch: serde_json::Value,
+    },
+    Audit(AuditArgs),
 }
 
 impl Command {
@@ -365,6 +445,33 @@ impl Command {
             Command::Watch(_) => CommandKind::Watch,
             Command::Unwatch { .. } => CommandKind::Unwatch,
             Command::Watches => CommandKind::Watches,
+            Command::Set { .. } => CommandKind::Set,
+            Command::Patch { .. } => CommandKind::Patch,
+            Command::Audit(_) => CommandKind::Audit,
+        }
+    }
+
+    /// The connector the command acts on, as typed (`*` for `watch *`); `None` for
+    /// commands that name no connector (`audit --connector` only filters).
+    pub fn connector_arg(&self) -> Option<&str> {
+        match self {
+            Command::Status { connector }
+            | Command::Connector { connector }
+            | Command::Run { connector, .. }
+            | Command::Unwatch { connector }
+            | Command::Set { connector, .. }
+            | Command::Patch { connector, .. } => Some(connector),
+            Command::History { connector, .. } => Some(connector),
+            Command::User(u) => Some(&u.connector),
+            Command::Watch(w) => Some(&w.connector),
+            Command::Help { .. }
+            | Command::Whoami
+            | Command::Connectors { .. }
+            | Command::Show { .. }
+            | Command::Results(_)
+            | Command::Jobs
+            | Command::Watches
+            | Command::Audit(_) => None,
         }
     }
 }
@@ -497,6 +604,31 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             connector: args.positional[0].clone(),
         },
         CommandKind::Watches => Command::Watches,
+        CommandKind::Set => Command::Set {
+            connector: args.positional[0].clone(),
+            patch: crate::usersync::settings::merge_patch_from_assignments(&args.positional[1..])
+                .map_err(|e| fail(e.to_string()))?,
+        },
+        CommandKind::Patch => Command::Patch {
+            connector: args.positional[0].clone(),
+            patch: json_patch_document(&args.positional[1]).map_err(fail)?,
+        },
+        CommandKind::Audit => Command::Audit(AuditArgs {
+            rows: match args.positional.first() {
+                None => AUDIT_DEFAULT_ROWS,
+                Some(n) => audit_rows(n).map_err(fail)?,
+            },
+            user: args.option("user"),
+            connector: args.option("connector"),
+            command: match args.option("command") {
+                None => None,
+                Some(name) => Some(CommandKind::from_name(&name).ok_or_else(|| {
+                    fail(format!(
+                        "--command takes the name of a command, like run, not {name:?}."
+                    ))
+                })?),
+            },
+        }),
     };
     Ok(command)
 }
@@ -506,7 +638,44 @@ fn history_limit(text: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| (1..=HISTORY_MAX).contains(n))
         .ok_or_else(|| {
-            format!("N is how many revisions to show, 1 to {HISTORY_MAX}; not {text:?}.")
+            format!("N is how many revisions to show, from 1 to {HISTORY_MAX}, not {text:?}.")
+        })
+}
+
+/// A JSON Patch (RFC 6902) as typed: a JSON array of operations with valid paths. Chat
+/// clients may turn straight quotes into curly ones; those are read as straight.
+fn json_patch_document(text: &str) -> Result<serde_json::Value, String> {
+    let straight: String = text
+        .chars()
+        .map(|c| match c {
+            '“' | '”' | '„' => '"',
+            '‘' | '’' => '\'',
+            other => other,
+        })
+        .collect();
+    let value: serde_json::Value = serde_json::from_str(&straight)
+        .map_err(|e| format!("The patch is not JSON ({e}). Put it in single quotes."))?;
+    if !value.is_array() {
+        return Err(
+            "A JSON Patch is a list of operations, like [{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"Okta\"}]."
+                .into(),
+        );
+    }
+    let ops: json_patch::Patch = serde_json::from_value(value.clone())
+        .map_err(|e| format!("The JSON Patch is not valid: {e}."))?;
+    if ops.0.is_empty() {
+        return Err("The JSON Patch has no operations.".into());
+    }
+    Ok(value)
+}
+
+/// The N of `audit [N]`: a count of rows from 1 to [`AUDIT_MAX_ROWS`].
+fn audit_rows(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=AUDIT_MAX_ROWS).contains(n))
+        .ok_or_else(|| {
+            format!("N is how many rows to show, from 1 to {AUDIT_MAX_ROWS}, not {text:?}.")
         })
 }
 
@@ -583,7 +752,8 @@ impl Args {
         if n < min {
             return Err(self.error(format!("Missing <{}>.", spec[n].name)));
         }
-        if let Some(extra) = self.positional.get(spec.len()) {
+        let repeats = spec.last().is_some_and(|a| a.repeats);
+        if let Some(extra) = self.positional.get(spec.len()).filter(|_| !repeats) {
             return Err(self.error(format!(
                 "Unexpected {extra:?}. (Put a name with spaces in quotes.)"
             )));
@@ -639,6 +809,53 @@ mod tests {
 
     fn err(text: &str) -> ParseError {
         parse(text).expect_err(text)
+    }
+
+    #[test]
+    fn set_and_patch_read_their_patch_and_refuse_bad_ones_with_the_reason() {
+        assert_eq!(
+            ok("set okta sync.pageSize=500 name=\"Azure AD\" on=true"),
+            Command::Set {
+                connector: "okta".into(),
+                patch: serde_json::json!({"sync": {"pageSize": 500}, "name": "Azure AD", "on": true}),
+            }
+        );
+        assert_eq!(
+            ok("patch okta '[{\"op\":\"replace\",\"path\":\"/sync/pageSize\",\"value\":5}]'"),
+            Command::Patch {
+                connector: "okta".into(),
+                patch: serde_json::json!([{"op": "replace", "path": "/sync/pageSize", "value": 5}]),
+            }
+        );
+        // Curly quotes, as chat clients type them, read as straight ones.
+        assert!(matches!(
+            ok("patch okta '[{“op”:“remove”,“path”:“/a”}]'"),
+            Command::Patch { .. }
+        ));
+        for (text, problem) in [
+            ("set okta", "Missing <key=value>."),
+            ("set okta pageSize", "\"pageSize\" is not key=value"),
+            ("set okta a=1 a=2", "a is set twice"),
+            ("patch okta", "Missing <json-patch>."),
+            (
+                "patch okta '{\"op\":\"remove\"}'",
+                "A JSON Patch is a list of operations",
+            ),
+            (
+                "patch okta '[{\"op\":\"explode\",\"path\":\"/a\"}]'",
+                "The JSON Patch is not valid",
+            ),
+            ("patch okta '[]'", "The JSON Patch has no operations."),
+            ("patch okta nope", "The patch is not JSON"),
+        ] {
+            let e = err(text);
+            assert!(e.command.is_some(), "{text}");
+            assert!(
+                e.problem.to_string().starts_with(problem),
+                "{text}: {}",
+                e.problem
+            );
+        }
     }
 
     #[test]
@@ -780,6 +997,42 @@ mod tests {
             ),
             ("watches", Command::Watches),
             (
+                "audit",
+                Command::Audit(AuditArgs {
+                    rows: 20,
+                    user: None,
+                    connector: None,
+                    command: None,
+                }),
+            ),
+            (
+                "AUDIT 100 --user @alice --connector \"Azure AD\" --command subscribe",
+                Command::Audit(AuditArgs {
+                    rows: 100,
+                    user: Some("@alice".into()),
+                    connector: Some("Azure AD".into()),
+                    command: Some(CommandKind::Watch),
+                }),
+            ),
+            (
+                "audit --command=RUN --user slack:U0ONCALL1 1",
+                Command::Audit(AuditArgs {
+                    rows: 1,
+                    user: Some("slack:U0ONCALL1".into()),
+                    connector: None,
+                    command: Some(CommandKind::Run),
+                }),
+            ),
+            (
+                "audit --command audit",
+                Command::Audit(AuditArgs {
+                    rows: 20,
+                    user: None,
+                    connector: None,
+                    command: Some(CommandKind::Audit),
+                }),
+            ),
+            (
                 "  run   okta  ",
                 Command::Run {
                     connector: "okta".into(),
@@ -802,9 +1055,54 @@ mod tests {
             ),
             ("frobnicate", None, "There is no command \"frobnicate\"."),
             (
-                "audit",
+                "delete-directory okta",
                 None,
-                "`audit` is not available in this version of the bot.",
+                "`delete-directory` is not available in this version of the bot.",
+            ),
+            (
+                "audit 0",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"0\".",
+            ),
+            (
+                "audit 101",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"101\".",
+            ),
+            (
+                "audit -5",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"-5\".",
+            ),
+            (
+                "audit lots",
+                Some(CommandKind::Audit),
+                "N is how many rows to show, from 1 to 100, not \"lots\".",
+            ),
+            (
+                "audit 5 6",
+                Some(CommandKind::Audit),
+                "Unexpected \"6\". (Put a name with spaces in quotes.)",
+            ),
+            (
+                "audit --command frobnicate",
+                Some(CommandKind::Audit),
+                "--command takes the name of a command, like run, not \"frobnicate\".",
+            ),
+            (
+                "audit --command delete-directory",
+                Some(CommandKind::Audit),
+                "--command takes the name of a command, like run, not \"delete-directory\".",
+            ),
+            (
+                "audit --user",
+                Some(CommandKind::Audit),
+                "--user needs a value.",
+            ),
+            (
+                "audit --all",
+                Some(CommandKind::Audit),
+                "`audit` has no option --all.",
             ),
             (
                 "watch okta --max-deleted lots",
@@ -855,22 +1153,22 @@ mod tests {
             (
                 "history okta 0",
                 Some(CommandKind::History),
-                "N is how many revisions to show, 1 to 50; not \"0\".",
+                "N is how many revisions to show, from 1 to 50, not \"0\".",
             ),
             (
                 "history okta 51",
                 Some(CommandKind::History),
-                "N is how many revisions to show, 1 to 50; not \"51\".",
+                "N is how many revisions to show, from 1 to 50, not \"51\".",
             ),
             (
                 "history okta -3",
                 Some(CommandKind::History),
-                "N is how many revisions to show, 1 to 50; not \"-3\".",
+                "N is how many revisions to show, from 1 to 50, not \"-3\".",
             ),
             (
                 "history okta ten",
                 Some(CommandKind::History),
-                "N is how many revisions to show, 1 to 50; not \"ten\".",
+                "N is how many revisions to show, from 1 to 50, not \"ten\".",
             ),
             (
                 "history okta 5 6",
@@ -882,6 +1180,26 @@ mod tests {
             let e = err(text);
             assert_eq!(e.command, command, "{text:?}");
             assert_eq!(e.problem.to_string(), message, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_connector_argument_is_the_one_typed() {
+        let cases = [
+            ("status \"Azure AD\"", Some("Azure AD")),
+            ("connector okta", Some("okta")),
+            ("history \"Azure AD\" 5", Some("Azure AD")),
+            ("run OKTA --local", Some("OKTA")),
+            ("user okta jdoe", Some("okta")),
+            ("watch * --failures-only", Some("*")),
+            ("unwatch okta", Some("okta")),
+            ("audit --connector okta", None),
+            ("show 94 --instance okta", None),
+            ("help status", None),
+            ("whoami", None),
+        ];
+        for (text, connector) in cases {
+            assert_eq!(ok(text).connector_arg(), connector, "{text:?}");
         }
     }
 
@@ -914,6 +1232,10 @@ mod tests {
             (
                 CommandKind::Watch,
                 "watch <connector|*> [--failures-only] [--max-deleted N]",
+            ),
+            (
+                CommandKind::Audit,
+                "audit [N] [--user U] [--connector C] [--command NAME]",
             ),
         ];
         for (kind, usage) in cases {
@@ -1058,6 +1380,14 @@ mod tests {
                     }
                     positional.push(w.connector.clone());
                 }
+                // Their words are checked by their own tests: a patch has no one spelling.
+                Command::Set { .. } | Command::Patch { .. } => return None,
+                Command::Audit(a) => {
+                    option("user", &a.user)?;
+                    option("connector", &a.connector)?;
+                    option("command", &a.command.map(|k| k.name().to_string()))?;
+                    positional.push(a.rows.to_string());
+                }
             }
             let mut out = vec![kind.spec().name.to_string()];
             out.extend(flags);
@@ -1136,12 +1466,30 @@ mod tests {
                         .args
                         .iter()
                         .zip(&values)
-                        .map(|(a, v)| match (numeric, a.name) {
-                            (true, _) => format!("#{n}"),
-                            (false, "N") => (n % u64::from(HISTORY_MAX) + 1).to_string(),
+                        .enumerate()
+                        .map(|(i, (_, v))| match (kind, i) {
+                            _ if numeric => format!("#{n}"),
+                            (CommandKind::Audit, _) => {
+                                (n % u64::from(AUDIT_MAX_ROWS) + 1).to_string()
+                            }
+                            (CommandKind::History, 1) => {
+                                (n % u64::from(HISTORY_MAX) + 1).to_string()
+                            }
+                            (CommandKind::Set, 1) => format!("sync.page_{n}={v}"),
+                            (CommandKind::Patch, 1) => {
+                                format!("'[{{\"op\":\"remove\",\"path\":\"/a{n}\"}}]'")
+                            }
                             _ => v.clone(),
                         })
                         .collect();
+                    // `--command` names a command: any name or alias of the table.
+                    let command_names: Vec<&str> = CommandKind::ALL
+                        .iter()
+                        .flat_map(|k| {
+                            std::iter::once(k.spec().name).chain(k.spec().aliases.iter().copied())
+                        })
+                        .collect();
+                    let command_name = command_names[alias.index(command_names.len())];
                     let flags: Vec<String> = spec
                         .flags
                         .iter()
@@ -1150,6 +1498,7 @@ mod tests {
                         .map(|(f, _)| match f.value {
                             None => format!("--{}", f.name.to_uppercase()),
                             Some(_) if f.name == "max-deleted" => format!("--{}={n}", f.name),
+                            Some(_) if f.name == "command" => format!("--command {command_name}"),
                             Some(_) => format!("--{} {}", f.name, values[2]),
                         })
                         .collect();

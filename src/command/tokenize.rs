@@ -52,9 +52,12 @@ pub fn tokenize(text: &str) -> Result<Vec<String>, TokenizeError> {
             None => {
                 in_word = true;
                 // A quote opens only at the start of a word or after another quoted part,
-                // so an apostrophe inside a name (O'Brien) stays a letter.
+                // so an apostrophe inside a name (O'Brien) stays a letter; and not inside
+                // JSON (after `[`, `{`, `,` or `:`), so that `groups=["a","b"]` keeps its
+                // quotes.
                 if closing(c).is_some()
-                    && (current.is_empty() || !current.ends_with(char::is_alphanumeric))
+                    && (current.is_empty()
+                        || !current.ends_with(|p: char| p.is_alphanumeric() || "[{,:".contains(p)))
                 {
                     quote = Some(c);
                 } else {
@@ -89,6 +92,17 @@ mod tests {
                 &["user", "okta", "Jürgen Müller"],
             ),
             ("user okta o'brien", &["user", "okta", "o'brien"]),
+            (
+                r#"set okta groups=["a","b"] m={"k":"v"} name="Azure AD""#,
+                &[
+                    "set",
+                    "okta",
+                    r#"groups=["a","b"]"#,
+                    r#"m={"k":"v"}"#,
+                    "name=Azure AD",
+                ],
+            ),
+            ("status jira/\"Azure AD\"", &["status", "jira/Azure AD"]),
             ("user okta \"\"", &["user", "okta", ""]),
             ("a\tb\nc", &["a", "b", "c"]),
         ];

@@ -25,6 +25,14 @@ pub(super) struct RawConfig {
     pub(super) watch: Option<RawWatch>,
     #[serde(default)]
     pub(super) notify: Vec<RawNotify>,
+    pub(super) public_url: Option<String>,
+    pub(super) confirm: Option<RawConfirm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfirm {
+    pub(super) ttl: Option<String>,
 }
 
 impl RawConfig {

@@ -46,6 +46,28 @@ pub struct Config {
     pub watch: WatchConfig,
     /// Where finished syncs are announced, from the configuration.
     pub routes: Vec<NotifyRoute>,
+    /// The bot's own address as the platforms reach it (no trailing slash), for button
+    /// callbacks (`{public_url}/mattermost/actions`).
+    pub public_url: Option<String>,
+    pub confirm: ConfirmConfig,
+}
+
+/// How long a confirmation prompt waits for its click when `[confirm] ttl` is not set.
+pub const DEFAULT_CONFIRM_TTL: Duration = Duration::from_secs(120);
+
+/// `[confirm]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmConfig {
+    /// How long a prompt may be confirmed.
+    pub ttl: Duration,
+}
+
+impl Default for ConfirmConfig {
+    fn default() -> Self {
+        ConfirmConfig {
+            ttl: DEFAULT_CONFIRM_TTL,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! which takes the [`Authorized`] capability that only the permission check makes.
 
 mod actions;
+pub mod change;
 mod history;
 mod reads;
 pub mod resolve;
@@ -34,6 +35,13 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
         Command::Watch(args) => watch::watch(app, inv, args).await,
         Command::Unwatch { connector } => watch::unwatch(app, inv, connector).await,
         Command::Watches => watch::watches(app, inv).await,
+        Command::Set { connector, patch } => {
+            change::propose(app, inv, connector, change::Patch::Merge(patch.clone())).await
+        }
+        Command::Patch { connector, patch } => {
+            change::propose(app, inv, connector, change::Patch::Json(patch.clone())).await
+        }
+        Command::Audit(args) => reads::audit(app, inv, args).await,
     }
 }
 

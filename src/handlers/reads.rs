@@ -1,12 +1,14 @@
 //! Read-only commands: connectors, status, show, results, connector (which records the
-//! settings it shows as a revision), jobs.
+//! settings it shows as a revision), jobs, audit.
 
 use super::resolve;
 use crate::app::App;
-use crate::command::ResultsArgs;
+use crate::command::{AuditArgs, ResultsArgs};
+use crate::domain::Invocation;
 use crate::reply::connector::InstanceListing;
 use crate::reply::error::StoreAction;
 use crate::reply::{self, CommandError, Reply};
+use crate::store::AuditFilter;
 use crate::usersync::{ResultCount, SyncStatus, UserSyncClient, UserSyncError};
 
 /// Finished jobs listed after the ones being followed.
@@ -118,4 +120,18 @@ pub async fn jobs(app: &App) -> Result<Reply, CommandError> {
         .await
         .map_err(|e| CommandError::store(StoreAction::ListJobs, e))?;
     Ok(Reply::ok(reply::jobs::list(&jobs, RECENT_JOBS)))
+}
+
+pub async fn audit(app: &App, inv: &Invocation, args: &AuditArgs) -> Result<Reply, CommandError> {
+    let filter = AuditFilter {
+        user: args.user.clone(),
+        connector: args.connector.clone(),
+        command: args.command.map(|k| k.name().to_string()),
+    };
+    let page = app
+        .store
+        .audit_rows(&filter, args.rows)
+        .await
+        .map_err(|e| CommandError::store(StoreAction::ReadAudit, e))?;
+    Ok(Reply::ok(reply::audit::list(inv, args, &page)))
 }

@@ -20,8 +20,10 @@ pub struct Candidate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreAction {
     ListJobs,
+    ReadAudit,
     ChangeSubscriptions,
     ClaimDelivery,
+    RecordConfirmation,
     ReadHistory,
 }
 
@@ -54,6 +56,12 @@ pub enum CommandError {
     AmbiguousConnector {
         wanted: String,
         candidates: Vec<Candidate>,
+    },
+    /// A change refused before any prompt: nothing was sent.
+    #[error("change of {connector:?} refused: {refusal:?}")]
+    ChangeRefused {
+        connector: String,
+        refusal: super::change::ChangeRefusal,
     },
 }
 
@@ -100,6 +108,7 @@ impl CommandError {
                 .text("Say which one: by its full name, its id, or instance/name."),
                 candidates,
             ),
+            CommandError::ChangeRefused { connector, refusal } => refusal.message(connector),
         }
     }
 
@@ -162,8 +171,13 @@ fn store_message(action: StoreAction) -> Message {
     match action {
         StoreAction::ListJobs => Message::new(Tone::Failure, "Cannot list jobs")
             .text("The bot's store cannot be read; see its log."),
+        StoreAction::ReadAudit => Message::new(Tone::Failure, "Cannot read the audit")
+            .text("The bot's store cannot be read; see its log."),
         StoreAction::ChangeSubscriptions => Message::new(Tone::Failure, "Not changed")
             .text("The bot's store cannot be written; see its log."),
+        StoreAction::RecordConfirmation => Message::new(Tone::Failure, "Not proposed").text(
+            "The bot cannot record the confirmation in its store, so it shows no button. Try again shortly.",
+        ),
         StoreAction::ClaimDelivery => Message::new(Tone::Failure, "Not started").text(
             "The bot cannot record the request in its store, so it does not act on it. Try again shortly.",
         ),

@@ -7,6 +7,8 @@
 //! and usersync records, config types) and nothing above it.
 
 pub mod announce;
+pub mod audit;
+pub mod change;
 pub mod connector;
 pub mod error;
 pub mod help;
@@ -103,6 +105,18 @@ pub enum Outcome {
     },
     /// The same request was received before and ran then.
     Duplicate,
+    /// A change was shown for confirmation (the pending operation's id).
+    Proposed {
+        pending: String,
+    },
+    /// A confirmed change was sent; how many fields the product shows changed.
+    Changed {
+        fields: usize,
+    },
+    /// A confirmation was cancelled.
+    Cancelled,
+    /// A click was refused; why.
+    ClickRefused(String),
 }
 
 impl std::fmt::Display for Outcome {
@@ -119,6 +133,10 @@ impl std::fmt::Display for Outcome {
             }
             Outcome::UserUpdated { action } => write!(f, "user update: {action}"),
             Outcome::Duplicate => f.write_str("duplicate delivery: not run again"),
+            Outcome::Proposed { pending } => write!(f, "proposed: awaiting confirmation {pending}"),
+            Outcome::Changed { fields } => write!(f, "changed: {fields} field(s)"),
+            Outcome::Cancelled => f.write_str("cancelled: nothing sent"),
+            Outcome::ClickRefused(why) => f.write_str(why),
         }
     }
 }

@@ -18,6 +18,14 @@ pub use crate::chat::slack::SlackRequest;
 #[derive(Debug)]
 pub struct MattermostCommand(pub Box<Invocation>);
 
+/// A verified request on Slack's interactivity endpoint.
+#[derive(Debug)]
+pub struct SlackClick(pub crate::chat::click::SlackInteraction);
+
+/// A Mattermost button click carrying a token (checked by the pipeline).
+#[derive(Debug)]
+pub struct MattermostClick(pub Box<crate::chat::click::Click>);
+
 fn refused(app: &App, platform: Platform, refusal: Refusal) -> Response {
     app.metrics.refused(platform, refusal);
     (
@@ -51,6 +59,35 @@ impl FromRequest<Arc<App>> for MattermostCommand {
         mattermost::read_verified(req, &config.command_tokens)
             .await
             .map(|inv| MattermostCommand(Box::new(inv)))
+            .map_err(|refusal| refused(app, Platform::Mattermost, refusal))
+    }
+}
+
+impl FromRequest<Arc<App>> for SlackClick {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let Some(config) = app.config.slack.as_ref() else {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        };
+        let now = chrono::Utc::now().timestamp();
+        crate::chat::click::read_slack(req, &config.signing_secrets, now)
+            .await
+            .map(SlackClick)
+            .map_err(|refusal| refused(app, Platform::Slack, refusal))
+    }
+}
+
+impl FromRequest<Arc<App>> for MattermostClick {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        if app.config.mattermost.is_none() {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        }
+        crate::chat::click::read_mattermost(req)
+            .await
+            .map(|click| MattermostClick(Box::new(click)))
             .map_err(|refusal| refused(app, Platform::Mattermost, refusal))
     }
 }

@@ -2,6 +2,7 @@
 //! `extract`), then hand over to `answer`, which runs the pipeline in `dispatch`.
 
 mod answer;
+mod click;
 mod extract;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::app::{App, Metrics};
 use answer::answer;
-use extract::{MattermostCommand, SlackRequest};
+use extract::{MattermostClick, MattermostCommand, SlackClick, SlackRequest};
 
 /// Every route on one port: the webhooks, health and metrics (no `metrics_listen`).
 pub fn router(app: Arc<App>) -> Router {
@@ -26,7 +27,9 @@ pub fn router(app: Arc<App>) -> Router {
 pub fn webhooks(app: Arc<App>) -> Router {
     Router::new()
         .route("/slack/commands", post(slack_command))
+        .route("/slack/interactions", post(slack_interaction))
         .route("/mattermost/commands", post(mattermost_command))
+        .route("/mattermost/actions", post(mattermost_action))
         .with_state(app)
 }
 
@@ -68,6 +71,17 @@ async fn slack_command(State(app): State<Arc<App>>, request: SlackRequest) -> Re
 
 async fn mattermost_command(State(app): State<Arc<App>>, command: MattermostCommand) -> Response {
     answer(app, *command.0).await
+}
+
+async fn slack_interaction(State(app): State<Arc<App>>, interaction: SlackClick) -> Response {
+    match interaction.0 {
+        crate::chat::click::SlackInteraction::Click(c) => click::slack(&app, *c),
+        crate::chat::click::SlackInteraction::Ignored => StatusCode::OK.into_response(),
+    }
+}
+
+async fn mattermost_action(State(app): State<Arc<App>>, action: MattermostClick) -> Response {
+    click::mattermost(&app, *action.0).await
 }
 
 /// A bot serving on a listener: what `serve`, `demo` and the tests run.

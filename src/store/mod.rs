@@ -78,10 +78,38 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub platform: Platform,
     pub user_id: String,
+    /// The name the platform sent, if any.
+    pub user_name: Option<String>,
     pub channel_id: String,
+    /// What was typed, with its secrets taken out.
     pub command_text: String,
+    /// The canonical name of the command (`None` when the text named no command).
+    pub command: Option<String>,
+    /// The connector argument as typed (`None` when the command has none).
+    pub connector: Option<String>,
     pub decision: Decision,
     pub outcome: String,
+}
+
+/// Which audit rows to read; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// A user id, with or without its platform (`slack:U1`, `U1`), or a user name in any
+    /// case (ASCII letters on SQLite); a leading `@` is ignored.
+    pub user: Option<String>,
+    /// The connector argument as typed, in any case.
+    pub connector: Option<String>,
+    /// A canonical command name.
+    pub command: Option<String>,
+}
+
+/// The newest audit rows that match a filter, and how many more match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// Newest first.
+    pub rows: Vec<AuditEntry>,
+    /// Rows that match but were left out.
+    pub more: u64,
 }
 
 /// What a job follows.
@@ -264,6 +292,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The newest audit rows, newest first.
     async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The newest `limit` audit rows that match `filter`, newest first, and how many more
+    /// match.
+    async fn audit_rows(&self, filter: &AuditFilter, limit: u32) -> Result<AuditPage, StoreError>;
 
     /// Records a delivery; `false` when it was recorded before (a re-delivery).
     async fn claim_delivery(

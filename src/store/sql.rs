@@ -17,9 +17,12 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// Audit rows in one INSERT at most (7 values each, well under SQLite's 32,766 and
+/// Audit rows in one INSERT at most (10 values each, well under SQLite's 32,766 and
 /// PostgreSQL's 65,535 parameters).
 pub(super) const AUDIT_ROWS_PER_INSERT: usize = 128;
+
+pub(super) const AUDIT_COLUMNS: &str = "at, platform, user_id, user_name, channel_id, \
+    command_text, command, connector, decision, outcome";
 
 pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -50,13 +53,13 @@ macro_rules! sql_store {
 
             use $crate::domain::Platform;
             use $crate::store::sql::{
-                parse_ts, ts, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS, REVISION_COLUMNS,
+                parse_ts, ts, AUDIT_COLUMNS, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS, REVISION_COLUMNS,
             };
             use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
             use $crate::store::{
-                platform_from, AuditEntry, Decision, Delivery, JobKind, JobRecord, JobState,
-                NewRevision, PendingRecord, PendingState, Revision, RevisionPage, Store,
-                StoreError, Subscription,
+                platform_from, AuditEntry, AuditFilter, AuditPage, Decision, Delivery, JobKind,
+                JobRecord, JobState, NewRevision, PendingRecord, PendingState, Revision,
+                RevisionPage, Store, StoreError, Subscription,
             };
 
         impl $store {
@@ -69,6 +72,43 @@ macro_rules! sql_store {
                     .await;
                 sqlx::Connection::close(conn).await.ok();
                 $crate::store::applied_versions(read)
+            }
+        }
+
+        fn audit_from_row(r: &<$db as sqlx::Database>::Row) -> Result<AuditEntry, sqlx::Error> {
+            Ok(AuditEntry {
+                at: parse_ts(r.try_get::<&str, _>("at")?),
+                platform: platform_from(r.try_get::<&str, _>("platform")?),
+                user_id: r.try_get("user_id")?,
+                user_name: r.try_get("user_name")?,
+                channel_id: r.try_get("channel_id")?,
+                command_text: r.try_get("command_text")?,
+                command: r.try_get("command")?,
+                connector: r.try_get("connector")?,
+                decision: Decision::parse(r.try_get::<&str, _>("decision")?),
+                outcome: r.try_get("outcome")?,
+            })
+        }
+
+        /// ` AND …` for each field of the filter that is set.
+        fn push_audit_filter(q: &mut sqlx::QueryBuilder<'_, $db>, filter: &AuditFilter) {
+            if let Some(user) = &filter.user {
+                let user = user.strip_prefix('@').unwrap_or(user).to_string();
+                q.push(" AND (user_id = ")
+                    .push_bind(user.clone())
+                    .push(" OR (platform || ':' || user_id) = ")
+                    .push_bind(user.clone())
+                    .push(" OR LOWER(user_name) = LOWER(")
+                    .push_bind(user)
+                    .push("))");
+            }
+            if let Some(connector) = &filter.connector {
+                q.push(" AND LOWER(connector) = LOWER(")
+                    .push_bind(connector.clone())
+                    .push(")");
+            }
+            if let Some(command) = &filter.command {
+                q.push(" AND command = ").push_bind(command.clone());
             }
         }
 
@@ -143,15 +183,18 @@ macro_rules! sql_store {
                 // Many rows per statement: one round trip per chunk, not per row.
                 let mut tx = self.pool.begin().await?;
                 for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO audit (at, platform, user_id, channel_id, command_text, decision, outcome) ",
-                    );
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO audit ({AUDIT_COLUMNS}) "
+                    ));
                     insert.push_values(chunk, |mut row, e| {
                         row.push_bind(ts(e.at))
                             .push_bind(e.platform.as_str())
                             .push_bind(&e.user_id)
+                            .push_bind(&e.user_name)
                             .push_bind(&e.channel_id)
                             .push_bind(&e.command_text)
+                            .push_bind(&e.command)
+                            .push_bind(&e.connector)
                             .push_bind(e.decision.as_str())
                             .push_bind(&e.outcome);
                     });
@@ -162,28 +205,42 @@ macro_rules! sql_store {
             }
 
             async fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT at, platform, user_id, channel_id, command_text, decision, outcome \
-                     FROM audit ORDER BY id DESC LIMIT $1",
-                )
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        let at: String = r.try_get("at")?;
-                        Ok(AuditEntry {
-                            at: parse_ts(&at),
-                            platform: platform_from(r.try_get::<&str, _>("platform")?),
-                            user_id: r.try_get("user_id")?,
-                            channel_id: r.try_get("channel_id")?,
-                            command_text: r.try_get("command_text")?,
-                            decision: Decision::parse(r.try_get::<&str, _>("decision")?),
-                            outcome: r.try_get("outcome")?,
-                        })
-                    })
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(StoreError::from)
+                Ok(self.audit_rows(&AuditFilter::default(), limit).await?.rows)
+            }
+
+            async fn audit_rows(
+                &self,
+                filter: &AuditFilter,
+                limit: u32,
+            ) -> Result<AuditPage, StoreError> {
+                let mut select = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT id, {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"
+                ));
+                push_audit_filter(&mut select, filter);
+                select.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
+                let found = select.build().fetch_all(&self.pool).await?;
+                // "More" are the matching rows older than the oldest one shown: rows
+                // written meanwhile are newer, so they do not make the count wrong.
+                let oldest = match found.last() {
+                    Some(r) => Some(r.try_get::<i64, _>("id")?),
+                    None => None,
+                };
+                let more = if (found.len() as u64) < u64::from(limit) {
+                    0
+                } else {
+                    let mut count =
+                        sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM audit WHERE 1 = 1");
+                    push_audit_filter(&mut count, filter);
+                    if let Some(id) = oldest {
+                        count.push(" AND id < ").push_bind(id);
+                    }
+                    count.build_query_scalar::<i64>().fetch_one(&self.pool).await? as u64
+                };
+                let rows = found
+                    .iter()
+                    .map(audit_from_row)
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                Ok(AuditPage { rows, more })
             }
 
             async fn claim_delivery(

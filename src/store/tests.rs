@@ -52,8 +52,11 @@ async fn audit_rows_round_trip_newest_first() {
             at: Utc::now(),
             platform: Platform::Slack,
             user_id: "U1".into(),
+            user_name: None,
             channel_id: "C1".into(),
             command_text: text.into(),
+            command: None,
+            connector: None,
             decision,
             outcome: "ok".into(),
         };
@@ -69,6 +72,141 @@ async fn audit_rows_round_trip_newest_first() {
         assert_eq!(rows[0].decision, Decision::Denied);
         assert_eq!(rows[1].platform, Platform::Slack);
     })
+    .await;
+}
+
+/// (platform, user id, user name, command, connector) of an audit row.
+type AuditedRow = (
+    Platform,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// Six rows, oldest first.
+const AUDITED: [AuditedRow; 6] = [
+    (
+        Platform::Slack,
+        "U1",
+        Some("alice"),
+        Some("status"),
+        Some("Okta"),
+    ),
+    (
+        Platform::Slack,
+        "U2",
+        Some("Bob"),
+        Some("run"),
+        Some("okta"),
+    ),
+    (
+        Platform::Mattermost,
+        "U1",
+        Some("carol"),
+        Some("run"),
+        Some("Azure AD"),
+    ),
+    (Platform::Slack, "U2", None, None, None),
+    (Platform::Slack, "U1", Some("alice"), Some("audit"), None),
+    (
+        Platform::Slack,
+        "U3",
+        Some("okta"),
+        Some("watch"),
+        Some("*"),
+    ),
+];
+
+fn audited(i: usize) -> AuditEntry {
+    let (platform, user_id, user_name, command, connector) = AUDITED[i];
+    AuditEntry {
+        at: Utc::now(),
+        platform,
+        user_id: user_id.into(),
+        user_name: user_name.map(str::to_string),
+        channel_id: format!("C{i}"),
+        command_text: format!("/usersync row {i}"),
+        command: command.map(str::to_string),
+        connector: connector.map(str::to_string),
+        decision: if i == 1 {
+            Decision::Denied
+        } else {
+            Decision::Allowed
+        },
+        outcome: format!("outcome {i}"),
+    }
+}
+
+#[tokio::test]
+async fn audit_filters_match_user_connector_and_command_newest_first() {
+    on_each_backend(
+        "audit_filters_match_user_connector_and_command_newest_first",
+        |s, _url| async move {
+            let all: Vec<AuditEntry> = (0..AUDITED.len()).map(audited).collect();
+            s.record_audits(&all).await.unwrap();
+            // Every field is kept.
+            let page = s.audit_rows(&AuditFilter::default(), 100).await.unwrap();
+            assert_eq!(page.more, 0);
+            let mut expected = all.clone();
+            expected.reverse();
+            for (got, want) in page.rows.iter().zip(&expected) {
+                assert_eq!(
+                    AuditEntry {
+                        at: want.at,
+                        ..got.clone()
+                    },
+                    *want
+                );
+            }
+            assert_eq!(page.rows.len(), all.len());
+
+            let filter =
+                |user: Option<&str>, connector: Option<&str>, command: Option<&str>| AuditFilter {
+                    user: user.map(str::to_string),
+                    connector: connector.map(str::to_string),
+                    command: command.map(str::to_string),
+                };
+            // (filter, limit, rows matched newest first, how many more)
+            let cases: Vec<(AuditFilter, u32, Vec<usize>, u64)> = vec![
+                (filter(None, None, None), 2, vec![5, 4], 4),
+                (filter(None, None, None), 0, vec![], 6),
+                // A user id, on any platform; with its platform, on that one only.
+                (filter(Some("U1"), None, None), 20, vec![4, 2, 0], 0),
+                (filter(Some("slack:U1"), None, None), 20, vec![4, 0], 0),
+                (filter(Some("mattermost:U1"), None, None), 20, vec![2], 0),
+                (filter(Some("u1"), None, None), 20, vec![], 0),
+                // A name, in any case, with or without `@`.
+                (filter(Some("@ALICE"), None, None), 20, vec![4, 0], 0),
+                (filter(Some("bob"), None, None), 20, vec![1], 0),
+                (filter(Some("@U2"), None, None), 1, vec![3], 1),
+                (filter(Some("ali"), None, None), 20, vec![], 0),
+                // The connector as typed, in any case; not a user named like it.
+                (filter(None, Some("OKTA"), None), 20, vec![1, 0], 0),
+                (filter(None, Some("azure ad"), None), 20, vec![2], 0),
+                (filter(None, Some("*"), None), 20, vec![5], 0),
+                (filter(None, Some("okt"), None), 20, vec![], 0),
+                // The canonical command name.
+                (filter(None, None, Some("run")), 20, vec![2, 1], 0),
+                (filter(None, None, Some("run")), 1, vec![2], 1),
+                (filter(None, None, Some("audit")), 20, vec![4], 0),
+                // All of them at once.
+                (
+                    filter(Some("U2"), Some("okta"), Some("run")),
+                    20,
+                    vec![1],
+                    0,
+                ),
+                (filter(Some("U1"), Some("okta"), Some("run")), 20, vec![], 0),
+            ];
+            for (f, limit, want, more) in cases {
+                let page = s.audit_rows(&f, limit).await.unwrap();
+                let got: Vec<String> = page.rows.iter().map(|r| r.command_text.clone()).collect();
+                let want: Vec<String> = want.iter().map(|i| format!("/usersync row {i}")).collect();
+                assert_eq!((got, page.more), (want, more), "{f:?}, limit {limit}");
+            }
+        },
+    )
     .await;
 }
 

@@ -96,7 +96,21 @@ pub fn has_path(doc: &Value, path: &[String]) -> bool {
 /// The value a `key=value` word gives: JSON when it parses as JSON (`500`, `true`,
 /// `null`, `["a","b"]`, `"quoted"`), else the text itself.
 pub fn parse_value(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+    if let Ok(v) = serde_json::from_str(text) {
+        return v;
+    }
+    // Chat clients may turn straight quotes into curly ones.
+    let straight: String = text
+        .chars()
+        .map(|c| {
+            if matches!(c, '“' | '”' | '„') {
+                '"'
+            } else {
+                c
+            }
+        })
+        .collect();
+    serde_json::from_str(&straight).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
 /// Why assignments do not make a merge patch.
@@ -226,6 +240,7 @@ mod tests {
             "sync.enabled=true",
             "name=Azure AD",
             "groups=[\"a\",\"b\"]",
+            "curly=[“x”]",
             "note=null",
             "label=500x",
             "quoted=\"500\"",
@@ -238,6 +253,7 @@ mod tests {
                 "sync": {"pageSize": 500, "enabled": true},
                 "name": "Azure AD",
                 "groups": ["a", "b"],
+                "curly": ["x"],
                 "note": null,
                 "label": "500x",
                 "quoted": "500",

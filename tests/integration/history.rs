@@ -117,7 +117,7 @@ async fn history_shows_a_change_made_outside_the_bot_with_secrets_only_as_change
     // A bad N is a usage error; no role, no history.
     let text = visible(&bot.say(VIEWER, "history okta 0").await);
     assert!(
-        text.contains("N is how many revisions to show, 1 to 50"),
+        text.contains("N is how many revisions to show, from 1 to 50"),
         "{text}"
     );
     let mut setup_nobody = BotSetup::new(&sim);

@@ -7,6 +7,8 @@
 mod support;
 
 mod architecture;
+mod audit;
+mod changes;
 mod cli;
 mod client_against_simulator;
 mod health;

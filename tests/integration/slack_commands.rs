@@ -297,8 +297,8 @@ async fn mistakes_get_one_line_and_the_usage_never_an_error_status() {
             "Try `/usersync help`.",
         ),
         (
-            "audit",
-            "`audit` is not available in this version of the bot.",
+            "delete-directory 10100",
+            "`delete-directory` is not available in this version of the bot.",
             "Try",
         ),
         (

@@ -37,6 +37,7 @@ const SEEDED: [&str; 2] = [AZURE, OKTA];
 
 fn scrub(s: &str) -> String {
     let s = replace_shape(s, "dddd-dd-ddTdd:dd:ddZ", |_| "[time]".into());
+    let s = replace_shape(&s, "dddd-dd-dd dd:dd:dd", |_| "[time]".into());
     let s = replace_shape(&s, "dddd-dd-dd dd:dd UTC", |_| "[time]".into());
     let s = replace_shape(&s, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", |uuid| {
         if SEEDED.contains(&uuid) || uuid.starts_with("c5e7a9b1") {
@@ -136,13 +137,13 @@ fn the_normaliser_replaces_times_ports_and_random_ids_only() {
     let scrubbed = scrub(&format!(
         "at 2026-12-01T21:52:48Z from http://127.0.0.1:41234/x, jobid \
          a133de33-629f-4fd0-865d-e16276e6543e, connector {OKTA}, sync 95, 127.0.0.1:, \
-         finished at 2026-12-01 21:57 UTC, jobid 1fee6c06-68b9-4e6…"
+         finished at 2026-12-01 21:57 UTC, jobid 1fee6c06-68b9-4e6…, audited 2026-12-01 21:57:03 —"
     ));
     assert_eq!(
         scrubbed,
         format!(
             "at [time] from http://127.0.0.1:[port]/x, jobid [uuid], connector {OKTA}, \
-             sync 95, 127.0.0.1:, finished at [time], jobid [uuid]…"
+             sync 95, 127.0.0.1:, finished at [time], jobid [uuid]…, audited [time] —"
         )
     );
 }
@@ -195,6 +196,28 @@ async fn a_denial_reads_the_same_every_time_on_slack_and_mattermost() {
     insta::assert_snapshot!(
         "mattermost_denial",
         normalised(&mm_reply(&bot, "mmsomeoneuser", "run okta").await)
+    );
+}
+
+#[tokio::test]
+async fn the_audit_reads_the_same_every_time_on_slack_and_mattermost() {
+    const MM_ADMIN: &str = "mmadmin0user";
+    let sim = sim().await;
+    let mm = FakeMattermostHandle::start().await;
+    let mut setup = BotSetup::new(&sim);
+    setup.mattermost = Some(mm_section(&mm.url(), None));
+    setup.admin_extra = format!(", \"mattermost:{MM_ADMIN}\"");
+    setup.top_extra = "public_url = \"https://usersync-bot.example.com\"".into();
+    let bot = setup.start().await;
+    bot.say(VIEWER, "status okta").await;
+    bot.say(VIEWER, "run okta").await;
+    bot.say(VIEWER, "frobnicate <!channel>").await;
+    bot.audit_rows(3).await;
+    insta::assert_snapshot!("slack_audit", normalised(&bot.say(ADMIN, "audit").await));
+    bot.audit_rows(4).await;
+    insta::assert_snapshot!(
+        "mattermost_audit",
+        normalised(&mm_reply(&bot, MM_ADMIN, "audit 2 --user U0SOMEONE").await)
     );
 }
 

@@ -3,6 +3,7 @@
 //! listed in the order of the sections below.
 
 mod chat;
+mod confirm;
 mod instances;
 mod notify;
 mod roles;
@@ -63,6 +64,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let inline_budget = timing::replies(raw.replies, &mut p);
     let watch = timing::watch(raw.watch, &mut p);
     let routes = notify::notify(raw.notify, &instances, &mut p);
+    let public_url = confirm::public_url(raw.public_url, mattermost.is_some(), &roles, &mut p);
+    let confirm = confirm::confirm(raw.confirm, &mut p);
     p.into_result(Config {
         listen,
         metrics_listen,
@@ -77,6 +80,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         slash_command,
         watch,
         routes,
+        public_url,
+        confirm,
     })
 }
 

@@ -264,6 +264,10 @@ pub struct BotSetup<'a> {
     /// A `[mattermost]` section (tokens, url, optional bot token) and extra role lines.
     pub mattermost: Option<String>,
     pub roles_extra: String,
+    /// More principals of the admin role (e.g. `, "mattermost:…"`).
+    pub admin_extra: String,
+    /// Top-level keys, placed before any table (e.g. `public_url = "…"`).
+    pub top_extra: String,
 }
 
 impl<'a> BotSetup<'a> {
@@ -279,6 +283,8 @@ impl<'a> BotSetup<'a> {
             viewer_star: true,
             mattermost: None,
             roles_extra: String::new(),
+            admin_extra: String::new(),
+            top_extra: String::new(),
         }
     }
 
@@ -286,6 +292,7 @@ impl<'a> BotSetup<'a> {
         let mut text = format!(
             r#"
 listen = "127.0.0.1:0"
+{top_extra}
 
 [storage]
 url = "{storage}"
@@ -299,7 +306,7 @@ response_url_hosts = {hosts:?}
 inline_budget = "{budget}"
 
 [roles]
-admin = ["slack:{ADMIN}"]
+admin = ["slack:{ADMIN}"{admin_extra}]
 operator = ["slack:{OPERATOR}"{roles_extra}]
 helpdesk = ["slack:{HELPDESK}"]
 viewer = [{viewer}]
@@ -319,6 +326,8 @@ run = ["slack:{OPS_CHANNEL}", "mattermost:{MM_OPS_CHANNEL}"]
             extra = self.extra,
             slack_extra = self.slack_extra,
             roles_extra = self.roles_extra,
+            admin_extra = self.admin_extra,
+            top_extra = self.top_extra,
             mattermost = self.mattermost.clone().unwrap_or_default(),
         );
         for (name, sim, default) in &self.instances {
@@ -370,6 +379,8 @@ pub struct TestBot {
 /// What a signed command carries.
 pub struct Cmd<'a> {
     pub user: &'a str,
+    /// The `user_name` Slack sends: `tester` unless a test sets another.
+    pub user_name: &'a str,
     pub channel: &'a str,
     pub text: &'a str,
     pub trigger: String,
@@ -380,6 +391,7 @@ impl<'a> Cmd<'a> {
     pub fn new(user: &'a str, text: &'a str) -> Self {
         Cmd {
             user,
+            user_name: "tester",
             channel: OPS_CHANNEL,
             text,
             trigger: format!("{}.{}", fastrand::u64(..), fastrand::u64(..)),
@@ -395,7 +407,7 @@ impl<'a> Cmd<'a> {
             .append_pair("channel_id", self.channel)
             .append_pair("channel_name", "ops")
             .append_pair("user_id", self.user)
-            .append_pair("user_name", "tester")
+            .append_pair("user_name", self.user_name)
             .append_pair("command", "/usersync")
             .append_pair("text", self.text)
             .append_pair("api_app_id", "A123456")
