@@ -1,7 +1,7 @@
 //! Changing a connector (`set`, `patch`): propose — fetch the connector, apply the patch
 //! locally, refuse what must not be sent, store a pending operation and show its diff with
-//! confirm/cancel buttons — and, on the requester's confirmed click, send it and read the
-//! connector back.
+//! confirm/cancel buttons — and, on the requester's confirmed click, send it, read the
+//! connector back and record it as a revision made by the requester (`history`).
 //!
 //! The click's checks that need no product (token, requester, single use, expiry, role)
 //! are in `dispatch::click`; what needs the product (the state the prompt was shown
@@ -13,11 +13,12 @@ use serde_json::Value;
 use super::resolve;
 use crate::app::App;
 use crate::authz::Authorized;
-use crate::domain::{Invocation, Platform};
+use crate::domain::{Invocation, Platform, Principal};
 use crate::message::{ButtonAction, Message};
 use crate::reply::change::{Applied, ChangeRefusal, ClickRefusal, Prompt};
 use crate::reply::error::StoreAction;
 use crate::reply::{self, CommandError, Outcome, Reply};
+use crate::revisions::ChangedBy;
 use crate::store::{PendingRecord, PendingState};
 use crate::usersync::settings::{self, FieldChange, FieldPath};
 use crate::usersync::{Connector, UserSyncClient};
@@ -303,6 +304,9 @@ pub async fn confirm(
             return Err(unavailable("The bot's store cannot be written."));
         }
     }
+    // What the bot saw before the change, so that the revision the change makes holds
+    // only the requester's change (one made outside the bot since is recorded as such).
+    super::history::record_shown(app, &pending.instance, &current).await;
     let name = pending.connector_name.as_str();
     let expected = patch.apply(&before).unwrap_or_else(|_| before.clone());
     if let Err(e) = send(client, &pending.connector_id, &patch).await {
@@ -313,13 +317,17 @@ pub async fn confirm(
             Outcome::ClickRefused("error: the product refused the change".into()),
         ));
     }
-    let after = match client.get_connector(&pending.connector_id).await {
-        Ok(c) => document(&c),
+    let read_back = match client.get_connector(&pending.connector_id).await {
+        Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!(error = ?e, "a changed connector could not be read back");
-            expected.clone()
+            None
         }
     };
+    let after = read_back
+        .as_ref()
+        .map_or_else(|| expected.clone(), document);
+    let revision = record_change(app, pending, read_back, &after).await;
     let changed = settings::diff(&before, &after);
     let asked = settings::diff(&before, &expected);
     let more = changed
@@ -340,9 +348,33 @@ pub async fn confirm(
         changed: &changed,
         more,
         less,
-        revision: None,
+        revision,
     });
     Ok((message, Outcome::Changed { fields }))
+}
+
+/// Records the connector as changed by the requester (the only one who can confirm); the
+/// revision's number when one was added. When it could not be read back, it is recorded as
+/// the patch should have left it: a difference the product made is then found at the next
+/// sighting.
+async fn record_change(
+    app: &App,
+    pending: &PendingRecord,
+    read_back: Option<Connector>,
+    after: &Value,
+) -> Option<i64> {
+    let connector = read_back.or_else(|| serde_json::from_value(after.clone()).ok())?;
+    let by = ChangedBy {
+        principal: Principal::new(pending.platform, pending.user_id.clone()),
+        name: pending.user_name.clone(),
+    };
+    match super::history::record_seen(app, &pending.instance, &connector, Some(by)).await {
+        Ok(added) => added.map(|r| r.seq as i64),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a confirmed change as a revision");
+            None
+        }
+    }
 }
 
 async fn send(

@@ -192,8 +192,22 @@ async fn set_shows_the_diff_sends_nothing_and_the_confirmed_click_sends_one_merg
             text.contains("`syncSchedule.intervalMinutes`: `30` → `15`"),
             "{text}"
         );
-        assert!(text.contains("Confirmed by @clicker"), "{text}");
+        assert!(
+            text.contains("Confirmed by @clicker · revision #2"),
+            "{text}"
+        );
         assert!(!slack_has_buttons(&answer), "the buttons are gone");
+        // The history holds the connector as it was before, and the change, by whom.
+        let history = visible(&bot.say(VIEWER, "history okta").await);
+        assert!(
+            history.contains("#2 · ")
+                && history.contains(" · @tester · groupFilter, syncSchedule.intervalMinutes"),
+            "{history}"
+        );
+        assert!(
+            history.contains("#1 · ") && history.contains("first seen"),
+            "{history}"
+        );
         let sent = patches(&sim);
         assert_eq!(sent.len(), 1, "{sent:?}");
         let (path, content_type, xsrf, body) = &sent[0];
