@@ -328,18 +328,7 @@ pub async fn confirm(
         .as_ref()
         .map_or_else(|| expected.clone(), document);
     let revision = record_change(app, pending, read_back, &after).await;
-    let changed = settings::diff(&before, &after);
-    let asked = settings::diff(&before, &expected);
-    let more = changed
-        .iter()
-        .filter(|c| !asked.iter().any(|a| a.path == c.path))
-        .map(FieldChange::field)
-        .collect();
-    let less = asked
-        .iter()
-        .filter(|a| !changed.contains(a))
-        .map(FieldChange::field)
-        .collect();
+    let (changed, more, less) = compare(&before, &expected, &after);
     let fields = changed.len();
     let message = reply::change::applied(Applied {
         instance: &pending.instance,
@@ -375,6 +364,28 @@ async fn record_change(
             None
         }
     }
+}
+
+/// What the product changed (`before` → `after`), the fields it changed that were not
+/// asked for, and the fields asked for that it did not change as asked (`expected`).
+fn compare(
+    before: &Value,
+    expected: &Value,
+    after: &Value,
+) -> (Vec<FieldChange>, Vec<String>, Vec<String>) {
+    let changed = settings::diff(before, after);
+    let asked = settings::diff(before, expected);
+    let more = changed
+        .iter()
+        .filter(|c| !asked.iter().any(|a| a.path == c.path))
+        .map(FieldChange::field)
+        .collect();
+    let less = asked
+        .iter()
+        .filter(|a| !changed.contains(a))
+        .map(FieldChange::field)
+        .collect();
+    (changed, more, less)
 }
 
 async fn send(
@@ -500,6 +511,41 @@ mod tests {
             json!([{"op": "test", "path": "/name", "value": "Other"}]),
         ));
         assert!(matches!(r, Err(ChangeRefusal::DoesNotApply(_))), "{r:?}");
+    }
+
+    #[test]
+    fn what_the_product_did_is_compared_with_what_was_asked() {
+        let before = json!({"a": 1, "b": 1, "directoryId": 1});
+        let expected = json!({"a": 2, "b": 2, "directoryId": 1});
+        let fields = |(changed, more, less): (Vec<FieldChange>, Vec<String>, Vec<String>)| {
+            let changed: Vec<String> = changed.iter().map(FieldChange::field).collect();
+            (changed, more, less)
+        };
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            fields(compare(&before, &expected, &expected)),
+            (s(&["a", "b"]), vec![], vec![])
+        );
+        assert_eq!(
+            fields(compare(
+                &before,
+                &expected,
+                &json!({"a": 2, "b": 2, "directoryId": 7})
+            )),
+            (s(&["a", "b", "directoryId"]), s(&["directoryId"]), vec![])
+        );
+        assert_eq!(
+            fields(compare(
+                &before,
+                &expected,
+                &json!({"a": 2, "b": 3, "directoryId": 1})
+            )),
+            (s(&["a", "b"]), vec![], s(&["b"]))
+        );
+        assert_eq!(
+            fields(compare(&before, &expected, &before)),
+            (vec![], vec![], s(&["a", "b"]))
+        );
     }
 
     #[test]
