@@ -236,8 +236,8 @@ async fn set_shows_the_diff_sends_nothing_and_the_confirmed_click_sends_one_merg
         assert_eq!(again["response_type"], "ephemeral");
         assert_eq!(patches(&sim).len(), 1);
 
-        // Both clicks are audited with the command they were for.
-        let rows = bot.audit_rows(3).await;
+        // Both clicks are audited with the command they were for (after set and history).
+        let rows = bot.audit_rows(4).await;
         let clicks: Vec<_> = rows
             .iter()
             .filter(|r| r.command_text.starts_with("[confirm] /usersync set okta"))
