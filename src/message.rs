@@ -256,3 +256,20 @@ impl Message {
         out
     }
 }
+
+/// A form that asks the person to type something before an operation goes ahead (a
+/// Slack modal, a Mattermost interactive dialog), opened from a click.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedForm {
+    pub title: String,
+    /// What the form explains above the field.
+    pub text: String,
+    /// The field's label.
+    pub label: String,
+    pub submit: String,
+    /// Comes back with the submission: the bot's token for the operation, and where the
+    /// answer goes (kept by the platform, not shown).
+    pub state: String,
+    /// Where Mattermost sends the submission.
+    pub callback_url: Option<String>,
+}

@@ -7,6 +7,7 @@ use axum::http::header;
 use bytes::Bytes;
 use secrecy::SecretString;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::{form_field, read_form, slack, Refusal, MAX_BODY_BYTES};
 use crate::domain::{Platform, Principal};
@@ -28,10 +29,26 @@ pub struct Click {
     pub trigger_id: Option<String>,
 }
 
+/// A typed confirmation submitted from the bot's form (Slack `view_submission`,
+/// Mattermost `dialog_submission`). `state` is what the bot put in the form; its token
+/// is not trusted yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub platform: Platform,
+    pub user: Principal,
+    pub user_name: Option<String>,
+    /// Mattermost names the channel; on Slack the bot keeps it in `state`.
+    pub channel: Option<Principal>,
+    pub state: String,
+    /// What the person typed (trimmed).
+    pub entered: String,
+}
+
 /// What the Slack interactivity endpoint received.
 #[derive(Debug)]
 pub enum SlackInteraction {
     Click(Box<Click>),
+    Submission(Box<Submission>),
     /// Another kind of interaction, or another app's button: acknowledged, nothing done.
     Ignored,
 }
@@ -47,6 +64,16 @@ struct SlackPayload {
     trigger_id: Option<String>,
     #[serde(default)]
     actions: Vec<SlackAction>,
+    view: Option<SlackView>,
+}
+
+#[derive(Deserialize)]
+struct SlackView {
+    callback_id: Option<String>,
+    #[serde(default)]
+    private_metadata: String,
+    #[serde(default)]
+    state: Value,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +126,9 @@ pub async fn read_slack(
 pub fn parse_slack(body: &[u8]) -> Result<SlackInteraction, Refusal> {
     let payload = form_field(body, "payload").ok_or(Refusal::BadPayload)?;
     let p: SlackPayload = serde_json::from_str(&payload).map_err(|_| Refusal::BadPayload)?;
+    if p.kind == "view_submission" {
+        return slack_submission(p);
+    }
     if p.kind != "block_actions" {
         return Ok(SlackInteraction::Ignored);
     }
@@ -130,6 +160,80 @@ pub fn parse_slack(body: &[u8]) -> Result<SlackInteraction, Refusal> {
     })))
 }
 
+/// A modal submission: only the bot's own form counts.
+fn slack_submission(p: SlackPayload) -> Result<SlackInteraction, Refusal> {
+    let Some(view) = p.view else {
+        return Err(Refusal::BadPayload);
+    };
+    if view.callback_id.as_deref() != Some(slack::render::FORM_CALLBACK) {
+        return Ok(SlackInteraction::Ignored);
+    }
+    let user = p
+        .user
+        .filter(|u| !u.id.is_empty())
+        .ok_or(Refusal::MissingFields)?;
+    let entered = view.state["values"][slack::render::FORM_BLOCK][slack::render::FORM_ACTION]
+        ["value"]
+        .as_str()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    Ok(SlackInteraction::Submission(Box::new(Submission {
+        platform: Platform::Slack,
+        user: Principal::new(Platform::Slack, user.id),
+        user_name: user.username.or(user.name).filter(|n| !n.is_empty()),
+        channel: None,
+        state: view.private_metadata,
+        entered,
+    })))
+}
+
+#[derive(Deserialize)]
+struct MattermostDialog {
+    callback_id: Option<String>,
+    #[serde(default)]
+    state: String,
+    user_id: Option<String>,
+    channel_id: Option<String>,
+    #[serde(default)]
+    submission: Value,
+    #[serde(default)]
+    cancelled: bool,
+}
+
+/// Reads a Mattermost dialog submission (unsigned, like actions: the `state` carries the
+/// bot's token). `None`: cancelled, or not the bot's dialog — nothing to do.
+pub async fn read_mattermost_dialog(req: Request) -> Result<Option<Submission>, Refusal> {
+    let bytes = read_json(req).await?;
+    let d: MattermostDialog = serde_json::from_slice(&bytes).map_err(|_| Refusal::BadPayload)?;
+    if d.cancelled || d.callback_id.as_deref() != Some(super::mattermost::render::FORM_CALLBACK) {
+        return Ok(None);
+    }
+    if d.state.is_empty() {
+        return Err(Refusal::MissingToken);
+    }
+    let user = d
+        .user_id
+        .filter(|u| !u.is_empty())
+        .ok_or(Refusal::MissingFields)?;
+    let channel = d
+        .channel_id
+        .filter(|c| !c.is_empty())
+        .ok_or(Refusal::MissingFields)?;
+    Ok(Some(Submission {
+        platform: Platform::Mattermost,
+        user: Principal::new(Platform::Mattermost, user),
+        user_name: None,
+        channel: Some(Principal::new(Platform::Mattermost, channel)),
+        state: d.state,
+        entered: d.submission[super::mattermost::render::FORM_FIELD]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }))
+}
+
 #[derive(Deserialize)]
 struct MattermostAction {
     user_id: Option<String>,
@@ -158,6 +262,11 @@ fn is_json(req: &Request) -> bool {
 /// click without the bot's token in its context is refused here, and the token itself is
 /// checked by the pipeline.
 pub async fn read_mattermost(req: Request) -> Result<Click, Refusal> {
+    parse_mattermost(&read_json(req).await?)
+}
+
+/// A JSON body within the size limit.
+async fn read_json(req: Request) -> Result<Bytes, Refusal> {
     if !is_json(&req) {
         return Err(Refusal::NotJson);
     }
@@ -169,10 +278,9 @@ pub async fn read_mattermost(req: Request) -> Result<Click, Refusal> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(Refusal::TooLarge);
     }
-    let bytes: Bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
         .await
-        .map_err(|_| Refusal::TooLarge)?;
-    parse_mattermost(&bytes)
+        .map_err(|_| Refusal::TooLarge)
 }
 
 pub fn parse_mattermost(body: &[u8]) -> Result<Click, Refusal> {

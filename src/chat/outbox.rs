@@ -7,7 +7,7 @@ use std::sync::Arc;
 pub use crate::chat::platform_api::{ChatApi, PostedMessage};
 pub use crate::chat::transport::DeliveryError;
 use crate::domain::Platform;
-use crate::message::Message;
+use crate::message::{Message, TypedForm};
 
 /// The bot's ways of talking back: one API per configured platform.
 #[derive(Debug, Clone, Default)]
@@ -79,6 +79,15 @@ impl Outbox {
         message: &Message,
     ) -> Result<PostedMessage, DeliveryError> {
         self.api(platform)?.post(channel, message).await
+    }
+
+    pub async fn open_form(
+        &self,
+        platform: Platform,
+        trigger_id: &str,
+        form: &TypedForm,
+    ) -> Result<(), DeliveryError> {
+        self.api(platform)?.open_form(trigger_id, form).await
     }
 
     pub async fn update(

@@ -3,7 +3,7 @@
 
 use crate::chat::transport::DeliveryError;
 use crate::domain::Platform;
-use crate::message::Message;
+use crate::message::{Message, TypedForm};
 
 /// Where a message posted with the bot token lives, for editing it later.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,4 +41,8 @@ pub trait ChatApi: Send + Sync + std::fmt::Debug {
 
     /// Edits a message the bot posted.
     async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), DeliveryError>;
+
+    /// Opens a form to type into, from a click's `trigger_id` (which lapses in about 3 s);
+    /// needs the bot token.
+    async fn open_form(&self, trigger_id: &str, form: &TypedForm) -> Result<(), DeliveryError>;
 }

@@ -102,8 +102,25 @@ macro_rules! command_kinds {
 }
 
 command_kinds!(
-    Help, Whoami, Connectors, Status, Show, Results, Connector, History, Jobs, User, Run, Watch,
-    Unwatch, Watches, Set, Patch, Audit,
+    Help,
+    Whoami,
+    Connectors,
+    Status,
+    Show,
+    Results,
+    Connector,
+    History,
+    Jobs,
+    User,
+    Run,
+    Watch,
+    Unwatch,
+    Watches,
+    Set,
+    Patch,
+    Audit,
+    DeleteDirectory,
+    Confirm,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -290,6 +307,26 @@ impl CommandKind {
                 access: Access::Role(Role::Admin),
                 changes: false,
             },
+            CommandKind::DeleteDirectory => &CommandSpec {
+                name: "delete-directory",
+                aliases: &[],
+                args: const { &[arg("connector|directory-id")] },
+                flags: &[],
+                summary: "Delete a connector's user directory and every user in it (typed confirmation; no undo).",
+                example: "delete-directory okta",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
+            CommandKind::Confirm => &CommandSpec {
+                name: "confirm",
+                aliases: &[],
+                args: const { &[arg("code"), arg("directory-id")] },
+                flags: &[],
+                summary: "Confirm a directory deletion by typing its code and directory id (where no button can open a form).",
+                example: "confirm 3f9a1c2b7d4e 10200",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
         }
     }
 
@@ -330,7 +367,7 @@ impl CommandKind {
 }
 
 /// Names kept for commands of later versions, so that they are never taken for typos.
-pub const RESERVED: &[&str] = &["delete-directory"];
+pub const RESERVED: &[&str] = &[];
 
 /// Audit rows `audit` shows when no N is given, and the most it shows.
 pub const AUDIT_DEFAULT_ROWS: u32 = 20;
@@ -426,6 +463,15 @@ pub enum Command {
         patch: serde_json::Value,
     },
     Audit(AuditArgs),
+    /// `delete-directory <connector|directory-id>`.
+    DeleteDirectory {
+        target: String,
+    },
+    /// `confirm <code> <directory-id>`: the typed confirmation as a command.
+    Confirm {
+        code: String,
+        directory: String,
+    },
 }
 
 impl Command {
@@ -448,6 +494,8 @@ impl Command {
             Command::Set { .. } => CommandKind::Set,
             Command::Patch { .. } => CommandKind::Patch,
             Command::Audit(_) => CommandKind::Audit,
+            Command::DeleteDirectory { .. } => CommandKind::DeleteDirectory,
+            Command::Confirm { .. } => CommandKind::Confirm,
         }
     }
 
@@ -460,7 +508,8 @@ impl Command {
             | Command::Run { connector, .. }
             | Command::Unwatch { connector }
             | Command::Set { connector, .. }
-            | Command::Patch { connector, .. } => Some(connector),
+            | Command::Patch { connector, .. }
+            | Command::DeleteDirectory { target: connector } => Some(connector),
             Command::History { connector, .. } => Some(connector),
             Command::User(u) => Some(&u.connector),
             Command::Watch(w) => Some(&w.connector),
@@ -471,7 +520,8 @@ impl Command {
             | Command::Results(_)
             | Command::Jobs
             | Command::Watches
-            | Command::Audit(_) => None,
+            | Command::Audit(_)
+            | Command::Confirm { .. } => None,
         }
     }
 }
@@ -612,6 +662,13 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         CommandKind::Patch => Command::Patch {
             connector: args.positional[0].clone(),
             patch: json_patch_document(&args.positional[1]).map_err(fail)?,
+        },
+        CommandKind::DeleteDirectory => Command::DeleteDirectory {
+            target: args.positional[0].clone(),
+        },
+        CommandKind::Confirm => Command::Confirm {
+            code: args.positional[0].to_ascii_lowercase(),
+            directory: args.positional[1].clone(),
         },
         CommandKind::Audit => Command::Audit(AuditArgs {
             rows: match args.positional.first() {
@@ -1055,11 +1112,6 @@ mod tests {
             ),
             ("frobnicate", None, "There is no command \"frobnicate\"."),
             (
-                "delete-directory okta",
-                None,
-                "`delete-directory` is not available in this version of the bot.",
-            ),
-            (
                 "audit 0",
                 Some(CommandKind::Audit),
                 "N is how many rows to show, from 1 to 100, not \"0\".",
@@ -1090,9 +1142,9 @@ mod tests {
                 "--command takes the name of a command, like run, not \"frobnicate\".",
             ),
             (
-                "audit --command delete-directory",
+                "audit --command frobnicate",
                 Some(CommandKind::Audit),
-                "--command takes the name of a command, like run, not \"delete-directory\".",
+                "--command takes the name of a command, like run, not \"frobnicate\".",
             ),
             (
                 "audit --user",
@@ -1382,6 +1434,11 @@ mod tests {
                 }
                 // Their words are checked by their own tests: a patch has no one spelling.
                 Command::Set { .. } | Command::Patch { .. } => return None,
+                Command::DeleteDirectory { target } => positional.push(target.clone()),
+                Command::Confirm { code, directory } => {
+                    positional.push(code.clone());
+                    positional.push(directory.clone());
+                }
                 Command::Audit(a) => {
                     option("user", &a.user)?;
                     option("connector", &a.connector)?;

@@ -27,6 +27,13 @@ pub(super) struct RawConfig {
     pub(super) notify: Vec<RawNotify>,
     pub(super) public_url: Option<String>,
     pub(super) confirm: Option<RawConfirm>,
+    pub(super) guards: Option<RawGuards>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGuards {
+    pub(super) delete_directory_approvals: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

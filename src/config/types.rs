@@ -50,6 +50,22 @@ pub struct Config {
     /// callbacks (`{public_url}/mattermost/actions`).
     pub public_url: Option<String>,
     pub confirm: ConfirmConfig,
+    pub guards: GuardsConfig,
+}
+
+/// `[guards]`: the care around operations that destroy something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardsConfig {
+    /// How many distinct admins must confirm `delete-directory` (the requester first).
+    pub delete_directory_approvals: u32,
+}
+
+impl Default for GuardsConfig {
+    fn default() -> Self {
+        GuardsConfig {
+            delete_directory_approvals: 1,
+        }
+    }
 }
 
 /// How long a confirmation prompt waits for its click when `[confirm] ttl` is not set.

@@ -46,6 +46,22 @@ async fn list_all(
     (all, errors)
 }
 
+/// The connector that fills directory `id`, on any instance.
+pub async fn by_directory(app: &App, id: &str) -> Result<Found, CommandError> {
+    let scope: Vec<&UserSyncClient> = app.instances.iter().collect();
+    let (all, unsearched) = list_all(&scope).await;
+    let hit = all
+        .into_iter()
+        .find(|(_, c)| c.directory_id().as_deref() == Some(id));
+    match hit {
+        Some((client, connector)) => Ok(Found { client, connector }),
+        None => match unsearched.into_iter().next() {
+            Some(e) => Err(CommandError::upstream("Cannot list connectors", e)),
+            None => Err(CommandError::NoSuchDirectory { id: id.to_string() }),
+        },
+    }
+}
+
 /// Finds one connector, or says why not (unknown, ambiguous, instances unreachable).
 pub async fn connector(app: &App, wanted: &str) -> Result<Found, CommandError> {
     let (scope, name): (Vec<&UserSyncClient>, &str) = match wanted.split_once('/') {

@@ -223,6 +223,10 @@ pub enum ClickRefusal {
     },
     /// The product or the store could not be asked.
     Unavailable(String),
+    /// This admin confirmed this deletion already.
+    AlreadyApproved {
+        needed: u32,
+    },
 }
 
 impl ClickRefusal {
@@ -278,6 +282,13 @@ impl ClickRefusal {
             ),
             ClickRefusal::Unavailable(why) => Message::new(Tone::Failure, "Not changed")
                 .text(Text::new().plain(why.as_str()).plain(format!(" {nothing}"))),
+            ClickRefusal::AlreadyApproved { needed } => Message::new(
+                Tone::Info,
+                "You confirmed this already",
+            )
+            .text(format!(
+                "{needed} different admins must confirm; your own second confirmation does not count. {nothing}"
+            )),
         }
     }
 
@@ -292,6 +303,9 @@ impl ClickRefusal {
             ClickRefusal::Changed { .. } => "refused: connector changed since the prompt".into(),
             ClickRefusal::NoLongerAllowed { .. } => "refused: no longer allowed".into(),
             ClickRefusal::Unavailable(_) => "refused: product or store unavailable".into(),
+            ClickRefusal::AlreadyApproved { .. } => {
+                "refused: already confirmed by this admin".into()
+            }
         }
     }
 }

@@ -57,6 +57,13 @@ pub enum CommandError {
         wanted: String,
         candidates: Vec<Candidate>,
     },
+    /// A command that only the pipeline itself runs reached a handler.
+    #[error("not routable to a handler")]
+    Unroutable,
+    #[error("no directory {id:?}")]
+    NoSuchDirectory { id: String },
+    #[error("{connector:?} has no directory")]
+    NoDirectory { connector: String },
     /// A change refused before any prompt: nothing was sent.
     #[error("change of {connector:?} refused: {refusal:?}")]
     ChangeRefused {
@@ -109,6 +116,11 @@ impl CommandError {
                 candidates,
             ),
             CommandError::ChangeRefused { connector, refusal } => refusal.message(connector),
+            CommandError::Unroutable => super::pipeline::went_wrong(),
+            CommandError::NoSuchDirectory { id } => Message::new(Tone::Warning, format!("No connector fills directory {id}"))
+                .text("Name the connector instead (see `connectors` for each one's directory)."),
+            CommandError::NoDirectory { connector } => Message::new(Tone::Warning, format!("{connector} has no directory"))
+                .text("The product shows no directory id for it: there is nothing to delete."),
         }
     }
 

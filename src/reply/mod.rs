@@ -10,6 +10,7 @@ pub mod announce;
 pub mod audit;
 pub mod change;
 pub mod connector;
+pub mod directory;
 pub mod error;
 pub mod help;
 pub mod history;
@@ -117,6 +118,17 @@ pub enum Outcome {
     Cancelled,
     /// A click was refused; why.
     ClickRefused(String),
+    /// A typed confirmation form was opened.
+    FormOpened,
+    /// A typed confirmation was taken; `have` of `needed` admins so far.
+    Approved {
+        have: usize,
+        needed: u32,
+    },
+    /// A directory was deleted.
+    DirectoryDeleted,
+    /// A typed confirmation did not match.
+    WrongEntry,
 }
 
 impl std::fmt::Display for Outcome {
@@ -137,6 +149,10 @@ impl std::fmt::Display for Outcome {
             Outcome::Changed { fields } => write!(f, "changed: {fields} field(s)"),
             Outcome::Cancelled => f.write_str("cancelled: nothing sent"),
             Outcome::ClickRefused(why) => f.write_str(why),
+            Outcome::FormOpened => f.write_str("typed confirmation asked for"),
+            Outcome::Approved { have, needed } => write!(f, "confirmed: {have} of {needed}"),
+            Outcome::DirectoryDeleted => f.write_str("directory deleted"),
+            Outcome::WrongEntry => f.write_str("refused: the typed directory id did not match"),
         }
     }
 }

@@ -15,8 +15,9 @@ use serde_json::json;
 
 use crate::app::{App, Metrics};
 use crate::chat::click::Click;
+use crate::chat::click::Submission;
 use crate::chat::mattermost::render::render_post;
-use crate::dispatch::{self, ClickAnswer};
+use crate::dispatch::{self, ClickAnswer, SubmitAnswer};
 use crate::domain::Platform;
 use crate::reply;
 
@@ -71,7 +72,10 @@ pub async fn mattermost(app: &Arc<App>, click: Click) -> Response {
 /// `update` replaces the prompt's text and props (so its buttons go); `ephemeral_text`
 /// is shown to the clicker only.
 fn mattermost_body(answer: &ClickAnswer) -> serde_json::Value {
-    let (text, props) = render_post(&answer.message);
+    let Some(message) = &answer.message else {
+        return json!({});
+    };
+    let (text, props) = render_post(message);
     if answer.replace_prompt {
         json!({"update": {"message": text, "props": props}, "skip_slack_parsing": true})
     } else {
@@ -81,15 +85,18 @@ fn mattermost_body(answer: &ClickAnswer) -> serde_json::Value {
 
 /// Slack's answer, or a Mattermost answer that missed the inline wait.
 async fn deliver_later(app: &App, click: &Click, answer: ClickAnswer) {
+    let Some(message) = &answer.message else {
+        return;
+    };
     let result = match (click.platform, click.response_url.as_deref()) {
         (Platform::Slack, Some(url)) => {
             app.outbox
-                .follow_up(Platform::Slack, url, &answer.message, answer.replace_prompt)
+                .follow_up(Platform::Slack, url, message, answer.replace_prompt)
                 .await
         }
         (Platform::Mattermost, _) if app.outbox.has_bot_token(Platform::Mattermost) => app
             .outbox
-            .post(Platform::Mattermost, &click.channel.id, &answer.message)
+            .post(Platform::Mattermost, &click.channel.id, message)
             .await
             .map(drop),
         _ => {
@@ -103,6 +110,89 @@ async fn deliver_later(app: &App, click: &Click, answer: ClickAnswer) {
         Err(e) => {
             Metrics::incr(&app.metrics.followups_failed);
             tracing::error!(error = %e, user = %click.user, "a click's answer could not be delivered");
+        }
+    }
+}
+
+/// A typed confirmation from the bot's form. Both platforms wait for the answer (it
+/// decides whether the form stays open); the deletion's result then replaces the prompt
+/// (Slack, through the click's `response_url`) or is posted in the channel (Mattermost).
+pub async fn submission(app: &Arc<App>, platform: Platform, sub: Submission) -> Response {
+    let app2 = app.clone();
+    // In its own task: a confirmed deletion finishes even if the platform hangs up.
+    let work = tokio::spawn(async move {
+        let answer = dispatch::submit(&app2, &sub).await;
+        if let SubmitAnswer::Close {
+            message: Some(message),
+            response_url,
+            channel,
+        } = &answer
+        {
+            post_result(
+                &app2,
+                platform,
+                message,
+                response_url.as_deref(),
+                channel.as_deref(),
+            )
+            .await;
+        }
+        answer
+    });
+    let answer = match tokio::time::timeout(FORM_INLINE, work).await {
+        Ok(Ok(answer)) => answer,
+        // Still working, or gone: close the form; the result is posted when it comes.
+        _ => SubmitAnswer::Close {
+            message: None,
+            response_url: None,
+            channel: None,
+        },
+    };
+    let body = match (platform, answer) {
+        (_, SubmitAnswer::Close { .. }) => json!({}),
+        (Platform::Slack, SubmitAnswer::Errors(why)) => json!({
+            "response_action": "errors",
+            "errors": {crate::chat::slack::render::FORM_BLOCK: why},
+        }),
+        (Platform::Mattermost, SubmitAnswer::Errors(why)) => json!({
+            "errors": {crate::chat::mattermost::render::FORM_FIELD: why},
+        }),
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Slack wants a form's answer within 3 s.
+const FORM_INLINE: Duration = Duration::from_millis(2500);
+
+async fn post_result(
+    app: &App,
+    platform: Platform,
+    message: &crate::message::Message,
+    response_url: Option<&str>,
+    channel: Option<&str>,
+) {
+    let result = match (platform, response_url, channel) {
+        (Platform::Slack, Some(url), _) => app.outbox.follow_up(platform, url, message, true).await,
+        (_, _, Some(channel)) if app.outbox.has_bot_token(platform) => {
+            app.outbox.post(platform, channel, message).await.map(drop)
+        }
+        _ => {
+            Metrics::incr(&app.metrics.followups_failed);
+            tracing::error!(
+                "a typed confirmation's result could not be posted: nowhere to post it"
+            );
+            return;
+        }
+    };
+    match result {
+        Ok(()) => Metrics::incr(&app.metrics.followups_sent),
+        Err(e) => {
+            Metrics::incr(&app.metrics.followups_failed);
+            tracing::error!(error = %e, "a typed confirmation's result could not be posted");
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct MattermostCommand(pub Box<Invocation>);
 #[derive(Debug)]
 pub struct SlackClick(pub crate::chat::click::SlackInteraction);
 
+/// A Mattermost dialog submission (`None`: cancelled or not the bot's).
+#[derive(Debug)]
+pub struct MattermostDialog(pub Option<Box<crate::chat::click::Submission>>);
+
 /// A Mattermost button click carrying a token (checked by the pipeline).
 #[derive(Debug)]
 pub struct MattermostClick(pub Box<crate::chat::click::Click>);
@@ -88,6 +92,20 @@ impl FromRequest<Arc<App>> for MattermostClick {
         crate::chat::click::read_mattermost(req)
             .await
             .map(|click| MattermostClick(Box::new(click)))
+            .map_err(|refusal| refused(app, Platform::Mattermost, refusal))
+    }
+}
+
+impl FromRequest<Arc<App>> for MattermostDialog {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        if app.config.mattermost.is_none() {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        }
+        crate::chat::click::read_mattermost_dialog(req)
+            .await
+            .map(|sub| MattermostDialog(sub.map(Box::new)))
             .map_err(|refusal| refused(app, Platform::Mattermost, refusal))
     }
 }

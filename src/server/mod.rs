@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::app::{App, Metrics};
 use answer::answer;
-use extract::{MattermostClick, MattermostCommand, SlackClick, SlackRequest};
+use extract::{MattermostClick, MattermostCommand, MattermostDialog, SlackClick, SlackRequest};
 
 /// Every route on one port: the webhooks, health and metrics (no `metrics_listen`).
 pub fn router(app: Arc<App>) -> Router {
@@ -30,6 +30,7 @@ pub fn webhooks(app: Arc<App>) -> Router {
         .route("/slack/interactions", post(slack_interaction))
         .route("/mattermost/commands", post(mattermost_command))
         .route("/mattermost/actions", post(mattermost_action))
+        .route("/mattermost/dialogs", post(mattermost_dialog))
         .with_state(app)
 }
 
@@ -76,12 +77,23 @@ async fn mattermost_command(State(app): State<Arc<App>>, command: MattermostComm
 async fn slack_interaction(State(app): State<Arc<App>>, interaction: SlackClick) -> Response {
     match interaction.0 {
         crate::chat::click::SlackInteraction::Click(c) => click::slack(&app, *c),
+        crate::chat::click::SlackInteraction::Submission(sub) => {
+            click::submission(&app, crate::domain::Platform::Slack, *sub).await
+        }
         crate::chat::click::SlackInteraction::Ignored => StatusCode::OK.into_response(),
     }
 }
 
 async fn mattermost_action(State(app): State<Arc<App>>, action: MattermostClick) -> Response {
     click::mattermost(&app, *action.0).await
+}
+
+async fn mattermost_dialog(State(app): State<Arc<App>>, dialog: MattermostDialog) -> Response {
+    match dialog.0 {
+        Some(sub) => click::submission(&app, crate::domain::Platform::Mattermost, *sub).await,
+        // Cancelled, or not the bot's dialog.
+        None => StatusCode::OK.into_response(),
+    }
 }
 
 /// A bot serving on a listener: what `serve`, `demo` and the tests run.

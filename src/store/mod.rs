@@ -425,6 +425,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Records one admin's approval of a pending operation (again: no change); returns
+    /// every approver so far, oldest first.
+    async fn approve(
+        &self,
+        pending_id: &str,
+        approver: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The approvers of a pending operation so far, oldest first.
+    async fn approvals(&self, pending_id: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// The backends a storage URL can name.

@@ -774,6 +774,34 @@ macro_rules! sql_store {
                 .await?;
                 Ok(result.rows_affected() == 1)
             }
+
+            async fn approve(
+                &self,
+                pending_id: &str,
+                approver: &str,
+                at: DateTime<Utc>,
+            ) -> Result<Vec<String>, StoreError> {
+                sqlx::query(
+                    "INSERT INTO approvals (pending_id, approver, approved_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (pending_id, approver) DO NOTHING",
+                )
+                .bind(pending_id)
+                .bind(approver)
+                .bind(ts(at))
+                .execute(&self.pool)
+                .await?;
+                self.approvals(pending_id).await
+            }
+
+            async fn approvals(&self, pending_id: &str) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT approver FROM approvals WHERE pending_id = $1 \
+                     ORDER BY approved_at, approver",
+                )
+                .bind(pending_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
         }
         };
     };

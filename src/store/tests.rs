@@ -576,6 +576,32 @@ async fn a_pending_operation_round_trips_and_is_settled_only_once() {
 }
 
 #[tokio::test]
+async fn approvals_count_each_admin_once_in_order() {
+    on_each_backend(
+        "approvals_count_each_admin_once_in_order",
+        |s, _url| async move {
+            let t0 = Utc::now();
+            let t1 = t0 + chrono::Duration::seconds(1);
+            assert_eq!(s.approvals("p").await.unwrap(), Vec::<String>::new());
+            assert_eq!(
+                s.approve("p", "slack:U1", t0).await.unwrap(),
+                vec!["slack:U1"]
+            );
+            assert_eq!(
+                s.approve("p", "slack:U1", t1).await.unwrap(),
+                vec!["slack:U1"]
+            );
+            assert_eq!(
+                s.approve("p", "slack:U2", t1).await.unwrap(),
+                vec!["slack:U1", "slack:U2"]
+            );
+            assert_eq!(s.approvals("other").await.unwrap(), Vec::<String>::new());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_schema_newer_than_the_binary_is_refused_clearly() {
     on_each_backend(
         "a_schema_newer_than_the_binary_is_refused_clearly",

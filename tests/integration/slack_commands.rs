@@ -297,11 +297,6 @@ async fn mistakes_get_one_line_and_the_usage_never_an_error_status() {
             "Try `/usersync help`.",
         ),
         (
-            "delete-directory 10100",
-            "`delete-directory` is not available in this version of the bot.",
-            "Try",
-        ),
-        (
             "run okta --force",
             "`run` has no option --force.",
             "Usage: `/usersync run",

@@ -9,7 +9,7 @@ use super::render;
 use crate::chat::platform_api::{ChatApi, PostedMessage};
 use crate::chat::transport::{http_client, send_json, with_retries, Attempt, DeliveryError};
 use crate::domain::Platform;
-use crate::message::Message;
+use crate::message::{Message, TypedForm};
 
 /// Checks that a `response_url` lies on the configured Mattermost server: same scheme,
 /// host and port (a loopback server URL without a port, as in the demo, accepts any), and
@@ -190,6 +190,21 @@ impl ChatApi for MattermostApi {
             channel: channel.to_string(),
             id,
         })
+    }
+
+    async fn open_form(&self, trigger_id: &str, form: &TypedForm) -> Result<(), DeliveryError> {
+        let Some(url) = form.callback_url.as_deref() else {
+            return Err(DeliveryError::NotAllowed(
+                "a Mattermost dialog needs the bot's public_url".into(),
+            ));
+        };
+        let body = json!({"trigger_id": trigger_id, "url": url, "dialog": render::dialog(form)});
+        let api = self.api_url(&["actions", "dialogs", "open"])?;
+        with_retries("actions/dialogs/open", || {
+            self.send(reqwest::Method::POST, api.clone(), &body, true)
+        })
+        .await
+        .map(drop)
     }
 
     async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), DeliveryError> {

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use crate::message::{Block, Button, ButtonStyle, Message, Span, Text, Tone, Visibility};
+use crate::message::{
+    Block, Button, ButtonStyle, Message, Span, Text, Tone, TypedForm, Visibility,
+};
 
 /// Mattermost's limit for a post's text (16,383 characters), with room to spare.
 const MAX_TEXT: usize = 16_000;
@@ -381,6 +383,30 @@ pub fn render_response(message: &Message) -> Value {
         "text": text,
         "attachments": attachments(message, fields),
         "skip_slack_parsing": true,
+    })
+}
+
+/// The `callback_id` of the bot's typed-confirmation dialog and its one field's `name`
+/// (what `errors` is keyed by).
+pub const FORM_CALLBACK: &str = "usersynctyped";
+pub const FORM_FIELD: &str = "typed";
+
+/// An interactive dialog (`POST /api/v4/actions/dialogs/open`) asking for one value. Its
+/// `state` comes back with the submission, which Mattermost does not sign.
+pub fn dialog(form: &TypedForm) -> Value {
+    json!({
+        "callback_id": FORM_CALLBACK,
+        "title": cut(form.title.clone(), 24),
+        "introduction_text": escape(&form.text),
+        "elements": [{
+            "display_name": cut(form.label.clone(), 24),
+            "name": FORM_FIELD,
+            "type": "text",
+            "max_length": 150,
+        }],
+        "submit_label": cut(form.submit.clone(), 24),
+        "notify_on_cancel": false,
+        "state": form.state,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Calls from the bot to Slack: follow-ups through `response_url`, only to allowed hosts,
 //! retried with backoff on 5xx, timeouts and 429 (`Retry-After`).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use url::Url;
 
 use super::render;
@@ -9,7 +9,7 @@ use crate::chat::platform_api::{ChatApi, PostedMessage};
 pub use crate::chat::transport::DeliveryError;
 use crate::chat::transport::{http_client, send_json, with_retries, Attempt};
 use crate::domain::Platform;
-use crate::message::Message;
+use crate::message::{Message, TypedForm};
 
 /// Checks a `response_url` against the allow-list: https (plain http only to a loopback
 /// address, for local testing), no credentials in the URL, and a listed host. An entry
@@ -198,6 +198,11 @@ impl ChatApi for SlackApi {
             .post_message(channel, &render::render_message(message))
             .await?;
         Ok(PostedMessage { channel, id: ts })
+    }
+
+    async fn open_form(&self, trigger_id: &str, form: &TypedForm) -> Result<(), DeliveryError> {
+        let body = json!({"trigger_id": trigger_id, "view": render::modal(form)});
+        self.call("views.open", &body).await.map(drop)
     }
 
     async fn update(&self, posted: &PostedMessage, message: &Message) -> Result<(), DeliveryError> {

@@ -4,7 +4,9 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::message::{Block, Button, ButtonAction, ButtonStyle, Message, Span, Text, Visibility};
+use crate::message::{
+    Block, Button, ButtonAction, ButtonStyle, Message, Span, Text, TypedForm, Visibility,
+};
 
 /// Slack's limits (docs.slack.dev, Block Kit reference).
 const MAX_BLOCKS: usize = 50;
@@ -348,6 +350,36 @@ fn blocks_of(block: &Block, out: &mut Vec<SlackBlock>) {
         // Buttons are added last, after any cut, so that a long prompt keeps them.
         Block::Actions { .. } => {}
     }
+}
+
+/// The `callback_id` of the bot's typed-confirmation modal; the input's `block_id`
+/// (what `response_action: errors` is keyed by) and `action_id`.
+pub const FORM_CALLBACK: &str = "usersync_typed";
+pub const FORM_BLOCK: &str = "typed";
+pub const FORM_ACTION: &str = "value";
+/// Modal limits: title and submit 24 characters, `private_metadata` 3000.
+const MAX_MODAL_TITLE: usize = 24;
+const MAX_PRIVATE_METADATA: usize = 3000;
+
+/// A modal view (`views.open`) asking for one typed value.
+pub fn modal(form: &TypedForm) -> Value {
+    json!({
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "title": plain(&form.title, MAX_MODAL_TITLE),
+        "submit": plain(&form.submit, MAX_MODAL_TITLE),
+        "close": plain("Cancel", MAX_MODAL_TITLE),
+        "private_metadata": cut(&form.state, MAX_PRIVATE_METADATA),
+        "blocks": [
+            {"type": "section", "text": verbatim(escape(&form.text), MAX_SECTION_TEXT)},
+            {
+                "type": "input",
+                "block_id": FORM_BLOCK,
+                "label": plain(&form.label, 2000),
+                "element": {"type": "plain_text_input", "action_id": FORM_ACTION},
+            },
+        ],
+    })
 }
 
 /// The blocks and fallback text of a message, typed.

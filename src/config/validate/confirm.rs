@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::{duration, Problems};
 use crate::authz::RoleTable;
-use crate::config::raw::RawConfirm;
-use crate::config::{ConfirmConfig, DEFAULT_CONFIRM_TTL};
+use crate::config::raw::{RawConfirm, RawGuards};
+use crate::config::{ConfirmConfig, GuardsConfig, DEFAULT_CONFIRM_TTL};
 use crate::domain::{Platform, Role};
 
 /// A confirmation cannot outlive the `response_url` its prompt is edited through.
@@ -19,6 +19,27 @@ pub(super) fn confirm(raw: Option<RawConfirm>, p: &mut Problems) -> ConfirmConfi
         p.push("confirm.ttl: at most \"30m\" (a prompt is edited through its response_url, which lasts 30 minutes)");
     }
     ConfirmConfig { ttl }
+}
+
+/// Most admins a deletion may wait for: more could never be gathered in a ttl.
+const MAX_APPROVALS: u32 = 5;
+
+pub(super) fn guards(raw: Option<RawGuards>, p: &mut Problems) -> GuardsConfig {
+    let d = GuardsConfig::default();
+    let Some(g) = raw else { return d };
+    let approvals = match g.delete_directory_approvals {
+        None => d.delete_directory_approvals,
+        Some(n) if (1..=MAX_APPROVALS).contains(&n) => n,
+        Some(n) => {
+            p.push(format!(
+                "guards.delete_directory_approvals: {n} is not between 1 and {MAX_APPROVALS}"
+            ));
+            d.delete_directory_approvals
+        }
+    };
+    GuardsConfig {
+        delete_directory_approvals: approvals,
+    }
 }
 
 /// The bot's own public address, without a trailing slash. Mattermost sends button clicks
@@ -141,6 +162,23 @@ mod tests {
                 "{problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn deletion_approvals_default_to_one_and_are_bounded() {
+        let mut p = Problems::default();
+        assert_eq!(guards(None, &mut p).delete_directory_approvals, 1);
+        let raw = |n| {
+            Some(RawGuards {
+                delete_directory_approvals: Some(n),
+            })
+        };
+        assert_eq!(guards(raw(2), &mut p).delete_directory_approvals, 2);
+        assert!(p.into_vec().is_empty());
+        let mut p = Problems::default();
+        guards(raw(0), &mut p);
+        guards(raw(9), &mut p);
+        assert_eq!(p.into_vec().len(), 2);
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let routes = notify::notify(raw.notify, &instances, &mut p);
     let public_url = confirm::public_url(raw.public_url, mattermost.is_some(), &roles, &mut p);
     let confirm = confirm::confirm(raw.confirm, &mut p);
+    let guards = confirm::guards(raw.guards, &mut p);
     p.into_result(Config {
         listen,
         metrics_listen,
@@ -82,6 +83,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         routes,
         public_url,
         confirm,
+        guards,
     })
 }
 
