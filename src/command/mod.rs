@@ -118,6 +118,7 @@ command_kinds!(
     Watches,
     Set,
     Patch,
+    Rollback,
     Audit,
     DeleteDirectory,
     Confirm,
@@ -307,6 +308,16 @@ impl CommandKind {
                 access: Access::Role(Role::Admin),
                 changes: false,
             },
+            CommandKind::Rollback => &CommandSpec {
+                name: "rollback",
+                aliases: &[],
+                args: const { &[arg("connector"), arg("revision")] },
+                flags: &[],
+                summary: "Restore a revision's settings (secrets excepted); shows the diff to confirm.",
+                example: "rollback okta 3",
+                access: Access::Role(Role::Admin),
+                changes: true,
+            },
             CommandKind::DeleteDirectory => &CommandSpec {
                 name: "delete-directory",
                 aliases: &[],
@@ -463,6 +474,11 @@ pub enum Command {
         patch: serde_json::Value,
     },
     Audit(AuditArgs),
+    /// `rollback <connector> <revision>`.
+    Rollback {
+        connector: String,
+        revision: u64,
+    },
     /// `delete-directory <connector|directory-id>`.
     DeleteDirectory {
         target: String,
@@ -494,6 +510,7 @@ impl Command {
             Command::Set { .. } => CommandKind::Set,
             Command::Patch { .. } => CommandKind::Patch,
             Command::Audit(_) => CommandKind::Audit,
+            Command::Rollback { .. } => CommandKind::Rollback,
             Command::DeleteDirectory { .. } => CommandKind::DeleteDirectory,
             Command::Confirm { .. } => CommandKind::Confirm,
         }
@@ -509,6 +526,7 @@ impl Command {
             | Command::Unwatch { connector }
             | Command::Set { connector, .. }
             | Command::Patch { connector, .. }
+            | Command::Rollback { connector, .. }
             | Command::DeleteDirectory { target: connector } => Some(connector),
             Command::History { connector, .. } => Some(connector),
             Command::User(u) => Some(&u.connector),
@@ -662,6 +680,20 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         CommandKind::Patch => Command::Patch {
             connector: args.positional[0].clone(),
             patch: json_patch_document(&args.positional[1]).map_err(fail)?,
+        },
+        CommandKind::Rollback => Command::Rollback {
+            connector: args.positional[0].clone(),
+            revision: args.positional[1]
+                .trim_start_matches('#')
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "{:?} is not a revision number (like 3; see `history`).",
+                        args.positional[1]
+                    ))
+                })?,
         },
         CommandKind::DeleteDirectory => Command::DeleteDirectory {
             target: args.positional[0].clone(),
@@ -1435,6 +1467,13 @@ mod tests {
                 // Their words are checked by their own tests: a patch has no one spelling.
                 Command::Set { .. } | Command::Patch { .. } => return None,
                 Command::DeleteDirectory { target } => positional.push(target.clone()),
+                Command::Rollback {
+                    connector,
+                    revision,
+                } => {
+                    positional.push(connector.clone());
+                    positional.push(revision.to_string());
+                }
                 Command::Confirm { code, directory } => {
                     positional.push(code.clone());
                     positional.push(directory.clone());
@@ -1533,6 +1572,7 @@ mod tests {
                                 (n % u64::from(HISTORY_MAX) + 1).to_string()
                             }
                             (CommandKind::Set, 1) => format!("sync.page_{n}={v}"),
+                            (CommandKind::Rollback, 1) => format!("#{}", n % 1000 + 1),
                             (CommandKind::Patch, 1) => {
                                 format!("'[{{\"op\":\"remove\",\"path\":\"/a{n}\"}}]'")
                             }

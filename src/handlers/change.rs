@@ -113,6 +113,7 @@ fn check(
     before: &Value,
     after: &Value,
     instance: &str,
+    new_fields_allowed: bool,
 ) -> Result<Vec<FieldChange>, ChangeRefusal> {
     let changes = settings::diff(before, after);
     let touched = patch.touched();
@@ -141,7 +142,9 @@ fn check(
     }
     let unknown: Vec<String> = changes
         .iter()
-        .filter(|c| c.before.is_none() && !settings::has_path(before, &c.path))
+        .filter(|c| {
+            !new_fields_allowed && c.before.is_none() && !settings::has_path(before, &c.path)
+        })
         .map(FieldChange::field)
         .collect();
     if !unknown.is_empty() {
@@ -180,24 +183,84 @@ pub async fn propose(
     wanted: &str,
     patch: Patch,
 ) -> Result<Reply, CommandError> {
+    let (client, connector) = fetch(app, wanted).await?;
+    propose_on(app, inv, &client, &connector, patch, None).await
+}
+
+/// The connector a person means, with its full settings as the product keeps them (a
+/// listing may be shorter).
+async fn fetch(app: &App, wanted: &str) -> Result<(UserSyncClient, Connector), CommandError> {
     let found = resolve::connector(app, wanted).await?;
-    let client = &found.client;
-    // The full settings, as the product keeps them: a listing may be shorter.
-    let connector = client
+    let connector = found
+        .client
         .get_connector(&found.connector.unique_id)
         .await
         .map_err(|e| CommandError::upstream("Cannot read the connector", e))?;
-    let before = document(&connector);
+    Ok((found.client, connector))
+}
+
+/// `rollback <connector> <revision>`: the merge patch that restores the revision's
+/// non-secret settings, proposed like `set`. Fields the product owns stay as they are.
+pub async fn rollback(
+    app: &App,
+    inv: &Invocation,
+    wanted: &str,
+    seq: u64,
+) -> Result<Reply, CommandError> {
+    let (client, connector) = fetch(app, wanted).await?;
+    let revision = app
+        .store
+        .revision(client.instance(), &connector.unique_id, seq)
+        .await
+        .map_err(|e| CommandError::store(StoreAction::ReadHistory, e))?
+        .ok_or_else(|| CommandError::NoSuchRevision {
+            connector: connector.display_name().to_string(),
+            seq,
+        })?;
+    let mut patch = settings::merge_patch_restoring(&document(&connector), &revision.settings);
+    if let Some(map) = patch.as_object_mut() {
+        for owned in PRODUCT_OWNED {
+            map.remove(*owned);
+        }
+    }
+    propose_on(
+        app,
+        inv,
+        &client,
+        &connector,
+        Patch::Merge(patch),
+        Some(seq),
+    )
+    .await
+}
+
+/// The prompt for a patch of this connector, or why there is none.
+async fn propose_on(
+    app: &App,
+    inv: &Invocation,
+    client: &UserSyncClient,
+    connector: &Connector,
+    patch: Patch,
+    rollback_to: Option<u64>,
+) -> Result<Reply, CommandError> {
+    let before = document(connector);
     let after = patch
         .apply(&before)
-        .map_err(|why| refused(&connector, ChangeRefusal::DoesNotApply(why)))?;
-    let changes =
-        check(&patch, &before, &after, client.instance()).map_err(|r| refused(&connector, r))?;
+        .map_err(|why| refused(connector, ChangeRefusal::DoesNotApply(why)))?;
+    // A rollback may bring back a field removed since; a change may not invent one.
+    let changes = check(
+        &patch,
+        &before,
+        &after,
+        client.instance(),
+        rollback_to.is_some(),
+    )
+    .map_err(|r| refused(connector, r))?;
     let callback_url = match inv.platform {
         Platform::Slack => None,
         Platform::Mattermost => match &app.config.public_url {
             Some(base) => Some(format!("{base}/mattermost/actions")),
-            None => return Err(refused(&connector, ChangeRefusal::NoCallbackUrl)),
+            None => return Err(refused(connector, ChangeRefusal::NoCallbackUrl)),
         },
     };
     let now = Utc::now();
@@ -232,6 +295,7 @@ pub async fn propose(
         requester: &requester,
         changes: &changes,
         format: patch.format(),
+        rollback_to,
         ttl,
         confirm_token: app
             .key
@@ -432,7 +496,8 @@ mod tests {
     fn checked(patch: Patch) -> Result<Vec<String>, ChangeRefusal> {
         let before = okta();
         let after = patch.apply(&before).map_err(ChangeRefusal::DoesNotApply)?;
-        check(&patch, &before, &after, "jira").map(|c| c.iter().map(FieldChange::field).collect())
+        check(&patch, &before, &after, "jira", false)
+            .map(|c| c.iter().map(FieldChange::field).collect())
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
             change::propose(app, inv, connector, change::Patch::Json(patch.clone())).await
         }
         Command::Audit(args) => reads::audit(app, inv, args).await,
+        Command::Rollback {
+            connector,
+            revision,
+        } => change::rollback(app, inv, connector, *revision).await,
         Command::DeleteDirectory { target } => directory::propose(app, inv, target).await,
         // Handled by the pipeline (`dispatch::typed`), which checks who may confirm.
         Command::Confirm { .. } => Err(CommandError::Unroutable),

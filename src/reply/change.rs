@@ -131,6 +131,8 @@ pub struct Prompt<'a> {
     pub changes: &'a [FieldChange],
     /// "JSON Merge Patch" or "JSON Patch".
     pub format: &'a str,
+    /// The revision a rollback restores.
+    pub rollback_to: Option<u64>,
     pub ttl: Duration,
     pub confirm_token: String,
     pub cancel_token: String,
@@ -159,14 +161,22 @@ pub fn prompt(p: Prompt<'_>) -> Message {
         confirm: "Change it".into(),
         deny: "Back".into(),
     };
-    Message::new(Tone::Warning, format!("Change {}?", p.connector))
+    let title = match p.rollback_to {
+        Some(seq) => format!("Roll {} back to revision #{seq}?", p.connector),
+        None => format!("Change {}?", p.connector),
+    };
+    let secrets = p
+        .rollback_to
+        .map(|_| " Secret settings are not rolled back (only their fingerprints are kept).")
+        .unwrap_or_default();
+    Message::new(Tone::Warning, title)
         .text(
             Text::new()
                 .plain(format!("{} of ", fields_count(p.changes.len())))
                 .strong(p.connector)
                 .plain(" (id ")
                 .code(p.connector_id)
-                .plain(format!(") on {} will change:", p.instance)),
+                .plain(format!(") on {} will change:{secrets}", p.instance)),
         )
         .push(diff_lines(p.changes))
         .context(format!(
@@ -421,6 +431,7 @@ mod tests {
             changes: &changes,
             format: "JSON Merge Patch",
             ttl: Duration::from_secs(120),
+            rollback_to: None,
             confirm_token: "p.c".into(),
             cancel_token: "p.x".into(),
             callback_url: None,

@@ -60,6 +60,8 @@ pub enum CommandError {
     /// A command that only the pipeline itself runs reached a handler.
     #[error("not routable to a handler")]
     Unroutable,
+    #[error("no revision {seq} of {connector:?}")]
+    NoSuchRevision { connector: String, seq: u64 },
     #[error("no directory {id:?}")]
     NoSuchDirectory { id: String },
     #[error("{connector:?} has no directory")]
@@ -117,6 +119,8 @@ impl CommandError {
             ),
             CommandError::ChangeRefused { connector, refusal } => refusal.message(connector),
             CommandError::Unroutable => super::pipeline::went_wrong(),
+            CommandError::NoSuchRevision { connector, seq } => Message::new(Tone::Warning, format!("{connector} has no revision #{seq}"))
+                .text(Text::new().plain("See ").code(format!("history {connector}")).plain(" for its revisions.")),
             CommandError::NoSuchDirectory { id } => Message::new(Tone::Warning, format!("No connector fills directory {id}"))
                 .text("Name the connector instead (see `connectors` for each one's directory)."),
             CommandError::NoDirectory { connector } => Message::new(Tone::Warning, format!("{connector} has no directory"))

@@ -11,7 +11,9 @@ use crate::support::bot::*;
 use crate::support::*;
 
 /// The PATCH requests the simulator received: (path, content type, X-Atlassian-Token, body).
-fn patches(sim: &SimulatorHandle) -> Vec<(String, Option<String>, Option<String>, Value)> {
+pub(crate) fn patches(
+    sim: &SimulatorHandle,
+) -> Vec<(String, Option<String>, Option<String>, Value)> {
     sim.state()
         .calls()
         .into_iter()
@@ -24,7 +26,7 @@ fn patches(sim: &SimulatorHandle) -> Vec<(String, Option<String>, Option<String>
 }
 
 /// The token of a Slack prompt's button (`usersync_confirm` / `usersync_cancel`).
-fn slack_token(reply: &Value, action_id: &str) -> String {
+pub(crate) fn slack_token(reply: &Value, action_id: &str) -> String {
     reply["blocks"]
         .as_array()
         .into_iter()
@@ -45,7 +47,12 @@ fn slack_has_buttons(reply: &Value) -> bool {
 }
 
 /// A `block_actions` payload as Slack sends it for a click on one of the bot's buttons.
-fn block_actions(user: &str, action_id: &str, token: &str, response_url: &str) -> String {
+pub(crate) fn block_actions(
+    user: &str,
+    action_id: &str,
+    token: &str,
+    response_url: &str,
+) -> String {
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user, "username": "clicker", "name": "clicker", "team_id": "T0001"},
@@ -65,12 +72,12 @@ fn block_actions(user: &str, action_id: &str, token: &str, response_url: &str) -
 }
 
 impl TestBot {
-    fn interactions_url(&self) -> String {
+    pub(crate) fn interactions_url(&self) -> String {
         self.url.replace("/slack/commands", "/slack/interactions")
     }
 
     /// Posts a click signed with `secret`; returns the HTTP status.
-    async fn slack_click_signed(&self, body: &str, secret: &str) -> u16 {
+    pub(crate) async fn slack_click_signed(&self, body: &str, secret: &str) -> u16 {
         let ts = now();
         self.http
             .post(self.interactions_url())
@@ -86,7 +93,7 @@ impl TestBot {
     }
 
     /// Clicks as `user` and waits for the answer posted to `slack`'s response_url `id`.
-    async fn slack_click(
+    pub(crate) async fn slack_click(
         &self,
         slack: &FakeSlackHandle,
         user: &str,
@@ -109,7 +116,7 @@ impl TestBot {
     }
 
     /// A Mattermost action request as the server sends it; returns status and JSON body.
-    async fn mm_click(&self, user: &str, context: Value) -> (u16, Value) {
+    pub(crate) async fn mm_click(&self, user: &str, context: Value) -> (u16, Value) {
         let r = self
             .http
             .post(self.url.replace("/slack/commands", "/mattermost/actions"))
@@ -558,7 +565,7 @@ async fn start_with_text(text: &str) -> TestBot {
     }
 }
 
-const MM_ADMIN: &str = "mmadmin0user";
+pub(crate) const MM_ADMIN: &str = "mmadmin0user";
 
 async fn mm_bot(sim: &SimulatorHandle, mm: &FakeMattermostHandle, ttl: &str) -> TestBot {
     let mut setup = BotSetup::new(sim);
@@ -572,7 +579,7 @@ async fn mm_bot(sim: &SimulatorHandle, mm: &FakeMattermostHandle, ttl: &str) -> 
 }
 
 /// The buttons of a Mattermost prompt: (id, style, integration url, context).
-fn mm_actions(reply: &Value) -> Vec<(String, String, String, Value)> {
+pub(crate) fn mm_actions(reply: &Value) -> Vec<(String, String, String, Value)> {
     reply["attachments"]
         .as_array()
         .into_iter()
@@ -685,5 +692,63 @@ async fn a_click_after_the_confirmation_expired_sends_nothing() {
     let text = answer["update"]["message"].as_str().unwrap_or_default();
     assert!(text.contains("This confirmation expired"), "{answer}");
     assert!(patches(&sim).is_empty());
+    bot.bot.stop().await;
+}
+
+#[tokio::test]
+async fn rollback_proposes_the_patch_back_to_a_revision_without_its_secrets() {
+    let sim = simulator(ApiFlavour::V2, std::time::Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let bot = bot_on(&sim, "").await;
+    // Revision 1: the connector as first seen.
+    bot.say_to(&slack, ADMIN, "connector okta").await;
+    // Outside the bot: the schedule and the secret change.
+    client(&sim, ApiFlavour::V2)
+        .merge_patch_connector(
+            OKTA,
+            &json!({"syncSchedule": {"intervalMinutes": 5}, "apiToken": "rotated-token", "groupFilter": ["Everyone", "x"]}),
+        )
+        .await
+        .unwrap();
+    let missing = visible(&bot.say_to(&slack, ADMIN, "rollback okta 99").await);
+    assert!(missing.contains("Okta has no revision #99"), "{missing}");
+    let reply = bot.say_to(&slack, ADMIN, "rollback okta #1").await;
+    let text = visible(&reply);
+    assert!(text.contains("Roll Okta back to revision #1?"), "{text}");
+    assert!(
+        text.contains("`syncSchedule.intervalMinutes`: `5` → `30`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Secret settings are not rolled back"),
+        "{text}"
+    );
+    assert!(!text.contains("apiToken"), "{text}");
+    assert!(!text.contains("rotated-token"), "{text}");
+    let before = patches(&sim).len();
+    let token = slack_token(&reply, "usersync_confirm");
+    let answer = bot
+        .slack_click(&slack, ADMIN, "usersync_confirm", &token, "rb")
+        .await;
+    assert!(visible(&answer).contains("Okta changed"), "{answer}");
+    let sent = patches(&sim);
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!(
+        sent[before].3,
+        json!({"syncSchedule": {"intervalMinutes": 30}, "groupFilter": ["Everyone"]})
+    );
+    let okta = client(&sim, ApiFlavour::V2)
+        .get_connector(OKTA)
+        .await
+        .unwrap();
+    assert_eq!(
+        okta.extra["apiToken"], "rotated-token",
+        "the secret is left alone"
+    );
+    // Nothing to roll back once it is as the revision says.
+    let again = visible(&bot.say_to(&slack, ADMIN, "rollback okta 1").await);
+    assert!(again.contains("leaves every setting as it is"), "{again}");
+    let operator = visible(&bot.say_to(&slack, OPERATOR, "rollback okta 1").await);
+    assert!(operator.contains("admin"), "{operator}");
     bot.bot.stop().await;
 }

@@ -151,6 +151,7 @@ impl FakeMattermostHandle {
             .route("/hooks/commands/{id}", post(mm_hook))
             .route("/api/v4/posts", post(mm_create))
             .route("/api/v4/posts/{id}/patch", axum::routing::put(mm_patch))
+            .route("/api/v4/actions/dialogs/open", post(mm_dialog_open))
             .with_state(mm.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -225,6 +226,21 @@ async fn mm_create(
         axum::http::StatusCode::CREATED,
         axum::Json(serde_json::json!({"id": format!("post{n}abc"), "channel_id": "x"})),
     )
+}
+
+async fn mm_dialog_open(
+    State(mm): State<FakeMattermost>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::Json<Value> {
+    mm_record(
+        &mm,
+        "POST",
+        "/api/v4/actions/dialogs/open".into(),
+        &headers,
+        &body,
+    );
+    axum::Json(serde_json::json!({"status": "OK"}))
 }
 
 async fn mm_patch(
