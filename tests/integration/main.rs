@@ -11,6 +11,7 @@ mod audit;
 mod changes;
 mod cli;
 mod client_against_simulator;
+mod directory;
 mod health;
 mod history;
 mod jobs;
