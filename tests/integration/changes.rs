@@ -752,3 +752,130 @@ async fn rollback_proposes_the_patch_back_to_a_revision_without_its_secrets() {
     assert!(operator.contains("admin"), "{operator}");
     bot.bot.stop().await;
 }
+
+#[tokio::test]
+async fn the_click_endpoints_refuse_what_commands_refuse_before_reading_anything() {
+    let sim = simulator(ApiFlavour::V2, std::time::Duration::from_millis(50)).await;
+    let mm = FakeMattermostHandle::start().await;
+    let bot = mm_bot(&sim, &mm, "2m").await;
+    let slack_url = bot.interactions_url();
+    let body = block_actions(ADMIN, "usersync_confirm", "x.y", "http://127.0.0.1:1/r");
+    let post = |url: String,
+                content_type: &'static str,
+                body: String,
+                ts: Option<i64>,
+                secret: &'static str| {
+        let http = bot.http.clone();
+        async move {
+            let mut r = http.post(url).header("content-type", content_type);
+            if let Some(ts) = ts {
+                r = r
+                    .header("x-slack-request-timestamp", ts.to_string())
+                    .header("x-slack-signature", sign(secret, ts, body.as_bytes()));
+            }
+            r.body(body).send().await.unwrap().status().as_u16()
+        }
+    };
+    let form = "application/x-www-form-urlencoded";
+    assert_eq!(
+        post(slack_url.clone(), form, body.clone(), None, SECRET).await,
+        401,
+        "unsigned"
+    );
+    assert_eq!(
+        post(
+            slack_url.clone(),
+            form,
+            body.clone(),
+            Some(now() - 600),
+            SECRET
+        )
+        .await,
+        401,
+        "stale"
+    );
+    assert_eq!(
+        post(
+            slack_url.clone(),
+            form,
+            body.clone(),
+            Some(now() + 600),
+            SECRET
+        )
+        .await,
+        401,
+        "future"
+    );
+    assert_eq!(
+        post(
+            slack_url.clone(),
+            "application/json",
+            body.clone(),
+            Some(now()),
+            SECRET
+        )
+        .await,
+        415
+    );
+    let huge = format!("payload={}", "a".repeat(70 * 1024));
+    assert_eq!(
+        post(slack_url.clone(), form, huge, Some(now()), SECRET).await,
+        413
+    );
+    assert_eq!(
+        post(
+            slack_url.clone(),
+            form,
+            "payload=%7Bnot".into(),
+            Some(now()),
+            SECRET
+        )
+        .await,
+        400
+    );
+    let mm_url = bot.url.replace("/slack/commands", "/mattermost/actions");
+    assert_eq!(
+        post(mm_url.clone(), form, "user_id=u".into(), None, SECRET).await,
+        415
+    );
+    assert_eq!(
+        post(
+            mm_url.clone(),
+            "application/json",
+            "x".repeat(70 * 1024),
+            None,
+            SECRET
+        )
+        .await,
+        413
+    );
+    assert_eq!(
+        post(
+            mm_url,
+            "application/json",
+            "{\"user_id\":\"u\"}".into(),
+            None,
+            SECRET
+        )
+        .await,
+        401,
+        "no token"
+    );
+    let metrics = bot.metrics_text().await;
+    assert!(
+        metrics.contains("reason=\"stale_timestamp\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        sim.state().calls().is_empty(),
+        "nothing reached the product"
+    );
+    assert!(
+        bot.audit_rows(0)
+            .await
+            .iter()
+            .all(|r| !r.command_text.starts_with('[')),
+        "no click ran"
+    );
+    bot.bot.stop().await;
+}
