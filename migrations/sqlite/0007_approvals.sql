@@ -6,3 +6,14 @@ CREATE TABLE approvals (
     approved_at TEXT NOT NULL,
     PRIMARY KEY (pending_id, approver)
 );
+
+-- Directories the bot deleted: `run` and `user` on their connector say so, with the way
+-- back, until the connector has a directory again.
+CREATE TABLE deleted_directories (
+    instance     TEXT NOT NULL,
+    connector_id TEXT NOT NULL,
+    directory_id TEXT NOT NULL,
+    deleted_at   TEXT NOT NULL,
+    deleted_by   TEXT NOT NULL,
+    PRIMARY KEY (instance, connector_id, directory_id)
+);

@@ -18,6 +18,9 @@ pub async fn run(
     local: bool,
 ) -> Result<Reply, CommandError> {
     let found = resolve::connector(app, wanted).await?;
+    if let Some(gone) = super::directory::gone(app, inv, &found).await {
+        return Ok(gone);
+    }
     let name = found.connector.display_name();
     let mut job = new_job(app, inv, JobKind::Sync, &found);
     job.local = local;
@@ -70,6 +73,9 @@ fn not_started(name: &str, e: SyncStartError) -> CommandError {
 
 pub async fn user(app: &App, inv: &Invocation, args: &UserArgs) -> Result<Reply, CommandError> {
     let found = resolve::connector(app, &args.connector).await?;
+    if let Some(gone) = super::directory::gone(app, inv, &found).await {
+        return Ok(gone);
+    }
     let name = found.connector.display_name();
     let mut job = new_job(app, inv, JobKind::User, &found);
     job.subject = Some(args.identifier.clone());

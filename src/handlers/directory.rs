@@ -268,6 +268,19 @@ pub async fn delete(
         ));
     }
     tracing::warn!(instance = %pending.instance, directory = directory_id, by = %by.principal, "directory deleted");
+    if let Err(e) = app
+        .store
+        .record_deleted_directory(
+            &pending.instance,
+            &pending.connector_id,
+            directory_id,
+            &settler,
+            Utc::now(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "cannot record the deleted directory");
+    }
     let recreate = offer_recreate(app, pending, directory_id).await;
     let message = reply::directory::deleted(
         &pending.instance,
@@ -309,6 +322,64 @@ async fn offer_recreate(
             None
         }
     }
+}
+
+/// `run` and `user` on a connector whose directory the bot deleted: say so, with the way
+/// back (the button for those who may delete directories, the words for everyone).
+pub async fn gone(app: &App, inv: &Invocation, found: &Found) -> Option<Reply> {
+    let connector = &found.connector;
+    let directory_id = connector.directory_id()?;
+    let instance = found.client.instance();
+    match app
+        .store
+        .directory_deleted(instance, &connector.unique_id, &directory_id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether a directory was deleted");
+            return None;
+        }
+    }
+    let may_recreate = app
+        .config
+        .roles
+        .permits(
+            crate::command::CommandKind::DeleteDirectory,
+            &inv.user,
+            &inv.channel,
+        )
+        .is_ok();
+    let button = if may_recreate {
+        let now = Utc::now();
+        let base = PendingRecord {
+            id: String::new(),
+            platform: inv.platform,
+            user_id: inv.user.id.clone(),
+            user_name: inv.user_name.clone(),
+            channel_id: inv.channel.id.clone(),
+            // Clicked, it is authorized again as what it is: an admin's operation.
+            command_text: format!("delete-directory {}", connector.unique_id),
+            instance: instance.to_string(),
+            connector_id: connector.unique_id.clone(),
+            connector_name: connector.display_name().to_string(),
+            operation: Value::Null,
+            fingerprint: String::new(),
+            created_at: now,
+            expires_at: now,
+            state: PendingState::Pending,
+            settled_by: None,
+            settled_at: None,
+        };
+        offer_recreate(app, &base, &directory_id).await
+    } else {
+        None
+    };
+    Some(Reply::with(
+        reply::directory::gone(connector.display_name(), &directory_id, button),
+        Outcome::DirectoryGone,
+    ))
 }
 
 /// "Recreate and sync": save the connector unchanged (the product creates a new

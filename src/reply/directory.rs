@@ -223,3 +223,36 @@ pub fn recreated(connector: &str, old: &str, new: Option<&str>) -> Message {
             "{connector} was saved unchanged: its directory (was {old}) exists again{new}."
         ))
 }
+
+/// `run` or `user` on a connector whose directory the bot deleted.
+pub fn gone(
+    connector: &str,
+    directory_id: &str,
+    recreate: Option<(String, Option<String>)>,
+) -> Message {
+    let m = Message::new(Tone::Warning, format!("The directory of {connector} was deleted"))
+        .text(format!(
+            "Directory {directory_id} of {connector} was deleted from chat: a sync or user update has nowhere to go. Nothing was sent."
+        ))
+        .text(
+            "The way back: save the connector to create its directory again (under a new id), then sync.",
+        );
+    match recreate {
+        Some((token, callback_url)) => m.push(Block::Actions {
+            buttons: vec![Button {
+                action: ButtonAction::Confirm,
+                label: "Recreate and sync".into(),
+                style: ButtonStyle::Default,
+                token,
+                confirm: Some(ConfirmDialog {
+                    title: format!("Recreate the directory of {connector}?"),
+                    text: format!("This saves {connector} unchanged, which creates a new directory, then starts a sync."),
+                    confirm: "Recreate and sync".into(),
+                    deny: "Back".into(),
+                }),
+            }],
+            callback_url,
+        }),
+        None => m.context("An admin can do it: \"Recreate and sync\" on the deletion's message, or save the connector in the User Sync admin pages."),
+    }
+}

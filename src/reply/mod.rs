@@ -129,6 +129,8 @@ pub enum Outcome {
     DirectoryDeleted,
     /// A typed confirmation did not match.
     WrongEntry,
+    /// Refused: the connector's directory was deleted.
+    DirectoryGone,
 }
 
 impl std::fmt::Display for Outcome {
@@ -152,6 +154,7 @@ impl std::fmt::Display for Outcome {
             Outcome::FormOpened => f.write_str("typed confirmation asked for"),
             Outcome::Approved { have, needed } => write!(f, "confirmed: {have} of {needed}"),
             Outcome::DirectoryDeleted => f.write_str("directory deleted"),
+            Outcome::DirectoryGone => f.write_str("not run: the connector's directory was deleted"),
             Outcome::WrongEntry => f.write_str("refused: the typed directory id did not match"),
         }
     }

@@ -437,6 +437,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The approvers of a pending operation so far, oldest first.
     async fn approvals(&self, pending_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Records that the bot deleted a connector's directory.
+    async fn record_deleted_directory(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        directory_id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the bot deleted this directory of this connector.
+    async fn directory_deleted(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        directory_id: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The backends a storage URL can name.

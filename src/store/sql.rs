@@ -793,6 +793,47 @@ macro_rules! sql_store {
                 self.approvals(pending_id).await
             }
 
+            async fn record_deleted_directory(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                directory_id: &str,
+                by: &str,
+                at: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO deleted_directories (instance, connector_id, directory_id, \
+                     deleted_at, deleted_by) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (instance, connector_id, directory_id) DO NOTHING",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .bind(directory_id)
+                .bind(ts(at))
+                .bind(by)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn directory_deleted(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                directory_id: &str,
+            ) -> Result<bool, StoreError> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM deleted_directories \
+                     WHERE instance = $1 AND connector_id = $2 AND directory_id = $3",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .bind(directory_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n > 0)
+            }
+
             async fn approvals(&self, pending_id: &str) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT approver FROM approvals WHERE pending_id = $1 \

@@ -596,6 +596,15 @@ async fn approvals_count_each_admin_once_in_order() {
                 vec!["slack:U1", "slack:U2"]
             );
             assert_eq!(s.approvals("other").await.unwrap(), Vec::<String>::new());
+            assert!(!s.directory_deleted("jira", "okta", "10200").await.unwrap());
+            for _ in 0..2 {
+                s.record_deleted_directory("jira", "okta", "10200", "slack:U1", t0)
+                    .await
+                    .unwrap();
+            }
+            assert!(s.directory_deleted("jira", "okta", "10200").await.unwrap());
+            assert!(!s.directory_deleted("jira", "okta", "10500").await.unwrap());
+            assert!(!s.directory_deleted("conf", "okta", "10200").await.unwrap());
         },
     )
     .await;

@@ -195,6 +195,39 @@ async fn a_directory_is_deleted_once_after_its_id_is_typed_and_can_be_recreated(
         "the snapshot is in the history: {history}"
     );
 
+    // `run` and `user` on the connector say the directory is gone, and send nothing.
+    let calls = sim
+        .state()
+        .calls()
+        .iter()
+        .filter(|c| c.method != "GET")
+        .count();
+    let run = bot.say_to(&slack, OPERATOR, "run okta").await;
+    assert!(
+        visible(&run).contains("The directory of Okta was deleted"),
+        "{run}"
+    );
+    assert!(visible(&run).contains("An admin can do it"), "{run}");
+    let user = visible(
+        &bot.say_to(&slack, HELPDESK, "user okta alice.anderson")
+            .await,
+    );
+    assert!(user.contains("nowhere to go"), "{user}");
+    let admin_run = bot.say_to(&slack, ADMIN, "run okta").await;
+    assert!(
+        visible(&admin_run).contains("Recreate and sync"),
+        "{admin_run}"
+    );
+    assert_eq!(
+        sim.state()
+            .calls()
+            .iter()
+            .filter(|c| c.method != "GET")
+            .count(),
+        calls,
+        "no sync, no user update"
+    );
+
     // The way back.
     let recreate = slack_token(&result, "usersync_confirm");
     let before = sim.state().calls().len();
