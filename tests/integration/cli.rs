@@ -324,3 +324,47 @@ async fn send_returns_promptly_when_no_job_is_followed() {
     );
     assert!(sent.took < Duration::from_secs(4), "took {:?}", sent.took);
 }
+
+#[test]
+fn check_config_insists_on_public_url_where_a_mattermost_admin_needs_buttons() {
+    let config = |public_url: &str| {
+        format!(
+            r#"{public_url}
+[storage]
+url = "sqlite://{db}"
+[mattermost]
+command_tokens = ["t"]
+url = "https://chat.example.com"
+[roles]
+admin = ["mattermost:u1"]
+[[instances]]
+name = "jira"
+base_url = "https://jira.example.com"
+token = "x"
+api = "2"
+"#,
+            db = temp_db().display()
+        )
+    };
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(write(&config("")))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("public_url: required with [mattermost] when anyone there is an admin"),
+        "{stderr}"
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(write(&config("public_url = \"https://bot.example.com\"")))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
