@@ -83,6 +83,11 @@ impl App {
             config.jobs,
             config.slash_command.clone(),
         );
+        jobs.guard_mass_deletion(crate::jobs::guard::DeletionGuard {
+            max_deleted: config.guards.max_deleted,
+            max_share: config.guards.max_deleted_share,
+            routes: config.routes.clone(),
+        });
         jobs.resume().await?;
         let watcher = Watcher::new(
             store.clone(),

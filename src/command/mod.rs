@@ -122,6 +122,7 @@ command_kinds!(
     Audit,
     DeleteDirectory,
     Confirm,
+    Acknowledge,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -328,6 +329,16 @@ impl CommandKind {
                 access: Access::Role(Role::Admin),
                 changes: true,
             },
+            CommandKind::Acknowledge => &CommandSpec {
+                name: "acknowledge",
+                aliases: &["ack"],
+                args: const { &[arg("connector")] },
+                flags: &[],
+                summary: "Acknowledge a connector's mass-deletion alert: runs of it stop asking first.",
+                example: "acknowledge okta",
+                access: Access::Role(Role::Admin),
+                changes: false,
+            },
             CommandKind::Confirm => &CommandSpec {
                 name: "confirm",
                 aliases: &[],
@@ -483,6 +494,10 @@ pub enum Command {
     DeleteDirectory {
         target: String,
     },
+    /// `acknowledge <connector>`.
+    Acknowledge {
+        connector: String,
+    },
     /// `confirm <code> <directory-id>`: the typed confirmation as a command.
     Confirm {
         code: String,
@@ -513,6 +528,7 @@ impl Command {
             Command::Rollback { .. } => CommandKind::Rollback,
             Command::DeleteDirectory { .. } => CommandKind::DeleteDirectory,
             Command::Confirm { .. } => CommandKind::Confirm,
+            Command::Acknowledge { .. } => CommandKind::Acknowledge,
         }
     }
 
@@ -527,6 +543,7 @@ impl Command {
             | Command::Set { connector, .. }
             | Command::Patch { connector, .. }
             | Command::Rollback { connector, .. }
+            | Command::Acknowledge { connector }
             | Command::DeleteDirectory { target: connector } => Some(connector),
             Command::History { connector, .. } => Some(connector),
             Command::User(u) => Some(&u.connector),
@@ -697,6 +714,9 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         },
         CommandKind::DeleteDirectory => Command::DeleteDirectory {
             target: args.positional[0].clone(),
+        },
+        CommandKind::Acknowledge => Command::Acknowledge {
+            connector: args.positional[0].clone(),
         },
         CommandKind::Confirm => Command::Confirm {
             code: args.positional[0].to_ascii_lowercase(),
@@ -1467,6 +1487,7 @@ mod tests {
                 // Their words are checked by their own tests: a patch has no one spelling.
                 Command::Set { .. } | Command::Patch { .. } => return None,
                 Command::DeleteDirectory { target } => positional.push(target.clone()),
+                Command::Acknowledge { connector } => positional.push(connector.clone()),
                 Command::Rollback {
                     connector,
                     revision,

@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawGuards {
     pub(super) delete_directory_approvals: Option<u32>,
+    pub(super) max_deleted: Option<u64>,
+    pub(super) max_deleted_share: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -54,16 +54,22 @@ pub struct Config {
 }
 
 /// `[guards]`: the care around operations that destroy something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GuardsConfig {
     /// How many distinct admins must confirm `delete-directory` (the requester first).
     pub delete_directory_approvals: u32,
+    /// A sync the bot follows that deletes more users than this raises an alert.
+    pub max_deleted: Option<u64>,
+    /// … or more than this share (0 < x ≤ 1) of the previous sync's user total.
+    pub max_deleted_share: Option<f64>,
 }
 
 impl Default for GuardsConfig {
     fn default() -> Self {
         GuardsConfig {
             delete_directory_approvals: 1,
+            max_deleted: None,
+            max_deleted_share: None,
         }
     }
 }

@@ -173,7 +173,9 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
         let answer = open_typed_form(app, click, &pending, directory).await;
         return (text, Decision::Allowed, answer, Outcome::FormOpened);
     }
-    let result = if handlers::directory::is_recreate(&pending) {
+    let result = if handlers::actions::is_run(&pending) {
+        handlers::actions::run_confirmed(app, &auth, &pending, &as_invocation(app, click)).await
+    } else if handlers::directory::is_recreate(&pending) {
         handlers::directory::recreate(app, &auth, &pending, &as_invocation(app, click)).await
     } else {
         handlers::change::confirm(app, &auth, &pending, &by).await

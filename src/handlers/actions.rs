@@ -4,12 +4,16 @@
 
 use super::resolve::{self, Found};
 use crate::app::App;
+use crate::authz::Authorized;
 use crate::command::UserArgs;
 use crate::domain::Invocation;
 use crate::jobs::{SyncStart, SyncStartError};
+use crate::message::{ButtonAction, Message};
+use crate::reply::change::ClickRefusal;
+use crate::reply::error::StoreAction;
 use crate::reply::jobs::SyncStarted;
 use crate::reply::{self, CommandError, Outcome, Reply};
-use crate::store::{JobKind, JobRecord};
+use crate::store::{JobKind, JobRecord, PendingRecord, PendingState};
 
 pub async fn run(
     app: &App,
@@ -21,12 +25,179 @@ pub async fn run(
     if let Some(gone) = super::directory::gone(app, inv, &found).await {
         return Ok(gone);
     }
+    if let Some(asks) = ask_after_mass_deletion(app, inv, &found, local).await? {
+        return Ok(asks);
+    }
+    start(app, inv, &found, local).await
+}
+
+/// Starts the sync and says so.
+async fn start(
+    app: &App,
+    inv: &Invocation,
+    found: &Found,
+    local: bool,
+) -> Result<Reply, CommandError> {
     let name = found.connector.display_name();
-    let mut job = new_job(app, inv, JobKind::Sync, &found);
+    let mut job = new_job(app, inv, JobKind::Sync, found);
     job.local = local;
     let started = app.jobs.start_sync(&found.client, job).await;
     let started = started.map_err(|e| not_started(name, e))?;
-    Ok(answer(app, inv, &found, local, started))
+    Ok(answer(app, inv, found, local, started))
+}
+
+/// While a mass-deletion alert on the connector is open, `run` asks first: a prompt with
+/// "Run anyway", bound to the person who asked, like every confirmation.
+async fn ask_after_mass_deletion(
+    app: &App,
+    inv: &Invocation,
+    found: &Found,
+    local: bool,
+) -> Result<Option<Reply>, CommandError> {
+    let instance = found.client.instance();
+    let alert = match app
+        .store
+        .open_deletion_alert(instance, &found.connector.unique_id)
+        .await
+    {
+        Ok(Some(alert)) => alert,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read mass deletion alerts");
+            return Ok(None);
+        }
+    };
+    let now = chrono::Utc::now();
+    let pending = PendingRecord {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        platform: inv.platform,
+        user_id: inv.user.id.clone(),
+        user_name: inv.user_name.clone(),
+        channel_id: inv.channel.id.clone(),
+        command_text: inv.text.clone(),
+        instance: instance.to_string(),
+        connector_id: found.connector.unique_id.clone(),
+        connector_name: found.connector.display_name().to_string(),
+        operation: serde_json::json!({"format": RUN_FORMAT, "local": local}),
+        fingerprint: String::new(),
+        created_at: now,
+        expires_at: now + chrono::Duration::from_std(app.config.confirm.ttl).unwrap_or_default(),
+        state: PendingState::Pending,
+        settled_by: None,
+        settled_at: None,
+    };
+    app.store
+        .insert_pending(&pending)
+        .await
+        .map_err(|e| CommandError::store(StoreAction::RecordConfirmation, e))?;
+    let callback_url = app
+        .config
+        .public_url
+        .as_ref()
+        .filter(|_| inv.platform == crate::domain::Platform::Mattermost)
+        .map(|base| format!("{base}/mattermost/actions"));
+    let message = reply::guards::run_asks(
+        &alert,
+        app.key
+            .button_token(&pending.id, ButtonAction::Confirm.as_str()),
+        app.key
+            .button_token(&pending.id, ButtonAction::Cancel.as_str()),
+        callback_url,
+    );
+    Ok(Some(Reply::with(
+        message,
+        Outcome::Proposed {
+            pending: pending.id,
+        },
+    )))
+}
+
+/// The operation of a `run` that asked first.
+pub const RUN_FORMAT: &str = "run";
+
+pub fn is_run(pending: &PendingRecord) -> bool {
+    pending
+        .operation
+        .get("format")
+        .and_then(serde_json::Value::as_str)
+        == Some(RUN_FORMAT)
+}
+
+/// "Run anyway" clicked by the person who asked, still allowed to run (`_auth`).
+pub async fn run_confirmed(
+    app: &App,
+    _auth: &Authorized,
+    pending: &PendingRecord,
+    inv: &Invocation,
+) -> Result<(Message, Outcome), ClickRefusal> {
+    match app
+        .store
+        .settle_pending(
+            &pending.id,
+            PendingState::Confirmed,
+            &inv.user.to_string(),
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ClickRefusal::Settled {
+                state: PendingState::Confirmed,
+                by: None,
+            })
+        }
+        Err(_) => {
+            return Err(ClickRefusal::Unavailable(
+                "The bot's store cannot be written.".into(),
+            ))
+        }
+    }
+    let client = app.instance(Some(&pending.instance)).map_err(|_| {
+        ClickRefusal::Unavailable("The connector's instance is no longer configured.".into())
+    })?;
+    let connector = client
+        .get_connector(&pending.connector_id)
+        .await
+        .map_err(|e| ClickRefusal::Unavailable(reply::error::upstream_text(&e)))?;
+    let found = Found {
+        client: client.clone(),
+        connector,
+    };
+    let local = pending
+        .operation
+        .get("local")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    match start(app, inv, &found, local).await {
+        Ok(reply) => Ok((reply.answer.message().clone(), reply.outcome)),
+        Err(e) => Ok((
+            e.message(),
+            Outcome::ClickRefused(format!("error: {}", e.summary())),
+        )),
+    }
+}
+
+/// `acknowledge <connector>` (admin): the connector's open mass-deletion alerts are
+/// acknowledged; runs no longer ask.
+pub async fn acknowledge(app: &App, inv: &Invocation, wanted: &str) -> Result<Reply, CommandError> {
+    let found = resolve::connector(app, wanted).await?;
+    let by = reply::who(inv.user_name.as_deref(), &inv.user);
+    let n = app
+        .store
+        .acknowledge_deletion_alerts(
+            found.client.instance(),
+            &found.connector.unique_id,
+            &inv.user.to_string(),
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| CommandError::store(StoreAction::RecordConfirmation, e))?;
+    Ok(Reply::ok(reply::guards::acknowledged(
+        found.connector.display_name(),
+        &by,
+        n,
+    )))
 }
 
 /// What `run` says about what the job engine did.

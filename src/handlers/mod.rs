@@ -3,7 +3,7 @@
 //! happened to `reply` for the words. Handlers are reachable only through [`handle`],
 //! which takes the [`Authorized`] capability that only the permission check makes.
 
-mod actions;
+pub mod actions;
 pub mod change;
 pub mod directory;
 mod history;
@@ -48,6 +48,7 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
             revision,
         } => change::rollback(app, inv, connector, *revision).await,
         Command::DeleteDirectory { target } => directory::propose(app, inv, target).await,
+        Command::Acknowledge { connector } => actions::acknowledge(app, inv, connector).await,
         // Handled by the pipeline (`dispatch::typed`), which checks who may confirm.
         Command::Confirm { .. } => Err(CommandError::Unroutable),
     }

@@ -32,7 +32,8 @@ impl Jobs {
                 Err(e) => FailedUsers::Unreadable(e),
             }
         };
-        reply::jobs::outcome(client.instance(), job, s, failed)
+        let message = reply::jobs::outcome(client.instance(), job, s, failed);
+        self.guard_outcome(client, job, s, message).await
     }
 
     /// Records the end of a job, then delivers its outcome.

@@ -8,6 +8,7 @@
 
 mod deliver;
 mod follow;
+pub mod guard;
 pub mod poller;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Jobs {
     /// One lock per (instance, connector): starting a sync is check-then-trigger, and two
     /// people must not both pass the check.
     start_locks: std::sync::Mutex<StartLocks>,
+    /// The guard on mass deletion, set once at start-up.
+    guard: std::sync::OnceLock<guard::DeletionGuard>,
 }
 
 /// What `run` achieved.
@@ -94,7 +97,13 @@ impl Jobs {
             shutdown,
             shutdown_tx,
             start_locks: std::sync::Mutex::new(std::collections::HashMap::new()),
+            guard: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the guard on mass deletion (once, before jobs are resumed).
+    pub fn guard_mass_deletion(&self, guard: guard::DeletionGuard) {
+        let _ = self.guard.set(guard);
     }
 
     /// A new job for this invocation, being followed, with nothing seen or posted yet.

@@ -12,6 +12,7 @@ pub mod change;
 pub mod connector;
 pub mod directory;
 pub mod error;
+pub mod guards;
 pub mod help;
 pub mod history;
 pub mod jobs;

@@ -2,6 +2,7 @@
 //! backend picked from the storage URL: `sqlite://FILE` (the default) or
 //! `postgres://…`/`postgresql://…`. Both backends run the same queries (`sql`).
 
+mod alerts;
 mod pending;
 mod postgres;
 mod revisions;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use alerts::DeletionAlert;
 pub use pending::{PendingRecord, PendingState};
 pub use postgres::PostgresStore;
 pub use revisions::{NewRevision, Revision, RevisionPage};
@@ -447,6 +449,43 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Records a finished sync the bot saw: its user total and deletions.
+    async fn record_sync_seen(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        sync_id: u64,
+        total: Option<u64>,
+        deleted: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// The user total of the newest sync seen before `before`, if known.
+    async fn previous_total(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        before: u64,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Raises an alert; `false` when it was raised before (for that sync).
+    async fn raise_deletion_alert(&self, alert: &DeletionAlert) -> Result<bool, StoreError>;
+
+    /// The newest alert of a connector not acknowledged yet.
+    async fn open_deletion_alert(
+        &self,
+        instance: &str,
+        connector_id: &str,
+    ) -> Result<Option<DeletionAlert>, StoreError>;
+
+    /// Acknowledges every open alert of a connector; how many there were.
+    async fn acknowledge_deletion_alerts(
+        &self,
+        instance: &str,
+        connector_id: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Whether the bot deleted this directory of this connector.
     async fn directory_deleted(

@@ -57,7 +57,7 @@ macro_rules! sql_store {
             };
             use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
             use $crate::store::{
-                platform_from, AuditEntry, AuditFilter, AuditPage, Decision, Delivery, JobKind,
+                platform_from, AuditEntry, AuditFilter, AuditPage, Decision, DeletionAlert, Delivery, JobKind,
                 JobRecord, JobState, NewRevision, PendingRecord, PendingState, Revision,
                 RevisionPage, Store, StoreError, Subscription,
             };
@@ -814,6 +814,111 @@ macro_rules! sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn record_sync_seen(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                sync_id: u64,
+                total: Option<u64>,
+                deleted: Option<u64>,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO syncs_seen (instance, connector_id, sync_id, total, deleted, seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (instance, connector_id, sync_id) DO NOTHING",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .bind(sync_id as i64)
+                .bind(total.map(|n| n as i64))
+                .bind(deleted.map(|n| n as i64))
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn previous_total(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                before: u64,
+            ) -> Result<Option<u64>, StoreError> {
+                let total: Option<Option<i64>> = sqlx::query_scalar(
+                    "SELECT total FROM syncs_seen WHERE instance = $1 AND connector_id = $2 \
+                     AND sync_id < $3 ORDER BY sync_id DESC LIMIT 1",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .bind(before as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(total.flatten().map(|n| n as u64))
+            }
+
+            async fn raise_deletion_alert(&self, a: &DeletionAlert) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "INSERT INTO deletion_alerts (instance, connector_id, sync_id, connector_name, \
+                     reason, raised_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (instance, connector_id, sync_id) DO NOTHING",
+                )
+                .bind(&a.instance)
+                .bind(&a.connector_id)
+                .bind(a.sync_id as i64)
+                .bind(&a.connector_name)
+                .bind(&a.reason)
+                .bind(ts(a.raised_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn open_deletion_alert(
+                &self,
+                instance: &str,
+                connector_id: &str,
+            ) -> Result<Option<DeletionAlert>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT instance, connector_id, sync_id, connector_name, reason, raised_at, \
+                     acknowledged_by FROM deletion_alerts WHERE instance = $1 AND connector_id = $2 \
+                     AND acknowledged_by IS NULL ORDER BY sync_id DESC LIMIT 1",
+                )
+                .bind(instance)
+                .bind(connector_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(DeletionAlert {
+                    instance: r.try_get("instance")?,
+                    connector_id: r.try_get("connector_id")?,
+                    sync_id: r.try_get::<i64, _>("sync_id")? as u64,
+                    connector_name: r.try_get("connector_name")?,
+                    reason: r.try_get("reason")?,
+                    raised_at: parse_ts(r.try_get("raised_at")?),
+                    acknowledged_by: r.try_get("acknowledged_by")?,
+                }))
+            }
+
+            async fn acknowledge_deletion_alerts(
+                &self,
+                instance: &str,
+                connector_id: &str,
+                by: &str,
+                at: DateTime<Utc>,
+            ) -> Result<u64, StoreError> {
+                let result = sqlx::query(
+                    "UPDATE deletion_alerts SET acknowledged_by = $1, acknowledged_at = $2 \
+                     WHERE instance = $3 AND connector_id = $4 AND acknowledged_by IS NULL",
+                )
+                .bind(by)
+                .bind(ts(at))
+                .bind(instance)
+                .bind(connector_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected())
             }
 
             async fn directory_deleted(

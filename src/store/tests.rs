@@ -611,6 +611,67 @@ async fn approvals_count_each_admin_once_in_order() {
 }
 
 #[tokio::test]
+async fn syncs_seen_and_deletion_alerts_round_trip() {
+    on_each_backend(
+        "syncs_seen_and_deletion_alerts_round_trip",
+        |s, _url| async move {
+            s.record_sync_seen("jira", "okta", 10, Some(100), Some(0))
+                .await
+                .unwrap();
+            s.record_sync_seen("jira", "okta", 12, Some(90), Some(10))
+                .await
+                .unwrap();
+            s.record_sync_seen("jira", "okta", 12, Some(1), Some(1))
+                .await
+                .unwrap();
+            assert_eq!(
+                s.previous_total("jira", "okta", 13).await.unwrap(),
+                Some(90)
+            );
+            assert_eq!(
+                s.previous_total("jira", "okta", 12).await.unwrap(),
+                Some(100)
+            );
+            assert_eq!(s.previous_total("jira", "okta", 10).await.unwrap(), None);
+            assert_eq!(s.previous_total("conf", "okta", 13).await.unwrap(), None);
+            let now = sql::parse_ts(&sql::ts(Utc::now()));
+            let alert = DeletionAlert {
+                instance: "jira".into(),
+                connector_id: "okta".into(),
+                connector_name: "Okta".into(),
+                sync_id: 12,
+                reason: "deleted 10".into(),
+                raised_at: now,
+                acknowledged_by: None,
+            };
+            assert!(s.raise_deletion_alert(&alert).await.unwrap());
+            assert!(
+                !s.raise_deletion_alert(&alert).await.unwrap(),
+                "once per sync"
+            );
+            assert_eq!(
+                s.open_deletion_alert("jira", "okta").await.unwrap(),
+                Some(alert)
+            );
+            assert_eq!(
+                s.acknowledge_deletion_alerts("jira", "okta", "slack:U1", now)
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert_eq!(s.open_deletion_alert("jira", "okta").await.unwrap(), None);
+            assert_eq!(
+                s.acknowledge_deletion_alerts("jira", "okta", "slack:U1", now)
+                    .await
+                    .unwrap(),
+                0
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_schema_newer_than_the_binary_is_refused_clearly() {
     on_each_backend(
         "a_schema_newer_than_the_binary_is_refused_clearly",

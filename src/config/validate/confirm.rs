@@ -37,8 +37,19 @@ pub(super) fn guards(raw: Option<RawGuards>, p: &mut Problems) -> GuardsConfig {
             d.delete_directory_approvals
         }
     };
+    let share = match g.max_deleted_share {
+        Some(x) if !(x > 0.0 && x <= 1.0) => {
+            p.push(format!(
+                "guards.max_deleted_share: {x} is not a share of users above 0 and at most 1 (like 0.2)"
+            ));
+            None
+        }
+        other => other,
+    };
     GuardsConfig {
         delete_directory_approvals: approvals,
+        max_deleted: g.max_deleted,
+        max_deleted_share: share,
     }
 }
 
@@ -171,6 +182,8 @@ mod tests {
         let raw = |n| {
             Some(RawGuards {
                 delete_directory_approvals: Some(n),
+                max_deleted: None,
+                max_deleted_share: None,
             })
         };
         assert_eq!(guards(raw(2), &mut p).delete_directory_approvals, 2);
@@ -178,7 +191,17 @@ mod tests {
         let mut p = Problems::default();
         guards(raw(0), &mut p);
         guards(raw(9), &mut p);
-        assert_eq!(p.into_vec().len(), 2);
+        for share in [0.0, 1.5, -0.1, f64::NAN] {
+            guards(
+                Some(RawGuards {
+                    delete_directory_approvals: None,
+                    max_deleted: None,
+                    max_deleted_share: Some(share),
+                }),
+                &mut p,
+            );
+        }
+        assert_eq!(p.into_vec().len(), 6);
     }
 
     #[test]
