@@ -27,6 +27,30 @@ pub(super) struct RawConfig {
     pub(super) notify: Vec<RawNotify>,
     pub(super) public_url: Option<String>,
     pub(super) confirm: Option<RawConfirm>,
+    #[serde(default)]
+    pub(super) freeze: Vec<RawFreeze>,
+    pub(super) protect: Option<RawProtect>,
+}
+
+/// `[[freeze]]`. The times are read as written (a string, or a TOML date-time) and
+/// checked in `validate`, so that a missing or bad one is listed with every other problem.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFreeze {
+    pub(super) instance: Option<String>,
+    #[serde(default)]
+    pub(super) connectors: Vec<String>,
+    pub(super) from: Option<toml::Value>,
+    pub(super) until: Option<toml::Value>,
+    pub(super) reason: Option<String>,
+}
+
+/// `[protect]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProtect {
+    #[serde(default)]
+    pub(super) users: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,8 +4,10 @@
 
 mod chat;
 mod confirm;
+mod freeze;
 mod instances;
 mod notify;
+mod protect;
 mod roles;
 mod service;
 mod timing;
@@ -66,6 +68,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let routes = notify::notify(raw.notify, &instances, &mut p);
     let public_url = confirm::public_url(raw.public_url, mattermost.is_some(), &roles, &mut p);
     let confirm = confirm::confirm(raw.confirm, &mut p);
+    let freezes = freeze::freezes(raw.freeze, &instances, &mut p);
+    let protect = protect::protect(raw.protect, &mut p);
     p.into_result(Config {
         listen,
         metrics_listen,
@@ -82,6 +86,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         routes,
         public_url,
         confirm,
+        freezes,
+        protect,
     })
 }
 
