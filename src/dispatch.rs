@@ -3,11 +3,13 @@
 //! Platform adapters only verify before it and render after it.
 
 use crate::app::{self, App, Metrics};
+use crate::authz::Authorized;
 use crate::chat::click::Click;
 use crate::command::{self, CommandKind};
 use crate::domain::Invocation;
 use crate::handlers;
-use crate::message::ButtonAction;
+use crate::handlers::locks::Target;
+use crate::message::{ButtonAction, Message, Text};
 use crate::reply::change::ClickRefusal;
 use crate::reply::{self, Answer, CommandError, Outcome, Reply};
 use crate::store::{AuditEntry, Decision, PendingState};
@@ -48,12 +50,27 @@ struct Decided {
 }
 
 /// For a command that changes something: refused up front when its outcome could not be
-/// posted, then its delivery claimed in the store. `Ok(false)`: it ran before.
-async fn may_change(app: &App, inv: &Invocation) -> Result<bool, CommandError> {
+/// posted or when its connector is locked by someone else or frozen, then its delivery
+/// claimed in the store. `Ok(None)`: it ran before; `Ok(Some(notice))`: go on, telling an
+/// admin what they act past, if anything.
+async fn may_change(
+    app: &App,
+    inv: &Invocation,
+    auth: &Authorized,
+) -> Result<Option<Option<Text>>, CommandError> {
     app.outbox
         .can_answer_later(inv.platform, inv.response_url.as_deref())
         .map_err(CommandError::Undeliverable)?;
-    app::claim(app.store.as_ref(), inv).await
+    let notice = handlers::locks::guard(app, auth, None).await?;
+    Ok(app::claim(app.store.as_ref(), inv).await?.then_some(notice))
+}
+
+/// A message with an admin's notice at its end.
+fn with_notice(mut message: Message, notice: Option<Text>) -> Message {
+    if let Some(text) = notice {
+        message = message.context(text);
+    }
+    message
 }
 
 /// What was decided, what the person reads, and what the audit records.
@@ -94,24 +111,49 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
         }
     };
     let first = if kind.spec().changes {
-        may_change(app, inv).await
+        may_change(app, inv, &auth).await
     } else {
-        Ok(true)
+        Ok(Some(None))
     };
-    let result = match first {
-        Ok(true) => handlers::handle(app, inv, &auth).await,
-        Ok(false) => Ok(Reply::with(
-            reply::pipeline::already_done(),
-            Outcome::Duplicate,
-        )),
-        Err(e) => Err(e),
+    let (result, notice) = match first {
+        Ok(Some(notice)) => (handlers::handle(app, inv, &auth).await, notice),
+        Ok(None) => (
+            Ok(Reply::with(
+                reply::pipeline::already_done(),
+                Outcome::Duplicate,
+            )),
+            None,
+        ),
+        Err(e) => (Err(e), None),
+    };
+    // The audit says when an admin acted past a lock or freeze.
+    let past = if notice.is_some() {
+        " (an admin, past a lock or freeze)"
+    } else {
+        ""
     };
     match result {
-        Ok(r) => decided(Decision::Allowed, r.answer, r.outcome.to_string()),
+        Ok(r) => {
+            let answer = match r.answer {
+                Answer::Fresh(m) => Answer::Fresh(with_notice(m, notice)),
+                shared => shared,
+            };
+            decided(Decision::Allowed, answer, format!("{}{past}", r.outcome))
+        }
+        Err(e) if e.is_refusal() => {
+            Metrics::incr(&app.metrics.denied);
+            tracing::info!(user = %inv.user, command = kind.name(), refused = %e, "command refused by a rule");
+            let outcome = format!("refused: {}", e.summary());
+            decided(Decision::Denied, e.message().into(), outcome)
+        }
         Err(e) => {
             e.log();
-            let outcome = format!("error: {}", e.summary());
-            decided(Decision::Allowed, e.message().into(), outcome)
+            let outcome = format!("error: {}{past}", e.summary());
+            decided(
+                Decision::Allowed,
+                with_notice(e.message(), notice).into(),
+                outcome,
+            )
         }
     }
 }
@@ -265,10 +307,36 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
             return refused(text, Decision::Denied, why, false);
         }
     };
+    // Locks and freezes, checked again now: one may have been taken since the prompt.
+    let target = Target {
+        instance: pending.instance.clone(),
+        id: pending.connector_id.clone(),
+        name: pending.connector_name.clone(),
+    };
+    let notice = match handlers::locks::guard(app, &auth, Some(target)).await {
+        Ok(notice) => notice,
+        Err(CommandError::Held {
+            connector,
+            hold,
+            now,
+        }) => {
+            let why = ClickRefusal::Held {
+                connector,
+                hold,
+                now,
+            };
+            return refused(text, Decision::Denied, why, false);
+        }
+        Err(e) => {
+            e.log();
+            let why = ClickRefusal::Unavailable("The bot cannot read its locks.".into());
+            return refused(text, Decision::Allowed, why, false);
+        }
+    };
     match handlers::change::confirm(app, &auth, &pending, &by).await {
         Ok((message, outcome)) => {
             let answer = ClickAnswer {
-                message,
+                message: with_notice(message, notice),
                 replace_prompt: true,
             };
             (text, Decision::Allowed, answer, outcome)

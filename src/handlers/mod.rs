@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod change;
+pub mod locks;
 mod reads;
 pub mod resolve;
 mod watch;
@@ -40,6 +41,9 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
             change::propose(app, inv, connector, change::Patch::Json(patch.clone())).await
         }
         Command::Audit(args) => reads::audit(app, inv, args).await,
+        Command::Lock(args) => locks::lock(app, inv, auth, args).await,
+        Command::Unlock { connector } => locks::unlock(app, inv, auth, connector).await,
+        Command::Locks => locks::locks(app).await,
     }
 }
 

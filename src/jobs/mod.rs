@@ -9,6 +9,7 @@
 mod deliver;
 mod follow;
 pub mod poller;
+pub mod protect;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::reply::jobs::UserUpdate;
 use crate::store::{Delivery, JobKind, JobRecord, JobState, Store, StoreError};
 use crate::usersync::{SyncStatus, UserSyncClient, UserSyncError};
 use poller::Pollers;
+use protect::Protected;
 
 pub use deliver::RESPONSE_URL_MAX_POSTS;
 pub use follow::REPORT_AFTER_FAILURES;
@@ -47,6 +49,8 @@ pub struct Jobs {
     /// One lock per (instance, connector): starting a sync is check-then-trigger, and two
     /// people must not both pass the check.
     start_locks: std::sync::Mutex<StartLocks>,
+    /// Protected accounts: every finished sync's results are checked for them.
+    protect: Arc<Protected>,
 }
 
 /// What `run` achieved.
@@ -82,6 +86,7 @@ impl Jobs {
         outbox: Outbox,
         settings: JobsConfig,
         slash_command: String,
+        protect: Arc<Protected>,
     ) -> Arc<Jobs> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         Arc::new(Jobs {
@@ -94,6 +99,7 @@ impl Jobs {
             shutdown,
             shutdown_tx,
             start_locks: std::sync::Mutex::new(std::collections::HashMap::new()),
+            protect,
         })
     }
 

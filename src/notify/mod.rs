@@ -23,6 +23,7 @@ use crate::chat::outbox::{DeliveryError, Outbox};
 use crate::config::NotifyRoute;
 use crate::domain::Principal;
 use crate::jobs::poller::Pollers;
+use crate::jobs::protect::Protected;
 use crate::message::Message;
 use crate::store::Store;
 use crate::usersync::{Connector, UserSyncClient};
@@ -49,6 +50,8 @@ pub struct Watcher {
     pub metrics: NotifyMetrics,
     attempts: Attempts,
     shutdown_tx: watch::Sender<bool>,
+    /// Protected accounts: every sync the watcher sees finish is checked for them.
+    protect: Arc<Protected>,
 }
 
 /// What the watch loop keeps between two looks at one instance.
@@ -67,6 +70,7 @@ impl Watcher {
         interval: Duration,
         pollers: Arc<Pollers>,
         slash_command: String,
+        protect: Arc<Protected>,
     ) -> Arc<Watcher> {
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Watcher {
@@ -80,6 +84,7 @@ impl Watcher {
             metrics: NotifyMetrics::default(),
             attempts: Attempts::default(),
             shutdown_tx,
+            protect,
         })
     }
 

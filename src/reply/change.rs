@@ -223,6 +223,12 @@ pub enum ClickRefusal {
     },
     /// The product or the store could not be asked.
     Unavailable(String),
+    /// The connector is locked by someone else, or frozen, at click time.
+    Held {
+        connector: String,
+        hold: Box<super::locks::Hold>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl ClickRefusal {
@@ -278,6 +284,11 @@ impl ClickRefusal {
             ),
             ClickRefusal::Unavailable(why) => Message::new(Tone::Failure, "Not changed")
                 .text(Text::new().plain(why.as_str()).plain(format!(" {nothing}"))),
+            ClickRefusal::Held {
+                connector,
+                hold,
+                now,
+            } => super::locks::refusal(hold, connector, *now),
         }
     }
 
@@ -292,6 +303,7 @@ impl ClickRefusal {
             ClickRefusal::Changed { .. } => "refused: connector changed since the prompt".into(),
             ClickRefusal::NoLongerAllowed { .. } => "refused: no longer allowed".into(),
             ClickRefusal::Unavailable(_) => "refused: product or store unavailable".into(),
+            ClickRefusal::Held { .. } => "refused: the connector is locked or frozen".into(),
         }
     }
 }

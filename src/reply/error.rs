@@ -24,6 +24,9 @@ pub enum StoreAction {
     ChangeSubscriptions,
     ClaimDelivery,
     RecordConfirmation,
+    /// Locks could not be read: a changing command is not run (the lock may be there).
+    ReadLocks,
+    ChangeLocks,
 }
 
 /// Why a command could not do what it was asked.
@@ -62,6 +65,16 @@ pub enum CommandError {
         connector: String,
         refusal: super::change::ChangeRefusal,
     },
+    /// The connector is locked by someone else, or frozen: nothing was sent.
+    #[error("{connector:?} is held: {hold:?}")]
+    Held {
+        connector: String,
+        hold: Box<super::locks::Hold>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// `user` on a protected account: nothing was sent.
+    #[error("{identifier:?} is protected by {pattern:?}")]
+    ProtectedAccount { identifier: String, pattern: String },
 }
 
 impl CommandError {
@@ -108,7 +121,25 @@ impl CommandError {
                 candidates,
             ),
             CommandError::ChangeRefused { connector, refusal } => refusal.message(connector),
+            CommandError::Held {
+                connector,
+                hold,
+                now,
+            } => super::locks::refusal(hold, connector, *now),
+            CommandError::ProtectedAccount {
+                identifier,
+                pattern,
+            } => super::protect::user_refused(identifier, pattern),
         }
+    }
+
+    /// Whether the command was refused by a rule (a lock, a freeze, a protected account)
+    /// rather than failing: the audit records it as denied.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            CommandError::Held { .. } | CommandError::ProtectedAccount { .. }
+        )
     }
 
     /// The short outcome the audit records (after `error: `).
@@ -180,6 +211,11 @@ fn store_message(action: StoreAction) -> Message {
         StoreAction::ClaimDelivery => Message::new(Tone::Failure, "Not started").text(
             "The bot cannot record the request in its store, so it does not act on it. Try again shortly.",
         ),
+        StoreAction::ReadLocks => Message::new(Tone::Failure, "Not done").text(
+            "The bot cannot read its locks from its store, so it does not act: the connector may be locked. Try again shortly.",
+        ),
+        StoreAction::ChangeLocks => Message::new(Tone::Failure, "Not changed")
+            .text("The bot's store cannot be written; see its log."),
     }
 }
 

@@ -13,7 +13,9 @@ pub mod connector;
 pub mod error;
 pub mod help;
 pub mod jobs;
+pub mod locks;
 pub mod pipeline;
+pub mod protect;
 pub mod sync;
 pub mod watch;
 
