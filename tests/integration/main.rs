@@ -13,6 +13,7 @@ mod cli;
 mod client_against_simulator;
 mod health;
 mod jobs;
+mod locks;
 mod mattermost;
 mod notify;
 mod postgres;
