@@ -682,3 +682,31 @@ async fn a_sync_that_deletes_or_fails_a_protected_account_raises_one_alert_per_c
     wait_for_more_polls(&sim, OKTA, 4).await;
     assert_eq!(alerts(&slack, scheduled).len(), 1);
 }
+
+#[tokio::test]
+async fn when_the_locks_cannot_be_read_a_changing_command_is_not_run() {
+    use sqlx::{Connection, Executor};
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let db = temp_db();
+    let mut setup = BotSetup::new(&sim);
+    setup.db = db.clone();
+    setup.extra = FAST_JOBS;
+    let bot = setup.start().await;
+    // The store loses its locks table: the bot cannot know whether Okta is locked.
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    conn.execute("DROP TABLE locks").await.unwrap();
+    conn.close().await.ok();
+    sim.state().clear_calls();
+    let text = visible(&say_as(&bot, &slack, OPERATOR, "alice", "run okta").await);
+    assert!(
+        text.contains("The bot cannot read its locks from its store, so it does not act"),
+        "{text}"
+    );
+    assert!(sim.state().calls().is_empty(), "{:?}", sim.state().calls());
+    // Reading is not refused: status shows the sync, without a lock line.
+    let text = visible(&say_as(&bot, &slack, HELPDESK, "helen", "status okta").await);
+    assert!(text.contains("Okta — sync"), "{text}");
+}
