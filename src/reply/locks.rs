@@ -26,13 +26,6 @@ impl Hold {
             Hold::Freeze(f) => f.until,
         }
     }
-
-    pub fn reason(&self) -> &str {
-        match self {
-            Hold::Lock(l) => &l.reason,
-            Hold::Freeze(f) => &f.reason,
-        }
-    }
 }
 
 /// A time as people read it next to now: the hour when it is today, else the date too.

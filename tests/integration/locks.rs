@@ -244,6 +244,16 @@ async fn a_lock_is_kept_from_others_taken_over_by_an_admin_and_expires_on_its_ow
     assert!(text.contains("Okta is locked by @root until "), "{text}");
     let text = p.admin("unlock okta").await;
     assert!(text.contains("🔓 Okta unlocked"), "{text}");
+    // An admin ends someone else's lock too.
+    assert!(p
+        .bob("lock okta 2h rollout")
+        .await
+        .contains("Okta locked until"));
+    let text = p.admin("unlock okta").await;
+    assert!(
+        text.contains("The lock of @bob (rollout) was ended by @root."),
+        "{text}"
+    );
 
     // A short lock stops counting by itself, and is no longer listed.
     let text = p.alice("lock azure 1s short").await;
@@ -490,15 +500,31 @@ async fn a_freeze_refuses_like_a_lock_held_by_nobody_and_an_admin_is_told() {
 }
 
 #[tokio::test]
-async fn mattermost_is_refused_on_a_locked_connector_too() {
+async fn mattermost_is_refused_on_a_locked_connector_and_a_protected_account_too() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let slack = FakeSlackHandle::start().await;
     let mm = FakeMattermostHandle::start().await;
     let mut setup = BotSetup::new(&sim);
     setup.mattermost = Some(mm_section(&mm.url(), None));
     setup.roles_extra = format!(", \"mattermost:{MM_OPERATOR}\"");
-    setup.extra = FAST_JOBS;
+    setup.extra = Box::leak(format!("{FAST_JOBS}{PROTECT}").into_boxed_str());
     let bot = setup.start().await;
+    // A protected account is refused on Mattermost too, with nothing sent.
+    sim.state().clear_calls();
+    let reply = bot
+        .mm_say(
+            MM_OPERATOR,
+            MM_OPS_CHANNEL,
+            "user okta svc-backup",
+            &mm.response_url("h0"),
+        )
+        .await;
+    let text = reply["text"].as_str().unwrap_or_default().to_string();
+    assert!(
+        text.contains("Not done: svc-backup is a protected account"),
+        "{text}"
+    );
+    assert!(sim.state().calls().is_empty(), "{:?}", sim.state().calls());
     let text = visible(
         &say_as(
             &bot,
