@@ -101,6 +101,145 @@ pub enum PrincipalPattern {
     Exact(Principal),
 }
 
+/// A pattern of account names, like `svc-*`, matched against a whole name and without
+/// regard to case: `*` stands for any run of characters, `?` for one, `[…]` for one of
+/// a set (`a-z` ranges; `!` first to negate). Every other character is itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountGlob {
+    text: String,
+    parts: Vec<GlobPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobPart {
+    /// One character, lower-cased.
+    Char(char),
+    /// `?`
+    One,
+    /// `*`
+    Run,
+    /// `[…]`: lower-cased ranges (a single character is a range of one).
+    Set {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+fn lower(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+impl GlobPart {
+    /// Whether this part, which stands for one character, takes `c` (lower-cased).
+    fn takes(&self, c: char) -> bool {
+        match self {
+            GlobPart::Char(x) => *x == c,
+            GlobPart::One => true,
+            GlobPart::Run => false,
+            GlobPart::Set { negated, ranges } => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+            }
+        }
+    }
+}
+
+impl AccountGlob {
+    /// Reads a pattern; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<AccountGlob, String> {
+        if text.trim().is_empty() {
+            return Err("an empty pattern protects no account".into());
+        }
+        let mut parts = Vec::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            parts.push(match c {
+                '*' => GlobPart::Run,
+                '?' => GlobPart::One,
+                '[' => {
+                    let negated = chars.next_if_eq(&'!').is_some();
+                    let mut ranges = Vec::new();
+                    loop {
+                        let Some(lo) = chars.next() else {
+                            return Err(format!("{text:?}: a `[` is not closed by `]`"));
+                        };
+                        if lo == ']' {
+                            break;
+                        }
+                        let hi = match chars.next_if_eq(&'-') {
+                            Some(_) => match chars.next() {
+                                Some(']') | None => {
+                                    return Err(format!(
+                                        "{text:?}: the range after {lo:?}- has no end"
+                                    ))
+                                }
+                                Some(hi) => hi,
+                            },
+                            None => lo,
+                        };
+                        let (lo, hi) = (lower(lo), lower(hi));
+                        if lo > hi {
+                            return Err(format!("{text:?}: the range {lo}-{hi} is backwards"));
+                        }
+                        ranges.push((lo, hi));
+                    }
+                    if ranges.is_empty() {
+                        return Err(format!("{text:?}: `[]` matches no character"));
+                    }
+                    GlobPart::Set { negated, ranges }
+                }
+                ']' => return Err(format!("{text:?}: a `]` has no `[` before it")),
+                other => GlobPart::Char(lower(other)),
+            });
+        }
+        Ok(AccountGlob {
+            text: text.to_string(),
+            parts,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the whole of `name` fits the pattern, in any case.
+    pub fn matches(&self, name: &str) -> bool {
+        let name: Vec<char> = name.chars().map(lower).collect();
+        let parts = &self.parts;
+        // The classic two-cursor match: every part but `*` takes one character, so going
+        // back to the last `*` and letting it take one more is enough.
+        let (mut p, mut n) = (0, 0);
+        let mut last_run: Option<(usize, usize)> = None;
+        while n < name.len() {
+            match parts.get(p) {
+                Some(GlobPart::Run) => {
+                    last_run = Some((p, n));
+                    p += 1;
+                }
+                Some(part) if part.takes(name[n]) => {
+                    p += 1;
+                    n += 1;
+                }
+                _ => match last_run {
+                    Some((rp, rn)) => {
+                        last_run = Some((rp, rn + 1));
+                        p = rp + 1;
+                        n = rn + 1;
+                    }
+                    None => return false,
+                },
+            }
+        }
+        parts[p..].iter().all(|part| *part == GlobPart::Run)
+    }
+}
+
+impl std::fmt::Display for AccountGlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// A verified slash command, whatever the platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
@@ -144,5 +283,59 @@ mod tests {
             Principal::parse_pattern("*"),
             Ok(PrincipalPattern::AnyVerified)
         );
+    }
+
+    #[test]
+    fn account_globs_match_whole_names_in_any_case() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("admin", "admin", true),
+            ("admin", "ADMIN", true),
+            ("admin", "admin2", false),
+            ("admin", "sysadmin", false),
+            ("break-glass-*", "break-glass-1", true),
+            ("break-glass-*", "Break-Glass-", true),
+            ("break-glass-*", "break-glass", false),
+            ("svc-*", "svc-backup", true),
+            ("svc-*", "my-svc-backup", false),
+            ("*-admin", "jira-admin", true),
+            ("*-admin", "jira-admins", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("a*b*c", "abcbc", true),
+            ("svc-?", "svc-1", true),
+            ("svc-?", "svc-12", false),
+            ("svc-[0-9]", "svc-7", true),
+            ("svc-[0-9]", "svc-x", false),
+            ("svc-[!0-9]", "svc-x", true),
+            ("svc-[!0-9]", "svc-7", false),
+            ("[A-C]dmin", "bdmin", true),
+            ("*", "anyone", true),
+            ("*", "", true),
+            ("jürgen*", "JÜRGEN MÜLLER", true),
+        ];
+        for (glob, name, expected) in cases {
+            let g = AccountGlob::parse(glob).unwrap();
+            assert_eq!(g.matches(name), *expected, "{glob:?} ~ {name:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_account_glob_says_what_is_wrong() {
+        let cases = [
+            ("", "an empty pattern protects no account"),
+            ("  ", "an empty pattern protects no account"),
+            ("svc-[0-9", "\"svc-[0-9\": a `[` is not closed by `]`"),
+            ("svc-[]", "\"svc-[]\": `[]` matches no character"),
+            ("svc-[9-0]", "\"svc-[9-0]\": the range 9-0 is backwards"),
+            ("svc-[a-]", "\"svc-[a-]\": the range after 'a'- has no end"),
+            ("svc-]", "\"svc-]\": a `]` has no `[` before it"),
+        ];
+        for (glob, problem) in cases {
+            assert_eq!(
+                AccountGlob::parse(glob),
+                Err(problem.to_string()),
+                "{glob:?}"
+            );
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::chat::mattermost::api::MattermostApi;
 use crate::chat::outbox::{ChatApi, Outbox};
 use crate::chat::slack::api::SlackApi;
 use crate::config::Config;
+use crate::jobs::protect::Protected;
 use crate::jobs::Jobs;
 use crate::notify::Watcher;
 use crate::signing::BotKey;
@@ -76,12 +77,19 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         let outbox = outbox(&config)?;
         let (audit, writer) = AuditLog::spawn(store.clone());
+        let protect = Protected::new(
+            config.protect.clone(),
+            config.routes.clone(),
+            store.clone(),
+            outbox.clone(),
+        );
         let jobs = Jobs::new(
             store.clone(),
             instances.clone(),
             outbox.clone(),
             config.jobs,
             config.slash_command.clone(),
+            protect.clone(),
         );
         jobs.guard_mass_deletion(crate::jobs::guard::DeletionGuard {
             max_deleted: config.guards.max_deleted,
@@ -97,6 +105,7 @@ impl App {
             jobs.pollers().clone(),
             config.slash_command.clone(),
             key.clone(),
+            protect,
         );
         watcher.start(&instances);
         tokio::spawn(forget_old_deliveries(store.clone()));

@@ -123,6 +123,9 @@ command_kinds!(
     DeleteDirectory,
     Confirm,
     Acknowledge,
+    Lock,
+    Unlock,
+    Locks,
 );
 
 const VIEWER: Access = Access::Role(Role::Viewer);
@@ -347,7 +350,38 @@ impl CommandKind {
                 summary: "Confirm a directory deletion by typing its code and directory id (where no button can open a form).",
                 example: "confirm 3f9a1c2b7d4e 10200",
                 access: Access::Role(Role::Admin),
-                changes: true,
+                // It changes nothing by itself: the deletion it confirms is used once.
+                changes: false,
+            },
+            CommandKind::Lock => &CommandSpec {
+                name: "lock",
+                aliases: &[],
+                args: const { &[arg("connector|*"), arg("duration"), many("reason")] },
+                flags: &[],
+                summary: "Lock a connector (or all) for a while (at most 7d): only you and admins may change it.",
+                example: "lock okta 2h \"Okta tenant migration\"",
+                access: Access::Role(Role::Operator),
+                changes: false,
+            },
+            CommandKind::Unlock => &CommandSpec {
+                name: "unlock",
+                aliases: &[],
+                args: const { &[arg("connector|*")] },
+                flags: &[],
+                summary: "End a lock: your own, or anyone's as an admin.",
+                example: "unlock okta",
+                access: Access::Role(Role::Operator),
+                changes: false,
+            },
+            CommandKind::Locks => &CommandSpec {
+                name: "locks",
+                aliases: &[],
+                args: &[],
+                flags: &[],
+                summary: "Locks and change freezes in force, and freezes to come.",
+                example: "locks",
+                access: VIEWER,
+                changes: false,
             },
         }
     }
@@ -395,6 +429,9 @@ pub const RESERVED: &[&str] = &[];
 pub const AUDIT_DEFAULT_ROWS: u32 = 20;
 pub const AUDIT_MAX_ROWS: u32 = 100;
 
+/// The longest a lock may last: a lock longer than a week is a forgotten lock.
+pub const LOCK_MAX: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// `results <sync-id> [--all] [--instance NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultsArgs {
@@ -435,6 +472,17 @@ pub struct AuditArgs {
     pub connector: Option<String>,
     /// The command, whatever name or alias was typed.
     pub command: Option<CommandKind>,
+}
+
+/// `lock <connector|*> <duration> <reason>…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockArgs {
+    /// As typed; `*` for every connector.
+    pub connector: String,
+    /// Longer than zero, at most [`LOCK_MAX`].
+    pub duration: std::time::Duration,
+    /// Why, in the words typed (never empty).
+    pub reason: String,
 }
 
 /// A parsed command with its arguments.
@@ -503,6 +551,11 @@ pub enum Command {
         code: String,
         directory: String,
     },
+    Lock(LockArgs),
+    Unlock {
+        connector: String,
+    },
+    Locks,
 }
 
 impl Command {
@@ -529,6 +582,9 @@ impl Command {
             Command::DeleteDirectory { .. } => CommandKind::DeleteDirectory,
             Command::Confirm { .. } => CommandKind::Confirm,
             Command::Acknowledge { .. } => CommandKind::Acknowledge,
+            Command::Lock(_) => CommandKind::Lock,
+            Command::Unlock { .. } => CommandKind::Unlock,
+            Command::Locks => CommandKind::Locks,
         }
     }
 
@@ -540,6 +596,7 @@ impl Command {
             | Command::Connector { connector }
             | Command::Run { connector, .. }
             | Command::Unwatch { connector }
+            | Command::Unlock { connector }
             | Command::Set { connector, .. }
             | Command::Patch { connector, .. }
             | Command::Rollback { connector, .. }
@@ -548,6 +605,7 @@ impl Command {
             Command::History { connector, .. } => Some(connector),
             Command::User(u) => Some(&u.connector),
             Command::Watch(w) => Some(&w.connector),
+            Command::Lock(l) => Some(&l.connector),
             Command::Help { .. }
             | Command::Whoami
             | Command::Connectors { .. }
@@ -556,7 +614,8 @@ impl Command {
             | Command::Jobs
             | Command::Watches
             | Command::Audit(_)
-            | Command::Confirm { .. } => None,
+            | Command::Confirm { .. }
+            | Command::Locks => None,
         }
     }
 }
@@ -738,6 +797,15 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
                 })?),
             },
         }),
+        CommandKind::Lock => Command::Lock(LockArgs {
+            connector: args.positional[0].clone(),
+            duration: lock_duration(&args.positional[1]).map_err(fail)?,
+            reason: lock_reason(&args.positional[2..]).map_err(fail)?,
+        }),
+        CommandKind::Unlock => Command::Unlock {
+            connector: args.positional[0].clone(),
+        },
+        CommandKind::Locks => Command::Locks,
     };
     Ok(command)
 }
@@ -749,6 +817,32 @@ fn history_limit(text: &str) -> Result<u32, String> {
         .ok_or_else(|| {
             format!("N is how many revisions to show, from 1 to {HISTORY_MAX}, not {text:?}.")
         })
+}
+
+/// How long a lock lasts: a duration like `2h` or `30m`, longer than zero and at most
+/// [`LOCK_MAX`].
+fn lock_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!(
+            "A lock lasts longer than zero, like 2h or 30m, not {text:?}."
+        )),
+        Ok(d) if d > LOCK_MAX => Err(format!(
+            "A lock lasts at most 7 days (7d), not {text:?}: lock again when it ends."
+        )),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!(
+            "{text:?} is not a duration: say how long the lock lasts, like 2h or 30m."
+        )),
+    }
+}
+
+/// The reason of a lock: every word left, as typed; never empty.
+fn lock_reason(words: &[String]) -> Result<String, String> {
+    let reason = words.join(" ").trim().to_string();
+    if reason.is_empty() {
+        return Err("Say why: the reason is shown to everyone the lock refuses.".into());
+    }
+    Ok(reason)
 }
 
 /// A JSON Patch (RFC 6902) as typed: a JSON array of operations with valid paths. Chat
@@ -1148,6 +1242,43 @@ mod tests {
                     local: false,
                 },
             ),
+            (
+                "lock okta 2h \"Okta tenant migration\"",
+                Command::Lock(LockArgs {
+                    connector: "okta".into(),
+                    duration: std::time::Duration::from_secs(7200),
+                    reason: "Okta tenant migration".into(),
+                }),
+            ),
+            (
+                "LOCK * 30m planned   maintenance",
+                Command::Lock(LockArgs {
+                    connector: "*".into(),
+                    duration: std::time::Duration::from_secs(1800),
+                    reason: "planned maintenance".into(),
+                }),
+            ),
+            (
+                "lock \"Azure AD\" 7d “year end”",
+                Command::Lock(LockArgs {
+                    connector: "Azure AD".into(),
+                    duration: LOCK_MAX,
+                    reason: "year end".into(),
+                }),
+            ),
+            (
+                "unlock okta",
+                Command::Unlock {
+                    connector: "okta".into(),
+                },
+            ),
+            (
+                "unlock *",
+                Command::Unlock {
+                    connector: "*".into(),
+                },
+            ),
+            ("locks", Command::Locks),
         ];
         for (text, expected) in cases {
             assert_eq!(ok(text), expected, "{text:?}");
@@ -1279,6 +1410,48 @@ mod tests {
                 Some(CommandKind::History),
                 "Unexpected \"6\". (Put a name with spaces in quotes.)",
             ),
+            ("lock okta", Some(CommandKind::Lock), "Missing <duration>."),
+            ("lock okta 2h", Some(CommandKind::Lock), "Missing <reason>."),
+            (
+                "lock okta 0s maintenance",
+                Some(CommandKind::Lock),
+                "A lock lasts longer than zero, like 2h or 30m, not \"0s\".",
+            ),
+            (
+                "lock okta 8d maintenance",
+                Some(CommandKind::Lock),
+                "A lock lasts at most 7 days (7d), not \"8d\": lock again when it ends.",
+            ),
+            (
+                "lock okta 7d1s maintenance",
+                Some(CommandKind::Lock),
+                "A lock lasts at most 7 days (7d), not \"7d1s\": lock again when it ends.",
+            ),
+            (
+                "lock okta soon maintenance",
+                Some(CommandKind::Lock),
+                "\"soon\" is not a duration: say how long the lock lasts, like 2h or 30m.",
+            ),
+            (
+                "lock okta 2h \"  \"",
+                Some(CommandKind::Lock),
+                "Say why: the reason is shown to everyone the lock refuses.",
+            ),
+            (
+                "unlock",
+                Some(CommandKind::Unlock),
+                "Missing <connector|*>.",
+            ),
+            (
+                "unlock okta azure",
+                Some(CommandKind::Unlock),
+                "Unexpected \"azure\". (Put a name with spaces in quotes.)",
+            ),
+            (
+                "locks okta",
+                Some(CommandKind::Locks),
+                "Unexpected \"okta\". (Put a name with spaces in quotes.)",
+            ),
         ];
         for (text, command, message) in cases {
             let e = err(text);
@@ -1297,6 +1470,9 @@ mod tests {
             ("user okta jdoe", Some("okta")),
             ("watch * --failures-only", Some("*")),
             ("unwatch okta", Some("okta")),
+            ("lock * 2h why", Some("*")),
+            ("unlock Okta", Some("Okta")),
+            ("locks", None),
             ("audit --connector okta", None),
             ("show 94 --instance okta", None),
             ("help status", None),
@@ -1341,6 +1517,9 @@ mod tests {
                 CommandKind::Audit,
                 "audit [N] [--user U] [--connector C] [--command NAME]",
             ),
+            (CommandKind::Lock, "lock <connector|*> <duration> <reason>…"),
+            (CommandKind::Unlock, "unlock <connector|*>"),
+            (CommandKind::Locks, "locks"),
         ];
         for (kind, usage) in cases {
             assert_eq!(kind.usage(), usage);
@@ -1442,14 +1621,20 @@ mod tests {
             };
             match command {
                 Command::Help { topic } => positional.extend(topic.clone()),
-                Command::Whoami | Command::Jobs | Command::Watches => {}
+                Command::Whoami | Command::Jobs | Command::Watches | Command::Locks => {}
                 Command::Connectors { instance } => option("instance", instance)?,
                 Command::Status { connector }
                 | Command::Connector { connector }
+                | Command::Unlock { connector }
                 | Command::Unwatch { connector } => positional.push(connector.clone()),
                 Command::History { connector, limit } => {
                     positional.push(connector.clone());
                     positional.push(limit.to_string());
+                }
+                Command::Lock(l) => {
+                    positional.push(l.connector.clone());
+                    positional.push(humantime::format_duration(l.duration).to_string());
+                    positional.push(l.reason.clone());
                 }
                 Command::Show { sync_id, instance } => {
                     option("instance", instance)?;
@@ -1594,6 +1779,8 @@ mod tests {
                             }
                             (CommandKind::Set, 1) => format!("sync.page_{n}={v}"),
                             (CommandKind::Rollback, 1) => format!("#{}", n % 1000 + 1),
+                            (CommandKind::Lock, 1) => format!("{}m", n % 600 + 1),
+                            (CommandKind::Lock, 2) => format!("because {v}"),
                             (CommandKind::Patch, 1) => {
                                 format!("'[{{\"op\":\"remove\",\"path\":\"/a{n}\"}}]'")
                             }

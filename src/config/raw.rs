@@ -28,6 +28,9 @@ pub(super) struct RawConfig {
     pub(super) public_url: Option<String>,
     pub(super) confirm: Option<RawConfirm>,
     pub(super) guards: Option<RawGuards>,
+    #[serde(default)]
+    pub(super) freeze: Vec<RawFreeze>,
+    pub(super) protect: Option<RawProtect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +39,27 @@ pub(super) struct RawGuards {
     pub(super) delete_directory_approvals: Option<u32>,
     pub(super) max_deleted: Option<u64>,
     pub(super) max_deleted_share: Option<f64>,
+}
+
+/// `[[freeze]]`. The times are read as written (a string, or a TOML date-time) and
+/// checked in `validate`, so that a missing or bad one is listed with every other problem.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFreeze {
+    pub(super) instance: Option<String>,
+    #[serde(default)]
+    pub(super) connectors: Vec<String>,
+    pub(super) from: Option<toml::Value>,
+    pub(super) until: Option<toml::Value>,
+    pub(super) reason: Option<String>,
+}
+
+/// `[protect]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProtect {
+    #[serde(default)]
+    pub(super) users: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use url::Url;
 
 use crate::authz::RoleTable;
-use crate::domain::Principal;
+use crate::domain::{AccountGlob, Principal};
 use crate::usersync::InstanceConfig;
 
 /// Default file name when neither `--config` nor `USERSYNC_BOT_CONFIG` is given.
@@ -51,6 +52,10 @@ pub struct Config {
     pub public_url: Option<String>,
     pub confirm: ConfirmConfig,
     pub guards: GuardsConfig,
+    /// `[[freeze]]`: change freezes, in configuration order.
+    pub freezes: Vec<Freeze>,
+    /// `[protect]`: accounts `user` refuses and syncs are checked for.
+    pub protect: ProtectConfig,
 }
 
 /// `[guards]`: the care around operations that destroy something.
@@ -71,6 +76,79 @@ impl Default for GuardsConfig {
             max_deleted: None,
             max_deleted_share: None,
         }
+    }
+}
+
+/// Whether a list of connectors, as configured (`*`, ids, names in any case), names a
+/// connector.
+pub fn names_connector(list: &[String], id: &str, name: Option<&str>) -> bool {
+    list.iter()
+        .any(|w| w == "*" || w == id || name.is_some_and(|n| n.eq_ignore_ascii_case(w)))
+}
+
+/// Whether an instance setting (`None`: every instance) covers `instance`.
+fn covers_instance(setting: Option<&str>, instance: &str) -> bool {
+    setting.is_none_or(|i| i.eq_ignore_ascii_case(instance))
+}
+
+/// A `[[freeze]]`: from `from` until `until`, the connectors it names may be changed by
+/// admins only, as if locked by nobody.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freeze {
+    /// `None`: every instance.
+    pub instance: Option<String>,
+    /// Names or ids; `*` for all.
+    pub connectors: Vec<String>,
+    pub from: DateTime<Utc>,
+    /// After `from`.
+    pub until: DateTime<Utc>,
+    /// Never empty.
+    pub reason: String,
+}
+
+impl Freeze {
+    /// Whether the freeze holds at `now`: from `from` (included) to `until` (excluded).
+    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.from <= now && now < self.until
+    }
+
+    /// Whether it freezes this connector of this instance.
+    pub fn covers(&self, instance: &str, id: &str, name: Option<&str>) -> bool {
+        covers_instance(self.instance.as_deref(), instance)
+            && names_connector(&self.connectors, id, name)
+    }
+
+    /// Whether it freezes every connector of every instance.
+    pub fn covers_everything(&self) -> bool {
+        self.instance.is_none() && self.connectors.iter().any(|c| c == "*")
+    }
+}
+
+/// `[protect]`: accounts that must not be touched by mistake.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtectConfig {
+    pub users: Vec<AccountGlob>,
+}
+
+impl ProtectConfig {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The first pattern that protects an account named `name`.
+    pub fn pattern_for(&self, name: &str) -> Option<&AccountGlob> {
+        self.users.iter().find(|g| g.matches(name))
+    }
+
+    /// The pattern that protects an account as a person names it for `user`: its name,
+    /// or an e-mail address whose whole or whose part before the `@` is protected.
+    pub fn protecting(&self, identifier: &str) -> Option<&AccountGlob> {
+        let identifier = identifier.trim();
+        self.pattern_for(identifier).or_else(|| {
+            identifier
+                .split_once('@')
+                .and_then(|(local, _)| self.pattern_for(local))
+        })
     }
 }
 
@@ -157,6 +235,23 @@ pub struct NotifyRoute {
     pub max_failed: Option<u64>,
 }
 
+impl NotifyRoute {
+    /// Whether the route is about this instance (some of its connectors, at least).
+    pub fn covers_instance(&self, instance: &str) -> bool {
+        covers_instance(self.instance.as_deref(), instance)
+    }
+
+    /// Whether the route is about this connector of this instance.
+    pub fn covers(&self, instance: &str, id: &str, name: Option<&str>) -> bool {
+        self.covers_instance(instance) && names_connector(&self.connectors, id, name)
+    }
+
+    /// Whether it wants to hear about failures.
+    pub fn wants_failures(&self) -> bool {
+        self.on.contains(&NotifyOn::Failure)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
     /// Every secret accepted; more than one during a rotation.
@@ -214,6 +309,62 @@ impl ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_freeze_holds_from_its_start_until_its_end_on_what_it_names() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let f = Freeze {
+            instance: Some("jira".into()),
+            connectors: vec!["okta".into(), "c-2".into()],
+            from: at("2026-12-20T00:00:00Z"),
+            until: at("2027-01-04T00:00:00Z"),
+            reason: "year end".into(),
+        };
+        assert!(!f.in_force(at("2026-12-19T23:59:59Z")));
+        assert!(f.in_force(at("2026-12-20T00:00:00Z")));
+        assert!(f.in_force(at("2027-01-03T23:59:59Z")));
+        assert!(!f.in_force(at("2027-01-04T00:00:00Z")));
+        assert!(f.covers("JIRA", "c-1", Some("Okta")));
+        assert!(f.covers("jira", "c-2", None));
+        assert!(!f.covers("jira", "c-3", Some("Azure AD")));
+        assert!(!f.covers("conf", "c-2", None));
+        assert!(!f.covers_everything());
+        let all = Freeze {
+            instance: None,
+            connectors: vec!["*".into()],
+            ..f
+        };
+        assert!(all.covers_everything() && all.covers("conf", "c-9", None));
+    }
+
+    #[test]
+    fn an_account_is_protected_by_name_or_by_the_name_in_its_e_mail_address() {
+        let protect = ProtectConfig {
+            users: ["admin", "break-glass-*", "svc-*"]
+                .iter()
+                .map(|g| AccountGlob::parse(g).unwrap())
+                .collect(),
+        };
+        let cases = [
+            ("admin", Some("admin")),
+            ("Admin", Some("admin")),
+            (" admin ", Some("admin")),
+            ("admin@acme.example", Some("admin")),
+            ("break-glass-2", Some("break-glass-*")),
+            ("SVC-Backup@acme.example", Some("svc-*")),
+            ("alice.anderson", None),
+            ("alice@admin.example", None),
+            ("sysadmin", None),
+        ];
+        for (identifier, pattern) in cases {
+            assert_eq!(
+                protect.protecting(identifier).map(AccountGlob::as_str),
+                pattern,
+                "{identifier:?}"
+            );
+        }
+        assert!(ProtectConfig::default().protecting("admin").is_none());
+    }
 
     #[test]
     fn notify_on_words_round_trip() {

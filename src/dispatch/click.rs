@@ -6,9 +6,10 @@ use crate::chat::click::Click;
 use crate::command;
 use crate::domain::{Invocation, Principal};
 use crate::handlers;
+use crate::handlers::locks::Target;
 use crate::message::{ButtonAction, Message};
 use crate::reply::change::ClickRefusal;
-use crate::reply::{self, Outcome};
+use crate::reply::{self, CommandError, Outcome};
 use crate::store::{AuditEntry, Decision, PendingRecord, PendingState};
 
 /// What a click led to: the message, and whether it replaces the prompt (the prompt's
@@ -169,6 +170,32 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
             return refused(text, Decision::Denied, why, false);
         }
     };
+    // Locks and freezes, checked again now: one may have been taken since the prompt.
+    let target = Target {
+        instance: pending.instance.clone(),
+        id: pending.connector_id.clone(),
+        name: pending.connector_name.clone(),
+    };
+    let notice = match handlers::locks::guard(app, &auth, Some(target)).await {
+        Ok(notice) => notice,
+        Err(CommandError::Held {
+            connector,
+            hold,
+            now,
+        }) => {
+            let why = ClickRefusal::Held {
+                connector,
+                hold,
+                now,
+            };
+            return refused(text, Decision::Denied, why, false);
+        }
+        Err(e) => {
+            e.log();
+            let why = ClickRefusal::Unavailable("The bot cannot read its locks.".into());
+            return refused(text, Decision::Allowed, why, false);
+        }
+    };
     if let Some(directory) = handlers::directory::directory_of(&pending) {
         let answer = open_typed_form(app, click, &pending, directory).await;
         return (text, Decision::Allowed, answer, Outcome::FormOpened);
@@ -183,7 +210,7 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
     match result {
         Ok((message, outcome)) => {
             let answer = ClickAnswer {
-                message: Some(message),
+                message: Some(super::with_notice(message, notice)),
                 replace_prompt: true,
             };
             (text, Decision::Allowed, answer, outcome)

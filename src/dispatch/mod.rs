@@ -9,9 +9,11 @@ pub use click::{click, ClickAnswer};
 pub use typed::{submit, SubmitAnswer};
 
 use crate::app::{self, App, Metrics};
+use crate::authz::Authorized;
 use crate::command::{self, CommandKind};
 use crate::domain::Invocation;
 use crate::handlers;
+use crate::message::{Message, Text};
 use crate::reply::{self, Answer, CommandError, Outcome, Reply};
 use crate::store::{AuditEntry, Decision};
 
@@ -51,12 +53,27 @@ struct Decided {
 }
 
 /// For a command that changes something: refused up front when its outcome could not be
-/// posted, then its delivery claimed in the store. `Ok(false)`: it ran before.
-async fn may_change(app: &App, inv: &Invocation) -> Result<bool, CommandError> {
+/// posted or when its connector is locked by someone else or frozen, then its delivery
+/// claimed in the store. `Ok(None)`: it ran before; `Ok(Some(notice))`: go on, telling an
+/// admin what they act past, if anything.
+async fn may_change(
+    app: &App,
+    inv: &Invocation,
+    auth: &Authorized,
+) -> Result<Option<Option<Text>>, CommandError> {
     app.outbox
         .can_answer_later(inv.platform, inv.response_url.as_deref())
         .map_err(CommandError::Undeliverable)?;
-    app::claim(app.store.as_ref(), inv).await
+    let notice = handlers::locks::guard(app, auth, None).await?;
+    Ok(app::claim(app.store.as_ref(), inv).await?.then_some(notice))
+}
+
+/// A message with an admin's notice at its end.
+pub(crate) fn with_notice(mut message: Message, notice: Option<Text>) -> Message {
+    if let Some(text) = notice {
+        message = message.context(text);
+    }
+    message
 }
 
 /// What was decided, what the person reads, and what the audit records.
@@ -97,28 +114,53 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
         }
     };
     let first = if kind.spec().changes {
-        may_change(app, inv).await
+        may_change(app, inv, &auth).await
     } else {
-        Ok(true)
+        Ok(Some(None))
     };
-    if let (Ok(true), command::Command::Confirm { .. }) = (&first, auth.command()) {
+    if let (Ok(Some(_)), command::Command::Confirm { .. }) = (&first, auth.command()) {
         let (message, outcome) = typed::by_command(app, inv, &auth).await;
         return decided(Decision::Allowed, message.into(), outcome);
     }
-    let result = match first {
-        Ok(true) => handlers::handle(app, inv, &auth).await,
-        Ok(false) => Ok(Reply::with(
-            reply::pipeline::already_done(),
-            Outcome::Duplicate,
-        )),
-        Err(e) => Err(e),
+    let (result, notice) = match first {
+        Ok(Some(notice)) => (handlers::handle(app, inv, &auth).await, notice),
+        Ok(None) => (
+            Ok(Reply::with(
+                reply::pipeline::already_done(),
+                Outcome::Duplicate,
+            )),
+            None,
+        ),
+        Err(e) => (Err(e), None),
+    };
+    // The audit says when an admin acted past a lock or freeze.
+    let past = if notice.is_some() {
+        " (an admin, past a lock or freeze)"
+    } else {
+        ""
     };
     match result {
-        Ok(r) => decided(Decision::Allowed, r.answer, r.outcome.to_string()),
+        Ok(r) => {
+            let answer = match r.answer {
+                Answer::Fresh(m) => Answer::Fresh(with_notice(m, notice)),
+                shared => shared,
+            };
+            decided(Decision::Allowed, answer, format!("{}{past}", r.outcome))
+        }
+        Err(e) if e.is_refusal() => {
+            Metrics::incr(&app.metrics.denied);
+            tracing::info!(user = %inv.user, command = kind.name(), refused = %e, "command refused by a rule");
+            let outcome = format!("refused: {}", e.summary());
+            decided(Decision::Denied, e.message().into(), outcome)
+        }
         Err(e) => {
             e.log();
-            let outcome = format!("error: {}", e.summary());
-            decided(Decision::Allowed, e.message().into(), outcome)
+            let outcome = format!("error: {}{past}", e.summary());
+            decided(
+                Decision::Allowed,
+                with_notice(e.message(), notice).into(),
+                outcome,
+            )
         }
     }
 }

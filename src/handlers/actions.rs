@@ -243,6 +243,13 @@ fn not_started(name: &str, e: SyncStartError) -> CommandError {
 }
 
 pub async fn user(app: &App, inv: &Invocation, args: &UserArgs) -> Result<Reply, CommandError> {
+    // A protected account is refused before anything is asked of the product.
+    if let Some(pattern) = app.config.protect.protecting(&args.identifier) {
+        return Err(CommandError::ProtectedAccount {
+            identifier: args.identifier.clone(),
+            pattern: pattern.as_str().to_string(),
+        });
+    }
     let found = resolve::connector(app, &args.connector).await?;
     if let Some(gone) = super::directory::gone(app, inv, &found).await {
         return Ok(gone);

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod change;
 pub mod directory;
 mod history;
+pub mod locks;
 mod reads;
 pub mod resolve;
 mod watch;
@@ -51,6 +52,9 @@ pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Re
         Command::Acknowledge { connector } => actions::acknowledge(app, inv, connector).await,
         // Handled by the pipeline (`dispatch::typed`), which checks who may confirm.
         Command::Confirm { .. } => Err(CommandError::Unroutable),
+        Command::Lock(args) => locks::lock(app, inv, auth, args).await,
+        Command::Unlock { connector } => locks::unlock(app, inv, auth, connector).await,
+        Command::Locks => locks::locks(app).await,
     }
 }
 

@@ -63,11 +63,17 @@ pub async fn status(app: &App, wanted: &str) -> Result<Reply, CommandError> {
         .last_sync_status(&found.connector.unique_id)
         .await
         .map_err(|e| CommandError::upstream(format!("No status for {name}"), e))?;
-    Ok(Reply::ok(reply::sync::sync_message(
-        found.client.instance(),
-        Some(name),
-        &s,
-    )))
+    let mut message = reply::sync::sync_message(found.client.instance(), Some(name), &s);
+    let target = super::locks::Target {
+        instance: found.client.instance().to_string(),
+        id: found.connector.unique_id.clone(),
+        name: name.to_string(),
+    };
+    let (holds, now) = super::locks::holds_on(app, &target).await;
+    if let Some(line) = reply::locks::status_line(&holds, name, now) {
+        message.blocks.insert(0, crate::message::Block::Text(line));
+    }
+    Ok(Reply::ok(message))
 }
 
 pub async fn show(app: &App, sync_id: u64, instance: Option<&str>) -> Result<Reply, CommandError> {
@@ -119,7 +125,11 @@ pub async fn jobs(app: &App) -> Result<Reply, CommandError> {
         .list(RECENT_JOBS)
         .await
         .map_err(|e| CommandError::store(StoreAction::ListJobs, e))?;
-    Ok(Reply::ok(reply::jobs::list(&jobs, RECENT_JOBS)))
+    let mut message = reply::jobs::list(&jobs, RECENT_JOBS);
+    if let Some(blocks) = super::locks::jobs_blocks(app).await {
+        message.blocks.extend(blocks);
+    }
+    Ok(Reply::ok(message))
 }
 
 pub async fn audit(app: &App, inv: &Invocation, args: &AuditArgs) -> Result<Reply, CommandError> {

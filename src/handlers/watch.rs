@@ -10,8 +10,11 @@ use crate::reply::error::StoreAction;
 use crate::reply::{self, CommandError, Reply};
 use crate::store::Subscription;
 
-/// The (instance, connector id, connector name) a `watch` argument names.
-async fn target(app: &App, wanted: &str) -> Result<(String, String, String), CommandError> {
+/// The (instance, connector id, connector name) a `watch` (or `lock`) argument names.
+pub(super) async fn target(
+    app: &App,
+    wanted: &str,
+) -> Result<(String, String, String), CommandError> {
     if wanted == "*" {
         return Ok((String::new(), "*".into(), "every connector".into()));
     }

@@ -3,13 +3,15 @@
 
 use chrono::Utc;
 
+use super::protect::SyncSeen;
 use super::Jobs;
 use crate::chat::outbox::{DeliveryError, PostedMessage};
+use crate::domain::Principal;
 use crate::message::Message;
 use crate::reply;
 use crate::reply::jobs::FailedUsers;
 use crate::store::{Delivery, JobRecord, JobState};
-use crate::usersync::{ResultCount, SyncStatus, UserSyncClient};
+use crate::usersync::{ResultCount, SyncStatus, SyncUserResult, UserSyncClient};
 
 /// Posts Slack allows through one `response_url`.
 pub const RESPONSE_URL_MAX_POSTS: u32 = 5;
@@ -17,33 +19,77 @@ pub const RESPONSE_URL_MAX_POSTS: u32 = 5;
 const MAX_PROGRESS_POSTS: u32 = 2;
 
 impl Jobs {
-    /// The full outcome of a finished sync, with the first failed users.
+    /// The full outcome of a finished sync, with the first failed users; and the per-user
+    /// results when they were read (for failed users, or for protected accounts).
     pub(super) async fn outcome(
         &self,
         client: &UserSyncClient,
         job: &JobRecord,
         s: &SyncStatus,
-    ) -> Message {
-        let failed = if s.failed_count.unwrap_or(0) == 0 {
-            FailedUsers::None
+    ) -> (Message, Option<Vec<SyncUserResult>>) {
+        let has_failed = s.failed_count.unwrap_or(0) > 0;
+        let read = if has_failed || self.protect.wants_results(s) {
+            Some(client.sync_results(s.id, ResultCount::All).await)
         } else {
-            match client.sync_results(s.id, ResultCount::All).await {
-                Ok(users) => FailedUsers::Listed(users),
-                Err(e) => FailedUsers::Unreadable(e),
-            }
+            None
+        };
+        let (failed, users) = match (has_failed, read) {
+            (false, read) => (FailedUsers::None, read.and_then(Result::ok)),
+            (true, Some(Ok(users))) => (FailedUsers::Listed(users.clone()), Some(users)),
+            (true, Some(Err(e))) => (FailedUsers::Unreadable(e), None),
+            (true, None) => (FailedUsers::None, None),
         };
         let message = reply::jobs::outcome(client.instance(), job, s, failed);
-        self.guard_outcome(client, job, s, message).await
+        (self.guard_outcome(client, job, s, message).await, users)
     }
 
-    /// Records the end of a job, then delivers its outcome.
-    pub(super) async fn finish(&self, mut job: JobRecord, message: Message) {
+    /// Records the end of a job, then delivers its outcome; returns the job as saved.
+    pub(super) async fn finish(&self, mut job: JobRecord, message: Message) -> JobRecord {
         job.delivery = Delivery::Posting;
         self.save(&mut job).await;
-        self.deliver(job, message).await;
+        self.deliver(job, message).await
     }
 
-    async fn deliver(&self, mut job: JobRecord, message: Message) {
+    /// After a job's sync ended: when it hurt protected accounts, one alert in the job's
+    /// channel (as its outcome was posted) and in every channel that wants failures.
+    pub(super) async fn protect_check(
+        &self,
+        client: &UserSyncClient,
+        mut job: JobRecord,
+        s: &SyncStatus,
+        users: Option<&[SyncUserResult]>,
+    ) {
+        let seen = SyncSeen {
+            client,
+            connector_id: &job.connector_id,
+            connector_name: &job.connector_name,
+            sync: s,
+        };
+        let Some(alert) = self.protect.alert(seen, users).await else {
+            return;
+        };
+        let channel = Principal::new(job.platform, job.channel_id.clone());
+        let mut posted = false;
+        let (posted_ref, job_ref, alert_ref) = (&mut posted, &mut job, &alert);
+        self.protect
+            .once(&channel, client.instance(), s.id, move || async move {
+                *posted_ref = true;
+                self.post(job_ref, alert_ref, 0).await
+            })
+            .await;
+        if posted {
+            self.save(&mut job).await;
+        }
+        let seen = SyncSeen {
+            client,
+            connector_id: &job.connector_id,
+            connector_name: &job.connector_name,
+            sync: s,
+        };
+        self.protect.tell_failure_channels(seen, &alert).await;
+    }
+
+    async fn deliver(&self, mut job: JobRecord, message: Message) -> JobRecord {
         match self.post(&mut job, &message, 0).await {
             Ok(()) => {
                 job.delivery = Delivery::Posted;
@@ -56,6 +102,7 @@ impl Jobs {
             }
         }
         self.save(&mut job).await;
+        job
     }
 
     /// Delivers the outcome of a job that finished before a restart.
@@ -64,11 +111,17 @@ impl Jobs {
             .last_status
             .clone()
             .and_then(|v| serde_json::from_value(v).ok());
-        let message = match (self.client(&job.instance), status, job.state) {
-            (Some(client), Some(s), JobState::Done) => self.outcome(client, &job, &s).await,
-            _ => reply::jobs::ended(&job),
-        };
-        self.deliver(job, message).await;
+        match (self.client(&job.instance).cloned(), status, job.state) {
+            (Some(client), Some(s), JobState::Done) => {
+                let (message, users) = self.outcome(&client, &job, &s).await;
+                let job = self.deliver(job, message).await;
+                self.protect_check(&client, job, &s, users.as_deref()).await;
+            }
+            _ => {
+                let message = reply::jobs::ended(&job);
+                self.deliver(job, message).await;
+            }
+        }
     }
 
     fn response_url_usable(&self, job: &JobRecord, reserve: u32) -> bool {

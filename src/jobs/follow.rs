@@ -110,7 +110,8 @@ impl Jobs {
             job.state = JobState::Failed;
             job.finished_at = Some(Utc::now());
             let message = reply::jobs::instance_gone(&job);
-            return self.finish(job, message).await;
+            self.finish(job, message).await;
+            return;
         };
         let waited = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let deadline = tokio::time::Instant::now() + self.settings.max_wait.saturating_sub(waited);
@@ -204,10 +205,12 @@ impl Jobs {
             .map(|(at, k)| (k.as_str(), at.elapsed()));
         match next(&current, last) {
             Next::Finish => {
-                let message = self.outcome(&f.client, &f.job, &current).await;
+                let (message, users) = self.outcome(&f.client, &f.job, &current).await;
                 f.job.state = JobState::Done;
                 f.job.finished_at = Some(Utc::now());
-                self.finish(f.job.clone(), message).await;
+                let job = self.finish(f.job.clone(), message).await;
+                self.protect_check(&f.client, job, &current, users.as_deref())
+                    .await;
                 return true;
             }
             Next::Progress => {

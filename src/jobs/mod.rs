@@ -10,6 +10,7 @@ mod deliver;
 mod follow;
 pub mod guard;
 pub mod poller;
+pub mod protect;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::reply::jobs::UserUpdate;
 use crate::store::{Delivery, JobKind, JobRecord, JobState, Store, StoreError};
 use crate::usersync::{SyncStatus, UserSyncClient, UserSyncError};
 use poller::Pollers;
+use protect::Protected;
 
 pub use deliver::RESPONSE_URL_MAX_POSTS;
 pub use follow::REPORT_AFTER_FAILURES;
@@ -50,6 +52,8 @@ pub struct Jobs {
     start_locks: std::sync::Mutex<StartLocks>,
     /// The guard on mass deletion, set once at start-up.
     guard: std::sync::OnceLock<guard::DeletionGuard>,
+    /// Protected accounts: every finished sync's results are checked for them.
+    protect: Arc<Protected>,
 }
 
 /// What `run` achieved.
@@ -85,6 +89,7 @@ impl Jobs {
         outbox: Outbox,
         settings: JobsConfig,
         slash_command: String,
+        protect: Arc<Protected>,
     ) -> Arc<Jobs> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         Arc::new(Jobs {
@@ -98,6 +103,7 @@ impl Jobs {
             shutdown_tx,
             start_locks: std::sync::Mutex::new(std::collections::HashMap::new()),
             guard: std::sync::OnceLock::new(),
+            protect,
         })
     }
 

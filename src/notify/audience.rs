@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{NotifyOn, NotifyRoute};
+use crate::config::{names_connector, NotifyOn, NotifyRoute};
 use crate::domain::Principal;
 use crate::reply::announce::Reason;
 use crate::store::Subscription;
@@ -12,22 +12,15 @@ use crate::usersync::{Connector, SyncStatus};
 
 /// Whether a route's connector list names this connector (`*`, its id or its name).
 pub fn matches_connector(list: &[String], c: &Connector) -> bool {
-    list.iter().any(|w| {
-        w == "*"
-            || w == &c.unique_id
-            || c.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(w))
-    })
+    names_connector(list, &c.unique_id, c.name.as_deref())
 }
 
 fn route_covers(r: &NotifyRoute, instance: &str) -> bool {
-    r.instance
-        .as_deref()
-        .is_none_or(|i| i.eq_ignore_ascii_case(instance))
+    r.covers_instance(instance)
 }
 
 fn subscription_covers(s: &Subscription, instance: &str, c: &Connector) -> bool {
-    (s.instance.is_empty() || s.instance == instance)
-        && (s.connector == "*" || s.connector == c.unique_id)
+    s.covers(instance, &c.unique_id)
 }
 
 /// Whether anyone asked to hear about this instance at all.

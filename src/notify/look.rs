@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::announce::Finished;
 use super::audience::{changes_wanted, instance_wanted, is_watched};
 use super::Watcher;
+use crate::jobs::protect::SyncSeen;
 use crate::store::{StoreError, Subscription};
 use crate::usersync::{Connector, SyncStatus, UserSyncClient, UserSyncError};
 
@@ -166,6 +167,7 @@ impl Watcher {
             if !s.status.is_terminal() || !self.announce(finished, subscriptions).await {
                 break;
             }
+            self.protect_check(client, c, &s).await;
             advanced = s.id;
         }
         if advanced > handled {
@@ -174,6 +176,20 @@ impl Watcher {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A finished sync that hurt protected accounts: one alert in each channel that wants
+    /// failures of the connector (the job's channel, if it has one, hears from the job).
+    async fn protect_check(&self, client: &UserSyncClient, c: &Connector, s: &SyncStatus) {
+        let seen = SyncSeen {
+            client,
+            connector_id: &c.unique_id,
+            connector_name: c.display_name(),
+            sync: s,
+        };
+        if let Some(alert) = self.protect.alert(seen, None).await {
+            self.protect.tell_failure_channels(seen, &alert).await;
+        }
     }
 
     /// The connector's syncs with ids in `from..to`, fetched by id (ids of other

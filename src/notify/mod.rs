@@ -26,6 +26,7 @@ use crate::chat::outbox::{DeliveryError, Outbox};
 use crate::config::NotifyRoute;
 use crate::domain::Principal;
 use crate::jobs::poller::Pollers;
+use crate::jobs::protect::Protected;
 use crate::message::Message;
 use crate::signing::BotKey;
 use crate::store::Store;
@@ -57,6 +58,8 @@ pub struct Watcher {
     key: BotKey,
     changes: ChangeAnnouncer,
     shutdown_tx: watch::Sender<bool>,
+    /// Protected accounts: every sync the watcher sees finish is checked for them.
+    protect: Arc<Protected>,
 }
 
 /// What the watch loop keeps between two looks at one instance.
@@ -68,6 +71,9 @@ struct InstanceState {
 }
 
 impl Watcher {
+    // Each argument is one piece of the start-up wiring (app::start); a struct of them
+    // would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         outbox: Outbox,
@@ -76,6 +82,7 @@ impl Watcher {
         pollers: Arc<Pollers>,
         slash_command: String,
         key: BotKey,
+        protect: Arc<Protected>,
     ) -> Arc<Watcher> {
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Watcher {
@@ -91,6 +98,7 @@ impl Watcher {
             key,
             changes: ChangeAnnouncer::default(),
             shutdown_tx,
+            protect,
         })
     }
 

@@ -237,6 +237,12 @@ pub enum ClickRefusal {
     AlreadyApproved {
         needed: u32,
     },
+    /// The connector is locked by someone else, or frozen, at click time.
+    Held {
+        connector: String,
+        hold: Box<super::locks::Hold>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl ClickRefusal {
@@ -299,6 +305,11 @@ impl ClickRefusal {
             .text(format!(
                 "{needed} different admins must confirm; your own second confirmation does not count. {nothing}"
             )),
+            ClickRefusal::Held {
+                connector,
+                hold,
+                now,
+            } => super::locks::refusal(hold, connector, *now),
         }
     }
 
@@ -316,6 +327,7 @@ impl ClickRefusal {
             ClickRefusal::AlreadyApproved { .. } => {
                 "refused: already confirmed by this admin".into()
             }
+            ClickRefusal::Held { .. } => "refused: the connector is locked or frozen".into(),
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum StoreAction {
     ClaimDelivery,
     RecordConfirmation,
     ReadHistory,
+    /// Locks could not be read: a changing command is not run (the lock may be there).
+    ReadLocks,
+    ChangeLocks,
 }
 
 /// Why a command could not do what it was asked.
@@ -72,6 +75,16 @@ pub enum CommandError {
         connector: String,
         refusal: super::change::ChangeRefusal,
     },
+    /// The connector is locked by someone else, or frozen: nothing was sent.
+    #[error("{connector:?} is held: {hold:?}")]
+    Held {
+        connector: String,
+        hold: Box<super::locks::Hold>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// `user` on a protected account: nothing was sent.
+    #[error("{identifier:?} is protected by {pattern:?}")]
+    ProtectedAccount { identifier: String, pattern: String },
 }
 
 impl CommandError {
@@ -125,7 +138,25 @@ impl CommandError {
                 .text("Name the connector instead (see `connectors` for each one's directory)."),
             CommandError::NoDirectory { connector } => Message::new(Tone::Warning, format!("{connector} has no directory"))
                 .text("The product shows no directory id for it: there is nothing to delete."),
+            CommandError::Held {
+                connector,
+                hold,
+                now,
+            } => super::locks::refusal(hold, connector, *now),
+            CommandError::ProtectedAccount {
+                identifier,
+                pattern,
+            } => super::protect::user_refused(identifier, pattern),
         }
+    }
+
+    /// Whether the command was refused by a rule (a lock, a freeze, a protected account)
+    /// rather than failing: the audit records it as denied.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            CommandError::Held { .. } | CommandError::ProtectedAccount { .. }
+        )
     }
 
     /// The short outcome the audit records (after `error: `).
@@ -199,6 +230,11 @@ fn store_message(action: StoreAction) -> Message {
         ),
         StoreAction::ReadHistory => Message::new(Tone::Failure, "Cannot show the history")
             .text("The bot's store cannot be read; see its log."),
+        StoreAction::ReadLocks => Message::new(Tone::Failure, "Not done").text(
+            "The bot cannot read its locks from its store, so it does not act: the connector may be locked. Try again shortly.",
+        ),
+        StoreAction::ChangeLocks => Message::new(Tone::Failure, "Not changed")
+            .text("The bot's store cannot be written; see its log."),
     }
 }
 

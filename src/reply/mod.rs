@@ -16,7 +16,9 @@ pub mod guards;
 pub mod help;
 pub mod history;
 pub mod jobs;
+pub mod locks;
 pub mod pipeline;
+pub mod protect;
 pub mod sync;
 pub mod watch;
 

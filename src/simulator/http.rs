@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::state::{
     ApiFailure, Faults, RecordedCall, SettingsUpdate, SimState, SyncOrigin, TriggerAnswerMode,
+    UserUpdate,
 };
 use crate::usersync::{ApiFlavour, DIRECTORY_PREFIX, USERSYNC_PREFIX};
 
@@ -66,6 +67,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/connectors/{id}/failure",
             axum::routing::put(admin_set_failure).delete(admin_clear_failure),
+        )
+        .route(
+            "/connectors/{id}/users/{user}",
+            axum::routing::put(admin_put_user).delete(admin_remove_user),
         );
     Router::new()
         .nest(ADMIN_PREFIX, admin)
@@ -463,5 +468,39 @@ async fn admin_override_sync(State(state): AppState, Path(id): Path<u64>, body: 
             Err(e) => e.into_response(),
         },
         Err(e) => failure(400, format!("Expected a JSON object: {e}")),
+    }
+}
+
+/// Adds (or replaces) a user of a connector's identity provider.
+async fn admin_put_user(
+    State(state): AppState,
+    Path((id, user)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let update = if body.is_empty() {
+        Ok(UserUpdate::default())
+    } else {
+        serde_json::from_slice::<UserUpdate>(&body)
+    };
+    match update {
+        Ok(u) => match state.put_user(&id, &user, u) {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => failure(
+            400,
+            format!("Expected {{\"display_name\", \"email\", \"fails_with\"}}: {e}"),
+        ),
+    }
+}
+
+/// Removes a user from a connector's identity provider: the next sync deletes them.
+async fn admin_remove_user(
+    State(state): AppState,
+    Path((id, user)): Path<(String, String)>,
+) -> Response {
+    match state.remove_user(&id, &user) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
     }
 }

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 pub use http::{router, ADMIN_PREFIX};
 pub use state::{
     ApiFailure, Faults, RecordedCall, SettingsUpdate, SimAuth, SimSettings, SimState, SyncOrigin,
-    TriggerAnswerMode,
+    TriggerAnswerMode, UserUpdate,
 };
 
 use crate::usersync::ApiFlavour;

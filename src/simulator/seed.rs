@@ -21,6 +21,9 @@ pub struct SimConnector {
     pub users: Vec<SimUser>,
     /// Set through the admin endpoint: every sync of this connector fails with this message.
     pub fail_with: Option<String>,
+    /// Users removed from the identity provider since the last sync: the next sync reports
+    /// each of them as DELETED, once.
+    pub removed: Vec<SimUser>,
 }
 
 impl SimConnector {
@@ -145,6 +148,7 @@ pub fn connectors() -> Vec<SimConnector> {
             directory_exists: true,
             users: azure_users,
             fail_with: None,
+            removed: Vec::new(),
         },
         SimConnector {
             settings: settings(json!({
@@ -162,6 +166,7 @@ pub fn connectors() -> Vec<SimConnector> {
             directory_exists: true,
             users: okta_users,
             fail_with: None,
+            removed: Vec::new(),
         },
         SimConnector {
             settings: settings(json!({
@@ -182,6 +187,7 @@ pub fn connectors() -> Vec<SimConnector> {
             directory_exists: true,
             users: users("acme.example", 12, 9),
             fail_with: None,
+            removed: Vec::new(),
         },
         SimConnector {
             settings: settings(json!({
@@ -201,6 +207,7 @@ pub fn connectors() -> Vec<SimConnector> {
             directory_exists: true,
             users: users("corp.acme.example", 30, 14),
             fail_with: None,
+            removed: Vec::new(),
         },
     ]
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
-use super::seed::{self, SimConnector};
+use super::seed::{self, SimConnector, SimUser};
 use crate::usersync::ApiFlavour;
 
 /// Share of a sync's duration spent scheduled before it runs.
@@ -60,6 +60,17 @@ pub struct SettingsUpdate {
     /// `0` turns the schedule off.
     pub schedule_interval_ms: Option<u64>,
     pub trigger_answer: Option<TriggerAnswerMode>,
+}
+
+/// A user of a connector's identity provider, added or replaced through the admin
+/// endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// Every update of this user fails with this message.
+    pub fails_with: Option<String>,
 }
 
 /// Faults switched on through the admin endpoint. They apply to API calls only.
@@ -314,6 +325,57 @@ impl SimState {
         Ok(())
     }
 
+    /// Adds a user to a connector's identity provider, or replaces the one with that
+    /// username (in any case).
+    pub fn put_user(
+        &self,
+        connector: &str,
+        user_name: &str,
+        update: UserUpdate,
+    ) -> Result<(), ApiFailure> {
+        let mut inner = self.lock();
+        let c = find_connector_mut(&mut inner.connectors, connector)?;
+        let user = SimUser {
+            user_name: user_name.to_string(),
+            display_name: update.display_name.unwrap_or_else(|| user_name.to_string()),
+            email: update
+                .email
+                .unwrap_or_else(|| format!("{user_name}@acme.example")),
+            fails_with: update.fails_with,
+        };
+        c.removed
+            .retain(|u| !u.user_name.eq_ignore_ascii_case(user_name));
+        match c
+            .users
+            .iter_mut()
+            .find(|u| u.user_name.eq_ignore_ascii_case(user_name))
+        {
+            Some(existing) => *existing = user,
+            None => c.users.push(user),
+        }
+        Ok(())
+    }
+
+    /// Removes a user from a connector's identity provider: the next sync deletes them
+    /// (reports them DELETED), as a product does for a user gone from the directory.
+    pub fn remove_user(&self, connector: &str, user_name: &str) -> Result<(), ApiFailure> {
+        let mut inner = self.lock();
+        let c = find_connector_mut(&mut inner.connectors, connector)?;
+        let i = c
+            .users
+            .iter()
+            .position(|u| u.user_name.eq_ignore_ascii_case(user_name))
+            .ok_or_else(|| {
+                ApiFailure::new(
+                    404,
+                    format!("User {user_name} was not found in {}", c.name()),
+                )
+            })?;
+        let user = c.users.remove(i);
+        c.removed.push(user);
+        Ok(())
+    }
+
     /// Merges `overrides` into every later rendering of a sync's record (`null` removes
     /// a field); `Value::Null` clears the overrides.
     pub fn override_sync(&self, id: u64, overrides: Value) -> Result<(), ApiFailure> {
@@ -443,6 +505,12 @@ impl SimState {
         let id = inner.next_sync_id;
         inner.next_sync_id += 1;
         let mut sync = plan_sync(id, &c, duration, local);
+        // Users gone from the identity provider are deleted by this sync, and only by it.
+        if sync.failure.is_none() {
+            if let Ok(c) = find_connector_mut(&mut inner.connectors, c.unique_id()) {
+                c.removed.clear();
+            }
+        }
         if origin == SyncOrigin::Schedule {
             sync.messages
                 .insert(1, "Triggered by the sync schedule".into());
@@ -646,6 +714,15 @@ fn plan_sync(id: u64, connector: &SimConnector, duration: Duration, local: bool)
                 "email": user.email,
                 "action": action,
                 "message": message,
+            }));
+        }
+        for user in &connector.removed {
+            results.push(json!({
+                "userName": user.user_name,
+                "displayName": user.display_name,
+                "email": user.email,
+                "action": "DELETED",
+                "message": "No longer in the identity provider",
             }));
         }
         if connector.settings.get("cleanupUsersWithoutTimestamp") == Some(&Value::Bool(false)) {
@@ -880,6 +957,57 @@ mod tests {
         s.start_sync(AZURE, false, SyncOrigin::Api).unwrap();
         let err = s.start_sync(AZURE, false, SyncOrigin::Api).unwrap_err();
         assert_eq!(err.status, 409);
+    }
+
+    #[test]
+    fn a_user_added_then_removed_from_the_identity_provider_is_deleted_by_the_next_sync_only() {
+        let s = state(0);
+        let results = |s: &SimState| {
+            let id = s.start_sync(AZURE, false, SyncOrigin::Api).unwrap()["id"]
+                .as_u64()
+                .unwrap();
+            s.sync_results(&id.to_string(), Some("-1")).unwrap()
+        };
+        let action = |results: &Value, user: &str| {
+            results
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["userName"] == user)
+                .map(|r| r["action"].as_str().unwrap().to_string())
+        };
+        s.put_user(
+            AZURE,
+            "break-glass-1",
+            UserUpdate {
+                fails_with: Some("Locked out".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .unwrap();
+        s.put_user(AZURE, "svc-backup", UserUpdate::default())
+            .unwrap();
+        let first = results(&s);
+        assert_eq!(action(&first, "break-glass-1").as_deref(), Some("FAILED"));
+        assert!(action(&first, "svc-backup").is_some());
+        s.remove_user(AZURE, "SVC-BACKUP").unwrap();
+        assert_eq!(s.remove_user(AZURE, "svc-backup").unwrap_err().status, 404);
+        assert_eq!(
+            s.sync_single_user(AZURE, "svc-backup", true)
+                .unwrap_err()
+                .status,
+            404
+        );
+        let second = results(&s);
+        assert_eq!(action(&second, "svc-backup").as_deref(), Some("DELETED"));
+        let third = results(&s);
+        assert_eq!(action(&third, "svc-backup"), None, "deleted once");
+        assert_eq!(
+            s.put_user("nope", "x", UserUpdate::default())
+                .unwrap_err()
+                .status,
+            404
+        );
     }
 
     #[test]

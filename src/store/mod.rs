@@ -3,6 +3,7 @@
 //! `postgres://…`/`postgresql://…`. Both backends run the same queries (`sql`).
 
 mod alerts;
+mod locks;
 mod pending;
 mod postgres;
 mod revisions;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use alerts::DeletionAlert;
+pub use locks::{LockRecord, EVERY_CONNECTOR};
 pub use pending::{PendingRecord, PendingState};
 pub use postgres::PostgresStore;
 pub use revisions::{NewRevision, Revision, RevisionPage};
@@ -283,6 +285,23 @@ pub struct Subscription {
     pub created_at: DateTime<Utc>,
 }
 
+impl Subscription {
+    /// Whether it is about this instance (some of its connectors, at least).
+    pub fn covers_instance(&self, instance: &str) -> bool {
+        self.instance.is_empty() || self.instance == instance
+    }
+
+    /// Whether it is about this connector of this instance.
+    pub fn covers(&self, instance: &str, connector_id: &str) -> bool {
+        self.covers_instance(instance) && (self.connector == "*" || self.connector == connector_id)
+    }
+
+    /// The channel it posts to.
+    pub fn channel(&self) -> crate::domain::Principal {
+        crate::domain::Principal::new(self.platform, self.channel_id.clone())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether the store answers a trivial query (for `/readyz`); it was migrated when it
@@ -406,6 +425,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         instance: &str,
         since: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Takes a lock on its target (instance and connector): written when there is none,
+    /// when the one there has expired by `lock.created_at`, when it is the same owner's,
+    /// or when `take_over`. `false`: someone else's lock is in force, and stays.
+    async fn take_lock(&self, lock: &LockRecord, take_over: bool) -> Result<bool, StoreError>;
+
+    /// The locks in force at `now`, oldest first.
+    async fn locks(&self, now: DateTime<Utc>) -> Result<Vec<LockRecord>, StoreError>;
+
+    /// Removes the lock on a target, in force or not; `false` when there was none.
+    async fn remove_lock(&self, instance: &str, connector_id: &str) -> Result<bool, StoreError>;
+
+    /// Records that a channel is being told about protected accounts hit by a sync; `false`
+    /// when it was before (by a job or by the watcher).
+    async fn claim_protected_alert(
+        &self,
+        channel: &crate::domain::Principal,
+        instance: &str,
+        sync_id: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets a claim whose post failed, so that a later look may try again.
+    async fn release_protected_alert(
+        &self,
+        channel: &crate::domain::Principal,
+        instance: &str,
+        sync_id: u64,
     ) -> Result<(), StoreError>;
 
     /// The bot's key called `name`: the one stored, or `fresh` stored now when there is

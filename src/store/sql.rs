@@ -57,9 +57,9 @@ macro_rules! sql_store {
             };
             use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
             use $crate::store::{
-                platform_from, AuditEntry, AuditFilter, AuditPage, Decision, DeletionAlert, Delivery, JobKind,
-                JobRecord, JobState, NewRevision, PendingRecord, PendingState, Revision,
-                RevisionPage, Store, StoreError, Subscription,
+                platform_from, AuditEntry, AuditFilter, AuditPage, Decision, DeletionAlert, Delivery,
+                JobKind, JobRecord, JobState, LockRecord, NewRevision, PendingRecord, PendingState,
+                Revision, RevisionPage, Store, StoreError, Subscription,
             };
 
         impl $store {
@@ -675,6 +675,114 @@ macro_rules! sql_store {
                             .await?;
                     }
                 }
+                Ok(())
+            }
+
+            async fn take_lock(&self, lock: &LockRecord, take_over: bool) -> Result<bool, StoreError> {
+                // One statement: two people locking at once cannot both win.
+                let result = sqlx::query(
+                    "INSERT INTO locks (instance, connector_id, connector_name, owner_platform, \
+                     owner_id, owner_name, reason, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (instance, connector_id) DO UPDATE SET \
+                     connector_name = excluded.connector_name, owner_platform = excluded.owner_platform, \
+                     owner_id = excluded.owner_id, owner_name = excluded.owner_name, \
+                     reason = excluded.reason, created_at = excluded.created_at, \
+                     expires_at = excluded.expires_at \
+                     WHERE locks.expires_at <= excluded.created_at \
+                     OR (locks.owner_platform = excluded.owner_platform AND locks.owner_id = excluded.owner_id) \
+                     OR $10 = 1",
+                )
+                .bind(&lock.instance)
+                .bind(&lock.connector_id)
+                .bind(&lock.connector_name)
+                .bind(lock.owner.platform.as_str())
+                .bind(&lock.owner.id)
+                .bind(&lock.owner_name)
+                .bind(&lock.reason)
+                .bind(ts(lock.created_at))
+                .bind(ts(lock.expires_at))
+                .bind(i64::from(take_over))
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn locks(&self, now: DateTime<Utc>) -> Result<Vec<LockRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT instance, connector_id, connector_name, owner_platform, owner_id, \
+                     owner_name, reason, created_at, expires_at FROM locks \
+                     WHERE expires_at > $1 ORDER BY created_at, instance, connector_id",
+                )
+                .bind(ts(now))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(LockRecord {
+                            instance: r.try_get("instance")?,
+                            connector_id: r.try_get("connector_id")?,
+                            connector_name: r.try_get("connector_name")?,
+                            owner: $crate::domain::Principal::new(
+                                platform_from(r.try_get::<&str, _>("owner_platform")?),
+                                r.try_get::<String, _>("owner_id")?,
+                            ),
+                            owner_name: r.try_get("owner_name")?,
+                            reason: r.try_get("reason")?,
+                            created_at: parse_ts(r.try_get::<&str, _>("created_at")?),
+                            expires_at: parse_ts(r.try_get::<&str, _>("expires_at")?),
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn remove_lock(&self, instance: &str, connector_id: &str) -> Result<bool, StoreError> {
+                let result = sqlx::query("DELETE FROM locks WHERE instance = $1 AND connector_id = $2")
+                    .bind(instance)
+                    .bind(connector_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn claim_protected_alert(
+                &self,
+                channel: &$crate::domain::Principal,
+                instance: &str,
+                sync_id: u64,
+            ) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "INSERT INTO protected_alerts (platform, channel_id, instance, sync_id, alerted_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (platform, channel_id, instance, sync_id) DO NOTHING",
+                )
+                .bind(channel.platform.as_str())
+                .bind(&channel.id)
+                .bind(instance)
+                .bind(sync_id as i64)
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn release_protected_alert(
+                &self,
+                channel: &$crate::domain::Principal,
+                instance: &str,
+                sync_id: u64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "DELETE FROM protected_alerts WHERE platform = $1 AND channel_id = $2 \
+                     AND instance = $3 AND sync_id = $4",
+                )
+                .bind(channel.platform.as_str())
+                .bind(&channel.id)
+                .bind(instance)
+                .bind(sync_id as i64)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             }
 

@@ -672,6 +672,95 @@ async fn syncs_seen_and_deletion_alerts_round_trip() {
 }
 
 #[tokio::test]
+async fn a_lock_is_taken_once_kept_from_others_until_it_expires_and_removed() {
+    on_each_backend(
+        "a_lock_is_taken_once_kept_from_others_until_it_expires_and_removed",
+        |s, _url| async move {
+            let now = sql::parse_ts(&sql::ts(Utc::now()));
+            let alice = crate::domain::Principal::new(Platform::Slack, "UALICE");
+            let bob = crate::domain::Principal::new(Platform::Mattermost, "bob1");
+            let lock =
+                |owner: &crate::domain::Principal, at: chrono::DateTime<Utc>, reason: &str| {
+                    LockRecord {
+                        instance: "jira".into(),
+                        connector_id: "okta-1".into(),
+                        connector_name: "Okta".into(),
+                        owner: owner.clone(),
+                        owner_name: Some("someone".into()),
+                        reason: reason.into(),
+                        created_at: at,
+                        expires_at: at + chrono::Duration::hours(2),
+                    }
+                };
+            let first = lock(&alice, now, "migration");
+            assert!(s.take_lock(&first, false).await.unwrap());
+            assert_eq!(s.locks(now).await.unwrap(), vec![first.clone()]);
+            // Someone else's lock in force stays, unless taken over.
+            assert!(!s.take_lock(&lock(&bob, now, "mine"), false).await.unwrap());
+            assert_eq!(s.locks(now).await.unwrap(), vec![first.clone()]);
+            // The owner may lock again (a new reason, a new end).
+            let again = lock(&alice, now, "longer migration");
+            assert!(s.take_lock(&again, false).await.unwrap());
+            assert_eq!(s.locks(now).await.unwrap(), vec![again.clone()]);
+            let taken = lock(&bob, now, "admin's");
+            assert!(s.take_lock(&taken, true).await.unwrap());
+            assert_eq!(s.locks(now).await.unwrap(), vec![taken.clone()]);
+            // Expired: no longer listed, and anyone may lock.
+            let later = now + chrono::Duration::hours(2);
+            assert_eq!(s.locks(later).await.unwrap(), vec![]);
+            assert_eq!(
+                s.locks(later - chrono::Duration::seconds(1))
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            let after = lock(&alice, later, "after");
+            assert!(s.take_lock(&after, false).await.unwrap());
+            // A lock on every connector is its own target.
+            let all = LockRecord {
+                instance: String::new(),
+                connector_id: EVERY_CONNECTOR.into(),
+                connector_name: "every connector".into(),
+                owner_name: None,
+                ..lock(&bob, later, "all")
+            };
+            assert!(s.take_lock(&all, false).await.unwrap());
+            // Oldest first; at the same time, by target.
+            assert_eq!(
+                s.locks(later).await.unwrap(),
+                vec![all.clone(), after.clone()]
+            );
+            assert!(s.remove_lock("jira", "okta-1").await.unwrap());
+            assert!(!s.remove_lock("jira", "okta-1").await.unwrap());
+            assert_eq!(s.locks(later).await.unwrap(), vec![all]);
+            assert!(s.remove_lock("", EVERY_CONNECTOR).await.unwrap());
+            assert_eq!(s.locks(later).await.unwrap(), vec![]);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_protected_alert_is_claimed_once_per_channel_and_sync() {
+    on_each_backend(
+        "a_protected_alert_is_claimed_once_per_channel_and_sync",
+        |s, _url| async move {
+            let ops = crate::domain::Principal::new(Platform::Slack, "COPS");
+            let mm = crate::domain::Principal::new(Platform::Mattermost, "COPS");
+            assert!(s.claim_protected_alert(&ops, "jira", 97).await.unwrap());
+            assert!(!s.claim_protected_alert(&ops, "jira", 97).await.unwrap());
+            assert!(s.claim_protected_alert(&mm, "jira", 97).await.unwrap());
+            assert!(s.claim_protected_alert(&ops, "conf", 97).await.unwrap());
+            assert!(s.claim_protected_alert(&ops, "jira", 98).await.unwrap());
+            s.release_protected_alert(&ops, "jira", 97).await.unwrap();
+            assert!(s.claim_protected_alert(&ops, "jira", 97).await.unwrap());
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_schema_newer_than_the_binary_is_refused_clearly() {
     on_each_backend(
         "a_schema_newer_than_the_binary_is_refused_clearly",

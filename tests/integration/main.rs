@@ -15,6 +15,7 @@ mod directory;
 mod health;
 mod history;
 mod jobs;
+mod locks;
 mod mattermost;
 mod notify;
 mod postgres;

@@ -4,8 +4,10 @@
 
 mod chat;
 mod confirm;
+mod freeze;
 mod instances;
 mod notify;
+mod protect;
 mod roles;
 mod service;
 mod timing;
@@ -67,6 +69,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let public_url = confirm::public_url(raw.public_url, mattermost.is_some(), &roles, &mut p);
     let confirm = confirm::confirm(raw.confirm, &mut p);
     let guards = confirm::guards(raw.guards, &mut p);
+    let freezes = freeze::freezes(raw.freeze, &instances, &mut p);
+    let protect = protect::protect(raw.protect, &mut p);
     p.into_result(Config {
         listen,
         metrics_listen,
@@ -84,6 +88,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         public_url,
         confirm,
         guards,
+        freezes,
+        protect,
     })
 }
 

@@ -51,7 +51,12 @@ fn route(
 }
 
 /// A route naming an instance that does not exist would never announce anything.
-fn check_instance(name: Option<&str>, key: &str, instances: &[InstanceConfig], p: &mut Problems) {
+pub(super) fn check_instance(
+    name: Option<&str>,
+    key: &str,
+    instances: &[InstanceConfig],
+    p: &mut Problems,
+) {
     let Some(name) = name else {
         return;
     };
