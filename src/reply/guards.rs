@@ -22,7 +22,7 @@ pub fn share_reason(deleted: u64, previous: u64, share: f64) -> String {
 /// A job's outcome, marked as a mass-deletion alert.
 pub fn alert(mut outcome: Message, alert: &DeletionAlert, slash: &str) -> Message {
     outcome.tone = Tone::Warning;
-    outcome.title = format!("⚠️ Mass deletion — {}", outcome.title);
+    outcome.title = format!("Mass deletion — {}", outcome.title);
     outcome.blocks.insert(
         0,
         Block::Text(
@@ -40,7 +40,10 @@ pub fn alert(mut outcome: Message, alert: &DeletionAlert, slash: &str) -> Messag
         Block::Context(
             Text::new()
                 .plain("Until an admin acknowledges it (")
-                .code(format!("{slash} acknowledge {}", alert.connector_id))
+                .code(format!(
+                    "{slash} acknowledge {}",
+                    quoted(&alert.connector_name)
+                ))
                 .plain("), starting a sync of this connector from chat asks for confirmation."),
         ),
     );
@@ -99,4 +102,13 @@ pub fn acknowledged(connector: &str, by: &str, n: u64) -> Message {
         .text(format!(
             "Acknowledged by {by}: starting a sync of {connector} no longer asks for confirmation."
         ))
+}
+
+/// A connector name as it is typed in a command: quoted when it has spaces.
+fn quoted(name: &str) -> String {
+    if name.contains(char::is_whitespace) {
+        format!("\"{name}\"")
+    } else {
+        name.to_string()
+    }
 }

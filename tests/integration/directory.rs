@@ -450,3 +450,95 @@ async fn on_mattermost_the_directory_id_is_typed_into_a_dialog() {
     assert_eq!(posted.3["channel_id"], MM_OPS_CHANNEL);
     bot.bot.stop().await;
 }
+
+#[tokio::test]
+async fn a_mass_deletion_is_an_alert_and_run_asks_first_until_an_admin_acknowledges() {
+    use usersync_bot::simulator::UserUpdate;
+    let sim = simulator(ApiFlavour::V2, std::time::Duration::from_millis(100)).await;
+    let slack = FakeSlackHandle::start().await;
+    let extra = "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\n\n[guards]\nmax_deleted = 1\n\n[[notify]]\nconnectors = [\"*\"]\nchannel = \"slack:C0FAILURES\"\non = [\"failure\"]\n";
+    let mut setup = BotSetup::new(&sim);
+    setup.extra = extra;
+    setup.slack_extra = format!(
+        "bot_token = \"xoxb-test-token\"\napi_base_url = \"http://{}/api\"",
+        slack.addr
+    );
+    let bot = setup.start().await;
+    // Two users leave the identity provider: the next sync deletes both.
+    for name in ["leaver.one", "leaver.two"] {
+        sim.state()
+            .put_user(OKTA, name, UserUpdate::default())
+            .unwrap();
+    }
+    let first = bot.command(&run_cmd(&slack, "run okta", "before")).await;
+    assert!(visible(&first).contains("Sync of Okta started"), "{first}");
+    let ordinary = wait_outcome(&slack, 1).await;
+    assert!(
+        !visible(&ordinary[0].1).contains("Mass deletion"),
+        "one deletion is within the guard"
+    );
+    for name in ["leaver.one", "leaver.two"] {
+        sim.state().remove_user(OKTA, name).unwrap();
+    }
+    let triggers = || {
+        sim.state()
+            .calls()
+            .iter()
+            .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+            .count()
+    };
+    bot.command(&run_cmd(&slack, "run okta", "mass")).await;
+    let outcome = wait_for("the alert", || async {
+        outcomes(&slack)
+            .into_iter()
+            .map(|(_, b)| visible(&b))
+            .find(|t| t.contains("Mass deletion"))
+    })
+    .await;
+    assert!(
+        outcome.contains("users — more than the 1 that [guards] max_deleted allows"),
+        "{outcome}"
+    );
+    assert!(outcome.contains("/usersync acknowledge Okta"), "{outcome}");
+    // The failure route hears of it too, once.
+    let to_failures = wait_for("the alert on the failure route", || async {
+        let posts: Vec<Value> = slack_calls(&slack, "/api/chat.postMessage")
+            .into_iter()
+            .filter(|b| b["channel"] == "C0FAILURES" && visible(b).contains("Mass deletion"))
+            .collect();
+        (!posts.is_empty()).then_some(posts)
+    })
+    .await;
+    assert_eq!(to_failures.len(), 1);
+
+    // Now `run` asks first, and sends nothing until confirmed.
+    let before = triggers();
+    let asks = bot.command(&run_cmd(&slack, "run okta", "asks")).await;
+    let text = visible(&asks);
+    assert!(text.contains("Run Okta anyway?"), "{text}");
+    assert_eq!(triggers(), before, "nothing triggered before the click");
+    let token = slack_token(&asks, "usersync_confirm");
+    let not_admin = visible(&bot.say_to(&slack, OPERATOR, "acknowledge okta").await);
+    assert!(not_admin.contains("admin"), "{not_admin}");
+    let ran = bot
+        .slack_click(&slack, OPERATOR, "usersync_confirm", &token, "anyway")
+        .await;
+    assert!(visible(&ran).contains("Sync of Okta started"), "{ran}");
+    assert_eq!(triggers(), before + 1, "one sync, on the confirming click");
+    wait_for("the sync to end", || async {
+        sim.state()
+            .last_sync_status(OKTA)
+            .ok()
+            .filter(|s| s["status"] != "RUNNING" && s["status"] != "SCHEDULED")
+    })
+    .await;
+
+    // An admin acknowledges: `run` no longer asks.
+    let ack = visible(&bot.say_to(&slack, ADMIN, "acknowledge okta").await);
+    assert!(ack.contains("Alert on Okta acknowledged"), "{ack}");
+    let again = visible(&bot.say_to(&slack, ADMIN, "acknowledge okta").await);
+    assert!(again.contains("No open alert on Okta"), "{again}");
+    let plain = bot.command(&run_cmd(&slack, "run okta", "plain")).await;
+    assert!(!visible(&plain).contains("anyway"), "{plain}");
+    bot.bot.stop().await;
+}
