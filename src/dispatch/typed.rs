@@ -9,7 +9,7 @@ use crate::chat::click::Submission;
 use crate::command::{self, Command};
 use crate::domain::{Invocation, Principal};
 use crate::handlers;
-use crate::message::Message;
+use crate::message::{ButtonAction, Message};
 use crate::reply::change::ClickRefusal;
 use crate::reply::{self, Outcome};
 use crate::revisions::ChangedBy;
@@ -227,12 +227,26 @@ async fn confirm(
         }
     };
     if approvers.len() < needed as usize {
+        let buttons = (
+            app.key
+                .button_token(&pending.id, ButtonAction::Confirm.as_str()),
+            app.key
+                .button_token(&pending.id, ButtonAction::Cancel.as_str()),
+        );
+        let callback = app
+            .config
+            .public_url
+            .as_ref()
+            .filter(|_| pending.platform == crate::domain::Platform::Mattermost)
+            .map(|base| format!("{base}/mattermost/actions"));
         let message = reply::directory::approved(
             &pending.connector_name,
             &directory,
             &who,
             approvers.len(),
             needed,
+            buttons,
+            callback,
         );
         let outcome = Outcome::Approved {
             have: approvers.len(),

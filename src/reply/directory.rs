@@ -187,19 +187,41 @@ pub fn deleted(
     }
 }
 
-/// A confirmation recorded, waiting for another admin.
+/// A confirmation recorded, waiting for another admin: posted where the channel sees it,
+/// with the buttons for the next admin.
 pub fn approved(
     connector: &str,
     directory_id: &str,
     by: &str,
     have: usize,
     needed: u32,
+    buttons: (String, String),
+    callback_url: Option<String>,
 ) -> Message {
-    Message::new(Tone::Info, format!("Deletion of directory {directory_id} confirmed by {by}"))
+    Message::new(Tone::Warning, format!("Deletion of directory {directory_id} confirmed by {by}"))
         .in_channel()
         .text(format!(
-            "{have} of {needed} confirmations. Another admin must confirm on the prompt of {connector} before anything is deleted."
+            "{have} of {needed} confirmations. Another admin must type the directory id before directory {directory_id} of {connector} and every user in it are deleted. There is no undo."
         ))
+        .push(Block::Actions {
+            buttons: vec![
+                Button {
+                    action: ButtonAction::Confirm,
+                    label: "Confirm deletion…".into(),
+                    style: ButtonStyle::Danger,
+                    token: buttons.0,
+                    confirm: None,
+                },
+                Button {
+                    action: ButtonAction::Cancel,
+                    label: "Cancel".into(),
+                    style: ButtonStyle::Default,
+                    token: buttons.1,
+                    confirm: None,
+                },
+            ],
+            callback_url,
+        })
 }
 
 /// The product refused or could not be reached.

@@ -310,6 +310,8 @@ async fn two_admins_must_confirm_and_the_requesters_second_confirmation_does_not
         "{twice}"
     );
 
+    // The second admin confirms on the message the channel now sees.
+    let token = slack_token(&waiting, "usersync_confirm");
     let view = open_modal(&bot, &slack, SECOND_ADMIN, &token, 1).await;
     assert_eq!(
         submit_modal(&bot, SECOND_ADMIN, &view, OKTA_DIRECTORY).await,
@@ -540,5 +542,33 @@ async fn a_mass_deletion_is_an_alert_and_run_asks_first_until_an_admin_acknowled
     assert!(again.contains("No open alert on Okta"), "{again}");
     let plain = bot.command(&run_cmd(&slack, "run okta", "plain")).await;
     assert!(!visible(&plain).contains("anyway"), "{plain}");
+    bot.bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_deletion_confirmed_after_its_ttl_deletes_nothing() {
+    let sim = simulator(ApiFlavour::V2, std::time::Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let mut setup = BotSetup::new(&sim);
+    setup.extra = "[confirm]\nttl = \"1s\"\n";
+    let bot = setup.start().await;
+    let text = visible(&bot.say_to(&slack, ADMIN, "delete-directory okta").await);
+    let code = text
+        .split("/usersync confirm ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no confirm command in {text}"))
+        .to_string();
+    let expiry = std::time::Instant::now() + std::time::Duration::from_millis(1100);
+    wait_for("the ttl to pass", || async {
+        (std::time::Instant::now() >= expiry).then_some(())
+    })
+    .await;
+    let late = visible(
+        &bot.say_to(&slack, ADMIN, &format!("confirm {code} 10200"))
+            .await,
+    );
+    assert!(late.contains("This confirmation expired"), "{late}");
+    assert!(deletes(&sim).is_empty());
     bot.bot.stop().await;
 }
