@@ -13,7 +13,7 @@ use crate::reply::change::ClickRefusal;
 use crate::reply::error::StoreAction;
 use crate::reply::jobs::SyncStarted;
 use crate::reply::{self, CommandError, Outcome, Reply};
-use crate::store::{JobKind, JobRecord, PendingRecord, PendingState};
+use crate::store::{JobKind, JobRecord, PendingRecord};
 
 pub async fn run(
     app: &App,
@@ -67,29 +67,19 @@ async fn ask_after_mass_deletion(
             return Ok(None);
         }
     };
-    let now = chrono::Utc::now();
-    let pending = PendingRecord {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        platform: inv.platform,
-        user_id: inv.user.id.clone(),
-        user_name: inv.user_name.clone(),
-        channel_id: inv.channel.id.clone(),
-        command_text: inv.text.clone(),
-        instance: instance.to_string(),
-        connector_id: found.connector.unique_id.clone(),
-        connector_name: found.connector.display_name().to_string(),
-        operation: serde_json::json!({"format": RUN_FORMAT, "local": local}),
-        fingerprint: String::new(),
-        created_at: now,
-        expires_at: now + chrono::Duration::from_std(app.config.confirm.ttl).unwrap_or_default(),
-        state: PendingState::Pending,
-        settled_by: None,
-        settled_at: None,
-    };
-    app.store
-        .insert_pending(&pending)
-        .await
-        .map_err(|e| CommandError::store(StoreAction::RecordConfirmation, e))?;
+    let pending = super::pending::create(
+        app,
+        inv,
+        super::pending::Operation {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            instance,
+            connector_id: &found.connector.unique_id,
+            connector_name: found.connector.display_name(),
+            operation: serde_json::json!({"format": RUN_FORMAT, "local": local}),
+            fingerprint: String::new(),
+        },
+    )
+    .await?;
     let callback_url = app
         .config
         .public_url
@@ -130,29 +120,7 @@ pub async fn run_confirmed(
     pending: &PendingRecord,
     inv: &Invocation,
 ) -> Result<(Message, Outcome), ClickRefusal> {
-    match app
-        .store
-        .settle_pending(
-            &pending.id,
-            PendingState::Confirmed,
-            &inv.user.to_string(),
-            chrono::Utc::now(),
-        )
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(ClickRefusal::Settled {
-                state: PendingState::Confirmed,
-                by: None,
-            })
-        }
-        Err(_) => {
-            return Err(ClickRefusal::Unavailable(
-                "The bot's store cannot be written.".into(),
-            ))
-        }
-    }
+    super::pending::use_up(app, pending, &inv.user.to_string()).await?;
     let client = app.instance(Some(&pending.instance)).map_err(|_| {
         ClickRefusal::Unavailable("The connector's instance is no longer configured.".into())
     })?;

@@ -263,30 +263,20 @@ async fn propose_on(
             None => return Err(refused(connector, ChangeRefusal::NoCallbackUrl)),
         },
     };
-    let now = Utc::now();
     let ttl = app.config.confirm.ttl;
-    let pending = PendingRecord {
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        platform: inv.platform,
-        user_id: inv.user.id.clone(),
-        user_name: inv.user_name.clone(),
-        channel_id: inv.channel.id.clone(),
-        command_text: inv.text.clone(),
-        instance: client.instance().to_string(),
-        connector_id: connector.unique_id.clone(),
-        connector_name: connector.display_name().to_string(),
-        operation: patch.to_operation(),
-        fingerprint: settings::state_fingerprint(&before, &app.key),
-        created_at: now,
-        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or_default(),
-        state: PendingState::Pending,
-        settled_by: None,
-        settled_at: None,
-    };
-    app.store
-        .insert_pending(&pending)
-        .await
-        .map_err(|e| CommandError::store(StoreAction::RecordConfirmation, e))?;
+    let pending = super::pending::create(
+        app,
+        inv,
+        super::pending::Operation {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            instance: client.instance(),
+            connector_id: &connector.unique_id,
+            connector_name: connector.display_name(),
+            operation: patch.to_operation(),
+            fingerprint: settings::state_fingerprint(&before, &app.key),
+        },
+    )
+    .await?;
     let requester = reply::who(inv.user_name.as_deref(), &inv.user);
     let message = reply::change::prompt(Prompt {
         instance: client.instance(),
@@ -348,26 +338,7 @@ pub async fn confirm(
             connector: pending.connector_name.clone(),
         });
     }
-    match app
-        .store
-        .settle_pending(&pending.id, PendingState::Confirmed, by, now)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            let settled = app.store.pending(&pending.id).await.ok().flatten();
-            return Err(ClickRefusal::Settled {
-                state: settled
-                    .as_ref()
-                    .map_or(PendingState::Confirmed, |p| p.state),
-                by: settled.and_then(|p| p.settled_by),
-            });
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot use up a confirmation");
-            return Err(unavailable("The bot's store cannot be written."));
-        }
-    }
+    super::pending::use_up(app, pending, by).await?;
     // What the bot saw before the change, so that the revision the change makes holds
     // only the requester's change (one made outside the bot since is recorded as such).
     super::history::record_shown(app, &pending.instance, &current).await;

@@ -15,7 +15,6 @@ use crate::jobs::SyncStart;
 use crate::message::{ButtonAction, Message};
 use crate::reply::change::ClickRefusal;
 use crate::reply::directory::DeletePrompt;
-use crate::reply::error::StoreAction;
 use crate::reply::{self, CommandError, Outcome, Reply};
 use crate::revisions::{self, ChangedBy};
 use crate::store::{JobKind, PendingRecord, PendingState};
@@ -95,30 +94,19 @@ pub async fn propose(app: &App, inv: &Invocation, target: &str) -> Result<Reply,
     {
         tracing::warn!(error = %e, "cannot record the connector's revision");
     }
-    let now = Utc::now();
-    let ttl = app.config.confirm.ttl;
-    let pending = PendingRecord {
-        id: new_code(),
-        platform: inv.platform,
-        user_id: inv.user.id.clone(),
-        user_name: inv.user_name.clone(),
-        channel_id: inv.channel.id.clone(),
-        command_text: inv.text.clone(),
-        instance: client.instance().to_string(),
-        connector_id: connector.unique_id.clone(),
-        connector_name: name.clone(),
-        operation: json!({"format": DELETE_FORMAT, "directory_id": directory_id}),
-        fingerprint: settings::state_fingerprint(&before, &app.key),
-        created_at: now,
-        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or_default(),
-        state: PendingState::Pending,
-        settled_by: None,
-        settled_at: None,
-    };
-    app.store
-        .insert_pending(&pending)
-        .await
-        .map_err(|e| CommandError::store(StoreAction::RecordConfirmation, e))?;
+    let pending = super::pending::create(
+        app,
+        inv,
+        super::pending::Operation {
+            id: new_code(),
+            instance: client.instance(),
+            connector_id: &connector.unique_id,
+            connector_name: &name,
+            operation: json!({"format": DELETE_FORMAT, "directory_id": directory_id}),
+            fingerprint: settings::state_fingerprint(&before, &app.key),
+        },
+    )
+    .await?;
     let requester = reply::who(inv.user_name.as_deref(), &inv.user);
     let message = prompt_for(
         app,
@@ -215,23 +203,7 @@ pub async fn delete(
             connector: pending.connector_name.clone(),
         });
     }
-    match app
-        .store
-        .settle_pending(&pending.id, PendingState::Confirmed, &settler, now)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(ClickRefusal::Settled {
-                state: PendingState::Confirmed,
-                by: None,
-            })
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot use up a confirmation");
-            return Err(unavailable("The bot's store cannot be written."));
-        }
-    }
+    super::pending::use_up(app, pending, &settler).await?;
     // The snapshot: the settings as they were just before the deletion.
     let revision = match revisions::record(
         app.store.as_ref(),
@@ -394,25 +366,7 @@ pub async fn recreate(
     let client = app
         .instance(Some(&pending.instance))
         .map_err(|_| unavailable("The connector's instance is no longer configured."))?;
-    match app
-        .store
-        .settle_pending(
-            &pending.id,
-            PendingState::Confirmed,
-            &inv.user.to_string(),
-            Utc::now(),
-        )
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(ClickRefusal::Settled {
-                state: PendingState::Confirmed,
-                by: None,
-            })
-        }
-        Err(_) => return Err(unavailable("The bot's store cannot be written.")),
-    }
+    super::pending::use_up(app, pending, &inv.user.to_string()).await?;
     let saved = client
         .merge_patch_connector(&pending.connector_id, &json!({}))
         .await

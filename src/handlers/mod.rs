@@ -8,6 +8,7 @@ pub mod change;
 pub mod directory;
 mod history;
 pub mod locks;
+mod pending;
 mod reads;
 pub mod resolve;
 mod watch;

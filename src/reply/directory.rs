@@ -168,21 +168,7 @@ pub fn deleted(
         "The way back: save the connector to create its directory again (under a new id), then sync. \"Recreate and sync\" does both.",
     );
     match recreate {
-        Some((token, callback_url)) => m.push(Block::Actions {
-            buttons: vec![Button {
-                action: ButtonAction::Confirm,
-                label: "Recreate and sync".into(),
-                style: ButtonStyle::Default,
-                token,
-                confirm: Some(ConfirmDialog {
-                    title: format!("Recreate the directory of {connector}?"),
-                    text: format!("This saves {connector} unchanged, which creates a new directory, then starts a sync."),
-                    confirm: "Recreate and sync".into(),
-                    deny: "Back".into(),
-                }),
-            }],
-            callback_url,
-        }),
+        Some((token, callback_url)) => m.push(recreate_button(connector, token, callback_url)),
         None => m,
     }
 }
@@ -260,7 +246,14 @@ pub fn gone(
             "The way back: save the connector to create its directory again (under a new id), then sync.",
         );
     match recreate {
-        Some((token, callback_url)) => m.push(Block::Actions {
+        Some((token, callback_url)) => m.push(recreate_button(connector, token, callback_url)),
+        None => m.context("An admin can do it: \"Recreate and sync\" on the deletion's message, or save the connector in the User Sync admin pages."),
+    }
+}
+
+/// The way back after a deletion, as one confirmed button.
+fn recreate_button(connector: &str, token: String, callback_url: Option<String>) -> Block {
+    Block::Actions {
             buttons: vec![Button {
                 action: ButtonAction::Confirm,
                 label: "Recreate and sync".into(),
@@ -274,7 +267,5 @@ pub fn gone(
                 }),
             }],
             callback_url,
-        }),
-        None => m.context("An admin can do it: \"Recreate and sync\" on the deletion's message, or save the connector in the User Sync admin pages."),
-    }
+        }
 }
