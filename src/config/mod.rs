@@ -15,9 +15,10 @@ use std::path::Path;
 
 pub use crate::domain::Principal;
 pub use types::{
-    Config, ConfigError, ConfirmConfig, GuardsConfig, JobsConfig, MattermostConfig, NotifyOn,
-    NotifyRoute, SlackConfig, WatchConfig, DEFAULT_CONFIG_FILE, DEFAULT_CONFIRM_TTL,
-    DEFAULT_INLINE_BUDGET, DEFAULT_SLASH_COMMAND, DEFAULT_WATCH_INTERVAL, RESPONSE_URL_LIFETIME,
+    ClusterConfig, Config, ConfigError, ConfirmConfig, GuardsConfig, JobsConfig, MattermostConfig,
+    NotifyOn, NotifyRoute, SlackConfig, WatchConfig, DEFAULT_CONFIG_FILE, DEFAULT_CONFIRM_TTL,
+    DEFAULT_INLINE_BUDGET, DEFAULT_LEASE, DEFAULT_SLASH_COMMAND, DEFAULT_WATCH_INTERVAL,
+    RESPONSE_URL_LIFETIME,
 };
 
 impl Config {

@@ -28,6 +28,13 @@ pub(super) struct RawConfig {
     pub(super) public_url: Option<String>,
     pub(super) confirm: Option<RawConfirm>,
     pub(super) guards: Option<RawGuards>,
+    pub(super) cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub(super) lease: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

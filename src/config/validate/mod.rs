@@ -3,6 +3,7 @@
 //! listed in the order of the sections below.
 
 mod chat;
+mod cluster;
 mod confirm;
 mod instances;
 mod notify;
@@ -67,6 +68,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let public_url = confirm::public_url(raw.public_url, mattermost.is_some(), &roles, &mut p);
     let confirm = confirm::confirm(raw.confirm, &mut p);
     let guards = confirm::guards(raw.guards, &mut p);
+    let cluster = cluster::cluster(raw.cluster, &mut p);
     p.into_result(Config {
         listen,
         metrics_listen,
@@ -84,6 +86,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         public_url,
         confirm,
         guards,
+        cluster,
     })
 }
 
