@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::jobs::Jobs;
 use crate::notify::Watcher;
 use crate::signing::BotKey;
-use crate::store::StoreError;
+use crate::store::{Replica, StoreError};
 use crate::usersync::{UserSyncClient, UserSyncError};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,24 +76,26 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         let outbox = outbox(&config)?;
         let (audit, writer) = AuditLog::spawn(store.clone());
+        let replica = Replica::this_process(config.cluster.lease);
+        tracing::info!(owner = %replica.owner, lease = ?replica.lease, "this replica's name in its leases");
         let jobs = Jobs::new(
             store.clone(),
             instances.clone(),
             outbox.clone(),
             config.jobs,
             config.slash_command.clone(),
+            replica.clone(),
         );
         jobs.resume().await?;
         let watcher = Watcher::new(
             store.clone(),
             outbox.clone(),
-            config.routes.clone(),
-            config.watch.interval,
             jobs.pollers().clone(),
-            config.slash_command.clone(),
             key.clone(),
+            &config,
+            replica,
         );
-        watcher.start(&instances);
+        watcher.start(&instances).await;
         tokio::spawn(forget_old_deliveries(store.clone()));
         let app = App {
             config,

@@ -36,13 +36,24 @@ impl Jobs {
     }
 
     /// Records the end of a job, then delivers its outcome.
-    pub(super) async fn finish(&self, mut job: JobRecord, message: Message) {
-        job.delivery = Delivery::Posting;
-        self.save(&mut job).await;
+    pub(super) async fn finish(&self, job: JobRecord, message: Message) {
         self.deliver(job, message).await;
     }
 
+    /// Posts the outcome once: recorded as posting first — only while this replica holds
+    /// the job's lease for longer than a post takes, so that nobody else can be posting it
+    /// too — and as posted (or undeliverable) after. Without the lease nothing is posted:
+    /// the job is left to whoever holds it, or takes it once the lease runs out.
     async fn deliver(&self, mut job: JobRecord, message: Message) {
+        job.delivery = Delivery::Posting;
+        match self.save_leased(&mut job, self.post_margin()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "cannot record a job's outcome as posting; not posting it now");
+                return;
+            }
+        }
         match self.post(&mut job, &message, 0).await {
             Ok(()) => {
                 job.delivery = Delivery::Posted;
@@ -57,8 +68,13 @@ impl Jobs {
         self.save(&mut job).await;
     }
 
-    /// Delivers the outcome of a job that finished before a restart.
-    pub(super) async fn redeliver(self: std::sync::Arc<Self>, job: JobRecord) {
+    /// Delivers the outcome of a job that finished before a restart (or on a replica that
+    /// went away), unless its lease is lost first.
+    pub(super) async fn redeliver(
+        self: std::sync::Arc<Self>,
+        job: JobRecord,
+        lost: tokio::sync::watch::Receiver<bool>,
+    ) {
         let status: Option<SyncStatus> = job
             .last_status
             .clone()
@@ -67,6 +83,9 @@ impl Jobs {
             (Some(client), Some(s), JobState::Done) => self.outcome(client, &job, &s).await,
             _ => reply::jobs::ended(&job),
         };
+        if *lost.borrow() {
+            return;
+        }
         self.deliver(job, message).await;
     }
 
@@ -110,8 +129,8 @@ impl Jobs {
 
     /// Keeps one progress message up to date: the command's reply, replaced through
     /// `response_url` while posts are to spare (Slack); else a message of the bot's,
-    /// edited with its token.
-    pub(super) async fn progress(&self, job: &mut JobRecord, s: &SyncStatus) {
+    /// edited with its token. `false` when the job's lease was lost meanwhile.
+    pub(super) async fn progress(&self, job: &mut JobRecord, s: &SyncStatus) -> bool {
         let platform = job.platform;
         let message = reply::jobs::progress(job, s);
         let replace = self.outbox.can_replace_reply(platform)
@@ -128,7 +147,7 @@ impl Jobs {
         if let Err(e) = result {
             tracing::warn!(job = job.id, error = %e, "progress update failed");
         }
-        self.save(job).await;
+        self.save(job).await
     }
 
     /// Edits the job's progress message, posting it first if there is none yet.

@@ -8,6 +8,7 @@
 
 mod deliver;
 mod follow;
+mod lease;
 pub mod poller;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::chat::outbox::Outbox;
 use crate::config::JobsConfig;
 use crate::domain::{Invocation, Platform};
 use crate::reply::jobs::UserUpdate;
-use crate::store::{Delivery, JobKind, JobRecord, JobState, Store, StoreError};
+use crate::store::{Claim, Delivery, JobKind, JobRecord, JobState, Replica, Store, StoreError};
 use crate::usersync::{SyncStatus, UserSyncClient, UserSyncError};
 use poller::Pollers;
 
@@ -47,6 +48,14 @@ pub struct Jobs {
     /// One lock per (instance, connector): starting a sync is check-then-trigger, and two
     /// people must not both pass the check.
     start_locks: std::sync::Mutex<StartLocks>,
+    /// This replica's name in the leases it holds.
+    owner: String,
+    /// How long a lease lasts unrenewed (`[cluster] lease`).
+    lease: std::time::Duration,
+    /// The jobs this replica holds the leases of, and follows or delivers.
+    held: lease::HeldJobs,
+    /// The task renewing and claiming leases.
+    lease_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// What `run` achieved.
@@ -82,9 +91,14 @@ impl Jobs {
         outbox: Outbox,
         settings: JobsConfig,
         slash_command: String,
+        replica: Replica,
     ) -> Arc<Jobs> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         Arc::new(Jobs {
+            owner: replica.owner,
+            lease: replica.lease,
+            held: lease::HeldJobs::default(),
+            lease_task: std::sync::Mutex::new(None),
             store,
             clients,
             outbox,
@@ -232,12 +246,6 @@ impl Jobs {
         &self.pollers
     }
 
-    /// Stops following: tasks end at their next step; the store keeps the jobs for the
-    /// next start.
-    pub fn stop(&self) {
-        let _ = self.shutdown_tx.send(true);
-    }
-
     /// Whether outcomes can be posted after the `response_url` has expired.
     pub fn can_post_late(&self, platform: Platform) -> bool {
         self.outbox.has_bot_token(platform)
@@ -247,31 +255,32 @@ impl Jobs {
         self.clients.iter().find(|c| c.instance() == instance)
     }
 
-    /// Stores a new job and starts following it.
+    /// Stores a new job and starts following it, with its lease held by this replica.
     pub async fn start(self: &Arc<Self>, mut job: JobRecord) -> Result<i64, StoreError> {
-        job.id = self.store.insert_job(&job).await?;
-        let id = job.id;
-        if job.state == JobState::Following {
-            tokio::spawn(self.clone().follow(job));
+        if job.state != JobState::Following {
+            return self.store.insert_job(&job).await;
         }
+        let asked = std::time::Instant::now();
+        job.id = self
+            .store
+            .insert_leased_job(&job, &self.owner, self.lease)
+            .await?;
+        let id = job.id;
+        self.spawn_held(job, asked);
         Ok(id)
     }
 
-    /// Picks up every job the store holds open: following ones are followed again, and
-    /// finished ones whose outcome was not delivered are delivered now.
+    /// Picks up the open jobs nobody holds (at start: those this process held before it
+    /// restarted, on a single-process store) — following ones are followed again, and
+    /// finished ones whose outcome was not delivered are delivered now — then keeps the
+    /// leases: renewed, and open jobs claimed as other replicas leave them.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let open = self.store.open_jobs().await?;
-        let n = open.len();
-        for job in open {
-            if job.state == JobState::Following {
-                tokio::spawn(self.clone().follow(job));
-            } else {
-                tokio::spawn(self.clone().redeliver(job));
-            }
-        }
+        let n = self.claim(Claim::AtStart).await?;
         if n > 0 {
             tracing::info!(jobs = n, "resumed open jobs");
         }
+        let task = tokio::spawn(self.clone().keep_leases());
+        *self.lease_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(n)
     }
 
@@ -315,10 +324,36 @@ impl Jobs {
             })
     }
 
-    async fn save(&self, job: &mut JobRecord) {
+    /// Writes the job while this replica holds its lease for `valid_for` more: `Ok(false)`
+    /// when it does not (nothing written; another replica may follow the job).
+    async fn save_leased(
+        &self,
+        job: &mut JobRecord,
+        valid_for: std::time::Duration,
+    ) -> Result<bool, StoreError> {
         job.updated_at = Utc::now();
-        if let Err(e) = self.store.update_job(job).await {
-            tracing::error!(job = job.id, error = %e, "cannot save a job");
+        let written = self
+            .store
+            .update_leased_job(job, &self.owner, valid_for)
+            .await?;
+        if !written {
+            tracing::warn!(
+                job = job.id,
+                "the job's lease is no longer held here; leaving it"
+            );
+        }
+        Ok(written)
+    }
+
+    /// Saves what the job saw; `false` when its lease is lost and following it must stop
+    /// here. A store error is logged and following goes on.
+    async fn save(&self, job: &mut JobRecord) -> bool {
+        match self.save_leased(job, std::time::Duration::ZERO).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "cannot save a job");
+                true
+            }
         }
     }
 }

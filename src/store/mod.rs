@@ -293,6 +293,24 @@ pub enum Claim {
     AtStart,
 }
 
+/// A replica of the bot, as it holds leases: its name in them, and how long they last
+/// unrenewed (`[cluster] lease`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub owner: String,
+    pub lease: Duration,
+}
+
+impl Replica {
+    /// This process, with a fresh [`owner_id`].
+    pub fn this_process(lease: Duration) -> Replica {
+        Replica {
+            owner: owner_id(),
+            lease,
+        }
+    }
+}
+
 /// A replica's name in the leases it holds: host name, process id and a random part, so
 /// that two processes (even one restarted with the same pid) never share one.
 pub fn owner_id() -> String {
