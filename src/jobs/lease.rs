@@ -1,5 +1,5 @@
 //! Several replicas, one job each: a replica follows only the jobs whose lease it holds in
-//! the store. A background task renews them every third of `[cluster] lease` and claims
+//! the store. A background task renews them every quarter of `[cluster] lease` and claims
 //! open jobs nobody holds (a replica died, or stopped and released them); a job whose
 //! lease is lost stops being followed here and posts nothing more from here.
 //!
@@ -68,7 +68,7 @@ impl Jobs {
     /// How long the lease of a job must still be good for a post to go out: longer than a
     /// post takes, so that nobody else can have taken the job when it lands.
     pub(super) fn post_margin(&self) -> Duration {
-        self.lease / 2
+        self.replica.post_margin()
     }
 
     /// Whether this replica holds the job's lease for at least `margin` more.
@@ -86,13 +86,13 @@ impl Jobs {
 
     /// This replica's name in the leases it holds.
     pub fn owner(&self) -> &str {
-        &self.owner
+        &self.replica.owner
     }
 
     /// Follows (or delivers) a job whose lease was taken at `asked` (when the request that
     /// took it was sent), unless a task of this replica already does.
     pub(super) fn spawn_held(self: &Arc<Self>, job: JobRecord, asked: Instant) {
-        let valid_until = asked + self.lease;
+        let valid_until = asked + self.replica.ttl();
         let (stop, stopped) = watch::channel(false);
         let generation = {
             let mut held = self.held.lock();
@@ -135,7 +135,7 @@ impl Jobs {
         let asked = Instant::now();
         let claimed = self
             .store
-            .claim_jobs(&self.owner, self.lease, claim)
+            .claim_jobs(&self.replica.owner, self.replica.ttl(), claim)
             .await?;
         let n = claimed.len();
         for job in claimed {
@@ -145,7 +145,7 @@ impl Jobs {
             }
             tracing::info!(
                 job = job.id,
-                owner = %self.owner,
+                owner = %self.replica.owner,
                 "took over a job nobody held"
             );
             self.spawn_held(job, asked);
@@ -162,7 +162,7 @@ impl Jobs {
         let asked = Instant::now();
         let kept = match self
             .store
-            .renew_job_leases(&self.owner, &ids, self.lease)
+            .renew_job_leases(&self.replica.owner, &ids, self.replica.ttl())
             .await
         {
             Ok(kept) => Some(kept),
@@ -176,7 +176,7 @@ impl Jobs {
         held.retain(|id, h| {
             let keep = match &kept {
                 Some(kept) if kept.binary_search(id).is_ok() => {
-                    h.valid_until = asked + self.lease;
+                    h.valid_until = asked + self.replica.ttl();
                     true
                 }
                 Some(_) => false,
@@ -194,10 +194,10 @@ impl Jobs {
         });
     }
 
-    /// Renews and claims every third of the lease, until the engine stops.
+    /// Renews and claims every quarter of the lease, until the engine stops.
     pub(super) async fn keep_leases(self: Arc<Self>) {
         let mut shutdown = self.shutdown.clone();
-        let every = self.lease / 3;
+        let every = self.replica.tick();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -232,7 +232,11 @@ impl Jobs {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let keep = self.held.ids();
-        match self.store.release_job_leases(&self.owner, &keep).await {
+        match self
+            .store
+            .release_job_leases(&self.replica.owner, &keep)
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(jobs = n, "released the leases of jobs"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot release the leases of jobs"),

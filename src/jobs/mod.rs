@@ -48,10 +48,8 @@ pub struct Jobs {
     /// One lock per (instance, connector): starting a sync is check-then-trigger, and two
     /// people must not both pass the check.
     start_locks: std::sync::Mutex<StartLocks>,
-    /// This replica's name in the leases it holds.
-    owner: String,
-    /// How long a lease lasts unrenewed (`[cluster] lease`).
-    lease: std::time::Duration,
+    /// This replica, as it holds leases.
+    replica: Replica,
     /// The jobs this replica holds the leases of, and follows or delivers.
     held: lease::HeldJobs,
     /// The task renewing and claiming leases.
@@ -95,8 +93,7 @@ impl Jobs {
     ) -> Arc<Jobs> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         Arc::new(Jobs {
-            owner: replica.owner,
-            lease: replica.lease,
+            replica,
             held: lease::HeldJobs::default(),
             lease_task: std::sync::Mutex::new(None),
             store,
@@ -263,7 +260,7 @@ impl Jobs {
         let asked = std::time::Instant::now();
         job.id = self
             .store
-            .insert_leased_job(&job, &self.owner, self.lease)
+            .insert_leased_job(&job, &self.replica.owner, self.replica.ttl())
             .await?;
         let id = job.id;
         self.spawn_held(job, asked);
@@ -334,7 +331,7 @@ impl Jobs {
         job.updated_at = Utc::now();
         let written = self
             .store
-            .update_leased_job(job, &self.owner, valid_for)
+            .update_leased_job(job, &self.replica.owner, valid_for)
             .await?;
         if !written {
             tracing::warn!(

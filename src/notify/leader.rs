@@ -1,5 +1,5 @@
 //! One watcher in the cluster: the replica holding the store's `watcher` lease looks and
-//! announces; the others stay idle but ready, and try for the lease every third of
+//! announces; the others stay idle but ready, and try for the lease every quarter of
 //! `[cluster] lease`. The lease carries a fencing number that grows each time it changes
 //! hands: before every post (and the bookkeeping that follows it) the leader checks in
 //! the store that it still holds the lease with its number, for longer than a post takes
@@ -25,7 +25,7 @@ pub(super) struct Leadership {
 impl Watcher {
     /// How long the lease must still be good for a post to go out.
     fn post_margin(&self) -> Duration {
-        self.lease / 2
+        self.replica.post_margin()
     }
 
     /// The fencing number, while this replica holds the lease (as last confirmed) for
@@ -50,7 +50,12 @@ impl Watcher {
         };
         match self
             .store
-            .lease_held(WATCHER_LEASE, &self.owner, fence, self.post_margin())
+            .lease_held(
+                WATCHER_LEASE,
+                &self.replica.owner,
+                fence,
+                self.post_margin(),
+            )
             .await
         {
             Ok(held) => held,
@@ -66,18 +71,23 @@ impl Watcher {
         let asked = Instant::now();
         let acquired = self
             .store
-            .acquire_lease(WATCHER_LEASE, &self.owner, self.lease, claim)
+            .acquire_lease(
+                WATCHER_LEASE,
+                &self.replica.owner,
+                self.replica.ttl(),
+                claim,
+            )
             .await;
         let mut leader = self.leader.lock().unwrap_or_else(|p| p.into_inner());
         match acquired {
             Ok(Some(fence)) => {
                 if leader.is_none_or(|l| l.fence != fence) {
-                    tracing::info!(fence, owner = %self.owner, "this replica runs the watcher");
+                    tracing::info!(fence, owner = %self.replica.owner, "this replica runs the watcher");
                     self.leading.send_modify(|n| *n += 1);
                 }
                 *leader = Some(Leadership {
                     fence,
-                    valid_until: asked + self.lease,
+                    valid_until: asked + self.replica.ttl(),
                 });
             }
             Ok(None) => {
@@ -89,12 +99,12 @@ impl Watcher {
         }
     }
 
-    /// Renews (or tries for) the lease every third of it, until the watcher stops.
+    /// Renews (or tries for) the lease every quarter of it, until the watcher stops.
     pub(super) async fn lead(self: Arc<Self>) {
         let mut shutdown = self.shutdown_tx.subscribe();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(self.lease / 3) => {}
+                _ = tokio::time::sleep(self.replica.tick()) => {}
                 _ = shutdown.changed() => return,
             }
             self.campaign(Claim::Expired).await;

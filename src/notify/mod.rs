@@ -60,10 +60,8 @@ pub struct Watcher {
     key: BotKey,
     changes: ChangeAnnouncer,
     shutdown_tx: watch::Sender<bool>,
-    /// This replica's name in the leases it holds.
-    owner: String,
-    /// How long the watcher's lease lasts unrenewed (`[cluster] lease`).
-    lease: Duration,
+    /// This replica, as it holds leases.
+    replica: Replica,
     /// The watcher's lease, while this replica holds it.
     leader: std::sync::Mutex<Option<leader::Leadership>>,
     /// Bumped each time this replica takes the lease, so that the loops look at once.
@@ -92,8 +90,7 @@ impl Watcher {
     ) -> Arc<Watcher> {
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Watcher {
-            owner: replica.owner,
-            lease: replica.lease,
+            replica,
             leader: std::sync::Mutex::new(None),
             leading: watch::channel(0).0,
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -141,7 +138,11 @@ impl Watcher {
             .take()
             .is_some();
         if was_leader {
-            match self.store.release_lease(WATCHER_LEASE, &self.owner).await {
+            match self
+                .store
+                .release_lease(WATCHER_LEASE, &self.replica.owner)
+                .await
+            {
                 Ok(()) => tracing::info!("released the watcher's lease"),
                 Err(e) => tracing::warn!(error = %e, "cannot release the watcher's lease"),
             }

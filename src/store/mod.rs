@@ -309,6 +309,27 @@ impl Replica {
             lease,
         }
     }
+
+    /// How long a lease is taken or renewed for: three quarters of `[cluster] lease`, so
+    /// that with a claim every quarter ([`Replica::tick`]) a dead replica's lease is taken
+    /// over within `[cluster] lease`.
+    pub fn ttl(&self) -> Duration {
+        self.lease * 3 / 4
+    }
+
+    /// How often leases are renewed, and free ones claimed: a quarter of the lease, so
+    /// that one renewal may fail without the lease running out.
+    pub fn tick(&self) -> Duration {
+        self.lease / 4
+    }
+
+    /// How long a lease must still hold for a post to go out under it: longer than a post
+    /// takes, so that nobody else can have taken the lease when the post lands. A renewed
+    /// lease holds for [`Replica::ttl`], and at least half of that before the next
+    /// renewal, which is more than this.
+    pub fn post_margin(&self) -> Duration {
+        self.lease / 4
+    }
 }
 
 /// A replica's name in the leases it holds: host name, process id and a random part, so

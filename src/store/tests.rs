@@ -282,6 +282,20 @@ fn following_job() -> JobRecord {
 const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 const NO_TIME: std::time::Duration = std::time::Duration::ZERO;
 
+#[test]
+fn a_dead_replicas_lease_is_taken_over_within_the_configured_lease() {
+    for secs in [3, 15, 300] {
+        let r = Replica::this_process(std::time::Duration::from_secs(secs));
+        // Written for ttl at the last renewal, claimed at most a tick after it ran out.
+        assert_eq!(r.ttl() + r.tick(), r.lease, "{secs}s");
+        // Just before a renewal a lease still holds for ttl - tick: a post may go out.
+        assert!(r.post_margin() < r.ttl() - r.tick(), "{secs}s");
+    }
+    let (a, b) = (owner_id(), owner_id());
+    assert_ne!(a, b, "two replicas never share a name");
+    assert!(a.contains(&format!("-{}-", std::process::id())), "{a}");
+}
+
 #[tokio::test]
 async fn a_job_lease_is_held_renewed_released_and_lost_on_the_databases_clock() {
     on_each_backend(
