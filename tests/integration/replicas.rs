@@ -6,7 +6,8 @@
 //! loses the lease; a replica stopped with SIGTERM hands its jobs over at once. Skipped
 //! (with a notice) unless `USERSYNC_BOT_TEST_DATABASE_URL` names a server.
 //!
-//! `measure_takeover_and_polls` (ignored) measures what the README reports.
+//! `measure_takeover_after_sigkill` and `measure_upstream_polls` (ignored) measure what
+//! the README reports.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -255,9 +256,13 @@ async fn takeover(replica: &Replica, since: Instant) -> Duration {
     since.elapsed()
 }
 
-/// Exactly one outcome was posted, it says the sync finished, and the product ran one sync.
+/// Exactly one outcome was posted (announcements of the watcher aside), it says the sync
+/// finished, and the product ran one sync.
 fn posted_once(c: &Cluster) {
-    let posted = outcomes(&c.slack);
+    let posted: Vec<_> = outcomes(&c.slack)
+        .into_iter()
+        .filter(|(_, body)| body["channel"] != WATCHED)
+        .collect();
     assert_eq!(posted.len(), 1, "one outcome: {posted:?}");
     assert!(
         visible(&posted[0].1).contains("Sync of Okta finished"),
@@ -476,6 +481,54 @@ async fn with_two_replicas_the_watcher_announces_each_sync_once_even_when_its_le
 }
 
 #[tokio::test]
+async fn the_jobs_replica_polls_and_the_watcher_on_another_reads_what_it_saw() {
+    let test = "the_jobs_replica_polls_and_the_watcher_on_another_reads";
+    let Some(c) = Cluster::new(test, Duration::from_secs(4)).await else {
+        return;
+    };
+    let route = format!(
+        "[[notify]]\nconnectors = [\"okta\"]\nchannel = \"slack:{WATCHED}\"\non = [\"success\"]\n"
+    );
+    let config = c
+        .config(LEASE, &route)
+        .replace("poll_interval = \"100ms\"", "poll_interval = \"500ms\"");
+    let a = c.start("polls-a", &config).await;
+    let b = c.start("polls-b", &config).await;
+    assert_eq!(a.gauge("watcher_leader").await, Some(1));
+    wait_for("the watcher's first look", || async {
+        c.store.handled_sync("jira", OKTA).await.unwrap()
+    })
+    .await;
+    b.command(&run_cmd(&c.slack, "run okta", "polls")).await;
+    let job = c.job_following_its_sync().await;
+    assert_eq!(b.gauge("jobs_held").await, Some(1));
+
+    // The watcher looks every 200 ms, the job's poller polls every 500 ms: the watcher
+    // reads the job's last status from the store rather than polling again.
+    let before = polls_of(&c.sim, OKTA);
+    let window = Duration::from_secs(2);
+    tokio::time::sleep(window).await;
+    let polls = polls_of(&c.sim, OKTA) - before;
+    assert!(
+        (2..=5).contains(&polls),
+        "{polls} polls in {window:?}: the job's poller's alone would be about 4"
+    );
+
+    // Once it ends, the job posts its outcome and the watcher announces the sync, once each.
+    wait_outcome(&c.slack, 1).await;
+    let announced = c.wait_announcements(1).await;
+    let id = job.sync_id.unwrap_or_default();
+    assert!(
+        announced[0].contains(&format!("sync {id}:")),
+        "{announced:?}"
+    );
+    c.job_posted().await;
+    wait_for_more_polls(&c.sim, OKTA, 5).await;
+    assert_eq!(c.announcements().len(), 1);
+    posted_once(&c);
+}
+
+#[tokio::test]
 async fn a_replica_stopped_with_sigterm_hands_its_jobs_over_at_once() {
     let test = "a_replica_stopped_with_sigterm_hands_its_jobs_over_at_once";
     let Some(c) = Cluster::new(test, Duration::from_secs(4)).await else {
@@ -505,14 +558,12 @@ async fn a_replica_stopped_with_sigterm_hands_its_jobs_over_at_once() {
     posted_once(&c);
 }
 
-/// Measures what the README reports, on this machine:
+/// How long after a SIGKILL the other replica holds the job, for two leases, killed at
+/// different points of the renewal period:
 /// `cargo test --test integration replicas::measure -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore = "a measurement, not a test: run it by name"]
-async fn measure_takeover_and_polls() {
-    let Some(_) = fresh_database("measure_takeover_and_polls").await else {
-        return;
-    };
+async fn measure_takeover_after_sigkill() {
     for (lease, samples) in [(LEASE, 5), (Duration::from_secs(15), 3)] {
         let mut took = Vec::new();
         for i in 0..samples {
@@ -546,15 +597,20 @@ async fn measure_takeover_and_polls() {
             took[took.len() - 1]
         );
     }
+}
 
-    // Upstream polls: a job followed on okta (polled every second) and the watcher on okta
-    // and azure (a look every second), over 10 s, with 1 and 3 replicas.
+/// Upstream polls of a connector, with 1 and 3 replicas: a job followed on Okta (polled
+/// every second) and the watcher on Okta and Azure AD (a look every second), over 20 s:
+/// `cargo test --test integration replicas::measure -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a test: run it by name"]
+async fn measure_upstream_polls() {
     for replicas in [1, 3] {
         let Some(c) = Cluster::new("measure", Duration::from_secs(60)).await else {
             return;
         };
         let route = format!(
-            "[[notify]]\nconnectors = [\"okta\", \"azure\"]\nchannel = \"slack:{WATCHED}\"\non = [\"success\"]\n"
+            "[[notify]]\nconnectors = [\"Okta\", \"Azure AD\"]\nchannel = \"slack:{WATCHED}\"\non = [\"success\"]\n"
         );
         let config = c
             .config(LEASE, &route)
@@ -569,7 +625,7 @@ async fn measure_takeover_and_polls() {
             .await;
         c.job_following_its_sync().await;
         let (okta, azure) = (polls_of(&c.sim, OKTA), polls_of(&c.sim, AZURE));
-        let window = Duration::from_secs(10);
+        let window = Duration::from_secs(20);
         tokio::time::sleep(window).await;
         let per_second = |n: usize| n as f64 / window.as_secs_f64();
         println!(
