@@ -1,6 +1,6 @@
 //! Several replicas, one job each: a replica follows only the jobs whose lease it holds in
-//! the store. A background task renews them every quarter of `[cluster] lease` and claims
-//! open jobs nobody holds (a replica died, or stopped and released them); a job whose
+//! the store. A background task renews them every quarter of `[cluster] lease` and, every
+//! second (or quarter, if shorter), claims open jobs nobody holds (a replica died, or stopped and released them); a job whose
 //! lease is lost stops being followed here and posts nothing more from here.
 //!
 //! Times of leases are the database's; this process only measures, on its monotonic
@@ -194,16 +194,20 @@ impl Jobs {
         });
     }
 
-    /// Renews and claims every quarter of the lease, until the engine stops.
+    /// Renews every quarter of the lease and claims free jobs every second (or quarter,
+    /// if shorter), until the engine stops.
     pub(super) async fn keep_leases(self: Arc<Self>) {
         let mut shutdown = self.shutdown.clone();
-        let every = self.replica.tick();
+        let mut renewed = Instant::now();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(self.replica.claim_every()) => {}
                 _ = shutdown.changed() => return,
             }
-            self.renew().await;
+            if self.replica.renewal_due(renewed.elapsed()) {
+                renewed = Instant::now();
+                self.renew().await;
+            }
             if *self.shutdown.borrow() {
                 return;
             }

@@ -1,6 +1,6 @@
 //! One watcher in the cluster: the replica holding the store's `watcher` lease looks and
-//! announces; the others stay idle but ready, and try for the lease every quarter of
-//! `[cluster] lease`. The lease carries a fencing number that grows each time it changes
+//! announces; the others stay idle but ready, and try for the lease every second (every
+//! quarter of `[cluster] lease` if that is shorter). The lease carries a fencing number that grows each time it changes
 //! hands: before every post (and the bookkeeping that follows it) the leader checks in
 //! the store that it still holds the lease with its number, for longer than a post takes
 //! — so a replica that paused and lost the lease cannot announce afterwards.
@@ -99,15 +99,25 @@ impl Watcher {
         }
     }
 
-    /// Renews (or tries for) the lease every quarter of it, until the watcher stops.
+    /// Renews the lease every quarter of it while this replica holds it, else tries for it
+    /// every second (or quarter, if shorter), until the watcher stops.
     pub(super) async fn lead(self: Arc<Self>) {
         let mut shutdown = self.shutdown_tx.subscribe();
+        let mut renewed = Instant::now();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(self.replica.tick()) => {}
+                _ = tokio::time::sleep(self.replica.claim_every()) => {}
                 _ = shutdown.changed() => return,
             }
-            self.campaign(Claim::Expired).await;
+            let holding = self
+                .leader
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some();
+            if !holding || self.replica.renewal_due(renewed.elapsed()) {
+                renewed = Instant::now();
+                self.campaign(Claim::Expired).await;
+            }
         }
     }
 }

@@ -323,6 +323,18 @@ impl Replica {
         self.lease / 4
     }
 
+    /// How often free leases are looked for (a quarter of the lease, at most a second), so
+    /// that one released by a replica that stopped is taken over within about a second.
+    pub fn claim_every(&self) -> Duration {
+        self.tick().min(Duration::from_secs(1))
+    }
+
+    /// Whether a lease last renewed `ago` is due for renewal, on a loop that wakes every
+    /// [`Replica::claim_every`]: when the next wake would come after a [`Replica::tick`].
+    pub fn renewal_due(&self, ago: Duration) -> bool {
+        ago + self.claim_every() >= self.tick()
+    }
+
     /// How long a lease must still hold for a post to go out under it: longer than a post
     /// takes, so that nobody else can have taken the lease when the post lands. A renewed
     /// lease holds for [`Replica::ttl`], and at least half of that before the next

@@ -290,6 +290,17 @@ fn a_dead_replicas_lease_is_taken_over_within_the_configured_lease() {
         assert_eq!(r.ttl() + r.tick(), r.lease, "{secs}s");
         // Just before a renewal a lease still holds for ttl - tick: a post may go out.
         assert!(r.post_margin() < r.ttl() - r.tick(), "{secs}s");
+        // Claims at least as often as renewals, and a renewal is never skipped.
+        assert!(r.claim_every() <= r.tick(), "{secs}s");
+        let mut ago = r.claim_every();
+        while !r.renewal_due(ago) {
+            ago += r.claim_every();
+        }
+        assert!(ago <= r.tick(), "{secs}s: renewed after {ago:?}");
+        assert!(
+            ago + r.claim_every() >= r.tick(),
+            "{secs}s: renewed after {ago:?}"
+        );
     }
     let (a, b) = (owner_id(), owner_id());
     assert_ne!(a, b, "two replicas never share a name");

@@ -547,7 +547,7 @@ async fn a_replica_stopped_with_sigterm_hands_its_jobs_over_at_once() {
     assert!(stopped_in < Duration::from_secs(10), "{stopped_in:?}");
     let took = takeover(&b, stopping).await;
     // Left to run out, the lease would hold for at least half of it after the last
-    // renewal; released, the other replica takes the job at its next claim (a quarter).
+    // renewal; released, the other replica takes the job at its next claim (a second).
     assert!(
         took < LEASE / 2,
         "taken over after {took:?} (stopped in {stopped_in:?})"
@@ -558,44 +558,47 @@ async fn a_replica_stopped_with_sigterm_hands_its_jobs_over_at_once() {
     posted_once(&c);
 }
 
-/// How long after a SIGKILL the other replica holds the job, for two leases, killed at
-/// different points of the renewal period:
+/// How long after a SIGKILL (and after a SIGTERM) the other replica holds the job, for
+/// two leases, stopped at different points of the renewal period:
 /// `cargo test --test integration replicas::measure -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore = "a measurement, not a test: run it by name"]
 async fn measure_takeover_after_sigkill() {
-    for (lease, samples) in [(LEASE, 5), (Duration::from_secs(15), 3)] {
-        let mut took = Vec::new();
-        for i in 0..samples {
-            let Some(c) = Cluster::new("measure", Duration::from_secs(60)).await else {
-                return;
-            };
-            let config = c.config(lease, "");
-            let mut a = c.start(&format!("measure-a{i}"), &config).await;
-            let b = c.start(&format!("measure-b{i}"), &config).await;
-            a.command(&run_cmd(&c.slack, "run okta", "measure")).await;
-            c.job_following_its_sync().await;
-            // Killed at a different point of the renewal period each time.
-            tokio::time::sleep(lease / 4 * i / samples).await;
-            let killed = Instant::now();
-            a.kill().await;
-            let deadline = Instant::now() + lease * 2;
-            loop {
-                if b.gauge("jobs_held").await == Some(1) {
-                    break;
+    for (lease, samples) in [(LEASE, 6), (Duration::from_secs(15), 4)] {
+        for signal in ["KILL", "TERM"] {
+            let mut took = Vec::new();
+            for i in 0..samples {
+                let Some(c) = Cluster::new("measure", Duration::from_secs(120)).await else {
+                    return;
+                };
+                let config = c.config(lease, "");
+                let mut a = c.start(&format!("measure-a{i}"), &config).await;
+                let b = c.start(&format!("measure-b{i}"), &config).await;
+                a.command(&run_cmd(&c.slack, "run okta", "measure")).await;
+                c.job_following_its_sync().await;
+                // Stopped at a different point of the renewal period each time.
+                tokio::time::sleep(lease * i / samples).await;
+                let stopped = Instant::now();
+                if signal == "KILL" {
+                    a.kill().await;
+                } else {
+                    a.terminate().await;
                 }
-                assert!(Instant::now() < deadline, "no takeover");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                let deadline = Instant::now() + lease * 2;
+                while b.gauge("jobs_held").await != Some(1) {
+                    assert!(Instant::now() < deadline, "no takeover");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                took.push(stopped.elapsed());
             }
-            took.push(killed.elapsed());
+            took.sort();
+            println!(
+                "lease {lease:?}: takeover after SIG{signal}, {samples} samples: min {:?}, median {:?}, max {:?}",
+                took[0],
+                took[took.len() / 2],
+                took[took.len() - 1]
+            );
         }
-        took.sort();
-        println!(
-            "lease {lease:?}: takeover after SIGKILL, {samples} samples: min {:?}, median {:?}, max {:?}",
-            took[0],
-            took[took.len() / 2],
-            took[took.len() - 1]
-        );
     }
 }
 
