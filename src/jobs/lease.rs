@@ -1,7 +1,8 @@
 //! Several replicas, one job each: a replica follows only the jobs whose lease it holds in
 //! the store. A background task renews them every quarter of `[cluster] lease` and, every
-//! second (or quarter, if shorter), claims open jobs nobody holds (a replica died, or stopped and released them); a job whose
-//! lease is lost stops being followed here and posts nothing more from here.
+//! second (or quarter, if shorter), claims the open jobs nobody holds (a replica died, or
+//! stopped and released them); a job whose lease is lost stops being followed here and
+//! posts nothing more from here.
 //!
 //! Times of leases are the database's; this process only measures, on its monotonic
 //! clock, how long ago a lease was last confirmed, and counts a lease as good until the
@@ -82,11 +83,6 @@ impl Jobs {
     /// How many jobs this replica follows or delivers.
     pub fn held_count(&self) -> usize {
         self.held.lock().len()
-    }
-
-    /// This replica's name in the leases it holds.
-    pub fn owner(&self) -> &str {
-        &self.replica.owner
     }
 
     /// Follows (or delivers) a job whose lease was taken at `asked` (when the request that
@@ -229,8 +225,13 @@ impl Jobs {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(renewer) = renewer {
-            let _ = tokio::time::timeout_at(deadline, renewer).await;
+        if let Some(mut renewer) = renewer {
+            if tokio::time::timeout_at(deadline, &mut renewer)
+                .await
+                .is_err()
+            {
+                renewer.abort();
+            }
         }
         while self.held_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;

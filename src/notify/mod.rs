@@ -16,8 +16,6 @@ mod leader;
 mod look;
 mod outage;
 
-pub use leader::WATCHER_LEASE;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +33,7 @@ use crate::store::{Claim, Replica, Store};
 use crate::usersync::{Connector, UserSyncClient};
 use announce::Attempts;
 use changes::ChangeAnnouncer;
+use leader::WATCHER_LEASE;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -128,8 +127,12 @@ impl Watcher {
         let _ = self.shutdown_tx.send(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         let deadline = tokio::time::Instant::now() + within;
-        for task in tasks {
-            let _ = tokio::time::timeout_at(deadline, task).await;
+        for mut task in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                // A look still under way: ended here; it could not post any more anyway
+                // once the lease is released.
+                task.abort();
+            }
         }
         let was_leader = self
             .leader
