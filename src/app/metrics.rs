@@ -16,6 +16,18 @@ fn counter_text(name: &str, help: &str, counter: &AtomicU64) -> String {
     )
 }
 
+/// What this replica holds in the cluster, as gauges: the jobs it follows and whether it
+/// runs the watcher.
+pub fn cluster_gauges(jobs_held: usize, watcher_leader: bool) -> String {
+    format!(
+        "# HELP usersync_bot_jobs_held Jobs this replica holds the lease of and follows.\n\
+         # TYPE usersync_bot_jobs_held gauge\nusersync_bot_jobs_held {jobs_held}\n\
+         # HELP usersync_bot_watcher_leader 1 while this replica runs the watcher.\n\
+         # TYPE usersync_bot_watcher_leader gauge\nusersync_bot_watcher_leader {}\n",
+        u8::from(watcher_leader)
+    )
+}
+
 /// Counters, exposed at `/metrics` in the Prometheus text format.
 #[derive(Debug, Default)]
 pub struct Metrics {

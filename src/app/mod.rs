@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use audit::AuditLog;
-pub use metrics::Metrics;
+pub use metrics::{cluster_gauges, Metrics};
 pub use redelivery::{claim, Deliveries, Sighting};
 pub use shared_replies::{allowed_bits, SharedKey, SharedReplies};
 pub use start::StartError;

@@ -17,7 +17,7 @@ use crate::jobs::protect::Protected;
 use crate::jobs::Jobs;
 use crate::notify::Watcher;
 use crate::signing::BotKey;
-use crate::store::StoreError;
+use crate::store::{Replica, StoreError};
 use crate::usersync::{UserSyncClient, UserSyncError};
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +83,8 @@ impl App {
             store.clone(),
             outbox.clone(),
         );
+        let replica = Replica::this_process(config.cluster.lease);
+        tracing::info!(owner = %replica.owner, lease = ?replica.lease, "this replica's name in its leases");
         let jobs = Jobs::new(
             store.clone(),
             instances.clone(),
@@ -90,6 +92,7 @@ impl App {
             config.jobs,
             config.slash_command.clone(),
             protect.clone(),
+            replica.clone(),
         );
         jobs.guard_mass_deletion(crate::jobs::guard::DeletionGuard {
             max_deleted: config.guards.max_deleted,
@@ -100,14 +103,13 @@ impl App {
         let watcher = Watcher::new(
             store.clone(),
             outbox.clone(),
-            config.routes.clone(),
-            config.watch.interval,
             jobs.pollers().clone(),
-            config.slash_command.clone(),
             key.clone(),
             protect,
+            &config,
+            replica,
         );
-        watcher.start(&instances);
+        watcher.start(&instances).await;
         tokio::spawn(forget_old_deliveries(store.clone()));
         let app = App {
             config,

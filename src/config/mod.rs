@@ -15,10 +15,10 @@ use std::path::Path;
 
 pub use crate::domain::Principal;
 pub use types::{
-    names_connector, Config, ConfigError, ConfirmConfig, Freeze, GuardsConfig, JobsConfig,
-    MattermostConfig, NotifyOn, NotifyRoute, ProtectConfig, SlackConfig, WatchConfig,
-    DEFAULT_CONFIG_FILE, DEFAULT_CONFIRM_TTL, DEFAULT_INLINE_BUDGET, DEFAULT_SLASH_COMMAND,
-    DEFAULT_WATCH_INTERVAL, RESPONSE_URL_LIFETIME,
+    names_connector, ClusterConfig, Config, ConfigError, ConfirmConfig, Freeze, GuardsConfig,
+    JobsConfig, MattermostConfig, NotifyOn, NotifyRoute, ProtectConfig, SlackConfig, WatchConfig,
+    DEFAULT_CONFIG_FILE, DEFAULT_CONFIRM_TTL, DEFAULT_INLINE_BUDGET, DEFAULT_LEASE,
+    DEFAULT_SLASH_COMMAND, DEFAULT_WATCH_INTERVAL, RESPONSE_URL_LIFETIME,
 };
 
 impl Config {

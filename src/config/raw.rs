@@ -31,6 +31,13 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) freeze: Vec<RawFreeze>,
     pub(super) protect: Option<RawProtect>,
+    pub(super) cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub(super) lease: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

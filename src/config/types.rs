@@ -56,6 +56,27 @@ pub struct Config {
     pub freezes: Vec<Freeze>,
     /// `[protect]`: accounts `user` refuses and syncs are checked for.
     pub protect: ProtectConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// How long a replica's lease on a job or on the watcher lasts when `[cluster] lease` is
+/// not set.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+/// `[cluster]`: several replicas on one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// How long a replica holds a job or the watcher without renewing it (it renews every
+    /// third of this): a replica that dies loses them within it.
+    pub lease: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            lease: DEFAULT_LEASE,
+        }
+    }
 }
 
 /// `[guards]`: the care around operations that destroy something.

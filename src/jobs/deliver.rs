@@ -44,9 +44,7 @@ impl Jobs {
     }
 
     /// Records the end of a job, then delivers its outcome; returns the job as saved.
-    pub(super) async fn finish(&self, mut job: JobRecord, message: Message) -> JobRecord {
-        job.delivery = Delivery::Posting;
-        self.save(&mut job).await;
+    pub(super) async fn finish(&self, job: JobRecord, message: Message) -> JobRecord {
         self.deliver(job, message).await
     }
 
@@ -89,7 +87,20 @@ impl Jobs {
         self.protect.tell_failure_channels(seen, &alert).await;
     }
 
+    /// Posts the outcome once: recorded as posting first — only while this replica holds
+    /// the job's lease for longer than a post takes, so that nobody else can be posting it
+    /// too — and as posted (or undeliverable) after. Without the lease nothing is posted:
+    /// the job is left to whoever holds it, or takes it once the lease runs out.
     async fn deliver(&self, mut job: JobRecord, message: Message) -> JobRecord {
+        job.delivery = Delivery::Posting;
+        match self.save_leased(&mut job, self.post_margin()).await {
+            Ok(true) => {}
+            Ok(false) => return job,
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "cannot record a job's outcome as posting; not posting it now");
+                return job;
+            }
+        }
         match self.post(&mut job, &message, 0).await {
             Ok(()) => {
                 job.delivery = Delivery::Posted;
@@ -105,8 +116,13 @@ impl Jobs {
         job
     }
 
-    /// Delivers the outcome of a job that finished before a restart.
-    pub(super) async fn redeliver(self: std::sync::Arc<Self>, job: JobRecord) {
+    /// Delivers the outcome of a job that finished before a restart (or on a replica that
+    /// went away), unless its lease is lost first.
+    pub(super) async fn redeliver(
+        self: std::sync::Arc<Self>,
+        job: JobRecord,
+        lost: tokio::sync::watch::Receiver<bool>,
+    ) {
         let status: Option<SyncStatus> = job
             .last_status
             .clone()
@@ -114,11 +130,17 @@ impl Jobs {
         match (self.client(&job.instance).cloned(), status, job.state) {
             (Some(client), Some(s), JobState::Done) => {
                 let (message, users) = self.outcome(&client, &job, &s).await;
+                if *lost.borrow() {
+                    return;
+                }
                 let job = self.deliver(job, message).await;
                 self.protect_check(&client, job, &s, users.as_deref()).await;
             }
             _ => {
                 let message = reply::jobs::ended(&job);
+                if *lost.borrow() {
+                    return;
+                }
                 self.deliver(job, message).await;
             }
         }
@@ -164,8 +186,8 @@ impl Jobs {
 
     /// Keeps one progress message up to date: the command's reply, replaced through
     /// `response_url` while posts are to spare (Slack); else a message of the bot's,
-    /// edited with its token.
-    pub(super) async fn progress(&self, job: &mut JobRecord, s: &SyncStatus) {
+    /// edited with its token. `false` when the job's lease was lost meanwhile.
+    pub(super) async fn progress(&self, job: &mut JobRecord, s: &SyncStatus) -> bool {
         let platform = job.platform;
         let message = reply::jobs::progress(job, s);
         let replace = self.outbox.can_replace_reply(platform)
@@ -182,7 +204,7 @@ impl Jobs {
         if let Err(e) = result {
             tracing::warn!(job = job.id, error = %e, "progress update failed");
         }
-        self.save(job).await;
+        self.save(job).await
     }
 
     /// Edits the job's progress message, posting it first if there is none yet.

@@ -104,8 +104,14 @@ struct Follow {
 }
 
 impl Jobs {
-    /// Follows one sync job to its end: wait, read the observation (pure), act.
-    pub(super) async fn follow(self: Arc<Self>, mut job: JobRecord) {
+    /// Follows one sync job to its end: wait, read the observation (pure), act. Ends
+    /// early, posting nothing more, when the engine stops or `lost` says the job's lease
+    /// went to another replica.
+    pub(super) async fn follow(
+        self: Arc<Self>,
+        mut job: JobRecord,
+        mut lost: watch::Receiver<bool>,
+    ) {
         let Some(client) = self.client(&job.instance).cloned() else {
             job.state = JobState::Failed;
             job.finished_at = Some(Utc::now());
@@ -125,7 +131,7 @@ impl Jobs {
         };
         loop {
             match self
-                .wake(&mut f, &mut updates, &mut shutdown, deadline)
+                .wake(&mut f, &mut updates, (&mut shutdown, &mut lost), deadline)
                 .await
             {
                 Wake::Observed(obs) => {
@@ -142,12 +148,13 @@ impl Jobs {
         }
     }
 
-    /// Waits for the connector's next observation, the deadline or shutdown.
+    /// Waits for the connector's next observation, the deadline, shutdown, or the loss of
+    /// the job's lease.
     async fn wake(
         &self,
         f: &mut Follow,
         updates: &mut watch::Receiver<Option<Observation>>,
-        shutdown: &mut watch::Receiver<bool>,
+        (shutdown, lost): (&mut watch::Receiver<bool>, &mut watch::Receiver<bool>),
         deadline: tokio::time::Instant,
     ) -> Wake {
         loop {
@@ -161,6 +168,7 @@ impl Jobs {
                 }
                 _ = tokio::time::sleep_until(deadline) => return Wake::Deadline,
                 _ = shutdown.changed() => return Wake::Shutdown,
+                _ = lost.changed() => return Wake::Shutdown,
             }
             if let Some(observation) = updates.borrow_and_update().clone() {
                 return Wake::Observed(Box::new(observation));
@@ -175,6 +183,9 @@ impl Jobs {
             Seen::Nothing => None,
             Seen::Trouble(e, failures) => {
                 f.trouble_reported = true;
+                if !self.holds(f.job.id, self.post_margin()) {
+                    return None;
+                }
                 let message = reply::jobs::trouble(&f.job, &e, failures, self.settings.max_wait);
                 // One post stays reserved for the outcome.
                 self.post(&mut f.job, &message, 1).await.ok();
@@ -191,13 +202,16 @@ impl Jobs {
         }
     }
 
-    /// Records what was seen and shows progress or the outcome; `true` once it ended.
+    /// Records what was seen and shows progress or the outcome; `true` once it ended here
+    /// (or its lease was lost).
     async fn advance(&self, f: &mut Follow, current: SyncStatus) -> bool {
         f.job.sync_id.get_or_insert(current.id);
         let seen = serde_json::to_value(&current).ok();
         if seen != f.job.last_status {
             f.job.last_status = seen;
-            self.save(&mut f.job).await;
+            if !self.save(&mut f.job).await {
+                return true;
+            }
         }
         let last = f
             .last_progress
@@ -213,10 +227,13 @@ impl Jobs {
                     .await;
                 return true;
             }
-            Next::Progress => {
-                self.progress(&mut f.job, &current).await;
+            Next::Progress if self.holds(f.job.id, self.post_margin()) => {
+                if !self.progress(&mut f.job, &current).await {
+                    return true;
+                }
                 f.last_progress = Some((Instant::now(), progress_key(&current)));
             }
+            Next::Progress => {}
             Next::Quiet => {}
         }
         false

@@ -9,6 +9,7 @@
 mod deliver;
 mod follow;
 pub mod guard;
+mod lease;
 pub mod poller;
 pub mod protect;
 
@@ -21,7 +22,7 @@ use crate::chat::outbox::Outbox;
 use crate::config::JobsConfig;
 use crate::domain::{Invocation, Platform};
 use crate::reply::jobs::UserUpdate;
-use crate::store::{Delivery, JobKind, JobRecord, JobState, Store, StoreError};
+use crate::store::{Claim, Delivery, JobKind, JobRecord, JobState, Replica, Store, StoreError};
 use crate::usersync::{SyncStatus, UserSyncClient, UserSyncError};
 use poller::Pollers;
 use protect::Protected;
@@ -54,6 +55,12 @@ pub struct Jobs {
     guard: std::sync::OnceLock<guard::DeletionGuard>,
     /// Protected accounts: every finished sync's results are checked for them.
     protect: Arc<Protected>,
+    /// This replica, as it holds leases.
+    replica: Replica,
+    /// The jobs this replica holds the leases of, and follows or delivers.
+    held: lease::HeldJobs,
+    /// The task renewing and claiming leases.
+    lease_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// What `run` achieved.
@@ -90,9 +97,13 @@ impl Jobs {
         settings: JobsConfig,
         slash_command: String,
         protect: Arc<Protected>,
+        replica: Replica,
     ) -> Arc<Jobs> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         Arc::new(Jobs {
+            replica,
+            held: lease::HeldJobs::default(),
+            lease_task: std::sync::Mutex::new(None),
             store,
             clients,
             outbox,
@@ -247,12 +258,6 @@ impl Jobs {
         &self.pollers
     }
 
-    /// Stops following: tasks end at their next step; the store keeps the jobs for the
-    /// next start.
-    pub fn stop(&self) {
-        let _ = self.shutdown_tx.send(true);
-    }
-
     /// Whether outcomes can be posted after the `response_url` has expired.
     pub fn can_post_late(&self, platform: Platform) -> bool {
         self.outbox.has_bot_token(platform)
@@ -262,31 +267,32 @@ impl Jobs {
         self.clients.iter().find(|c| c.instance() == instance)
     }
 
-    /// Stores a new job and starts following it.
+    /// Stores a new job and starts following it, with its lease held by this replica.
     pub async fn start(self: &Arc<Self>, mut job: JobRecord) -> Result<i64, StoreError> {
-        job.id = self.store.insert_job(&job).await?;
-        let id = job.id;
-        if job.state == JobState::Following {
-            tokio::spawn(self.clone().follow(job));
+        if job.state != JobState::Following {
+            return self.store.insert_job(&job).await;
         }
+        let asked = std::time::Instant::now();
+        job.id = self
+            .store
+            .insert_leased_job(&job, &self.replica.owner, self.replica.ttl())
+            .await?;
+        let id = job.id;
+        self.spawn_held(job, asked);
         Ok(id)
     }
 
-    /// Picks up every job the store holds open: following ones are followed again, and
-    /// finished ones whose outcome was not delivered are delivered now.
+    /// Picks up the open jobs nobody holds (at start: those this process held before it
+    /// restarted, on a single-process store) — following ones are followed again, and
+    /// finished ones whose outcome was not delivered are delivered now — then keeps the
+    /// leases: renewed, and open jobs claimed as other replicas leave them.
     pub async fn resume(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let open = self.store.open_jobs().await?;
-        let n = open.len();
-        for job in open {
-            if job.state == JobState::Following {
-                tokio::spawn(self.clone().follow(job));
-            } else {
-                tokio::spawn(self.clone().redeliver(job));
-            }
-        }
+        let n = self.claim(Claim::AtStart).await?;
         if n > 0 {
             tracing::info!(jobs = n, "resumed open jobs");
         }
+        let task = tokio::spawn(self.clone().keep_leases());
+        *self.lease_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(n)
     }
 
@@ -330,10 +336,36 @@ impl Jobs {
             })
     }
 
-    async fn save(&self, job: &mut JobRecord) {
+    /// Writes the job while this replica holds its lease for `valid_for` more: `Ok(false)`
+    /// when it does not (nothing written; another replica may follow the job).
+    async fn save_leased(
+        &self,
+        job: &mut JobRecord,
+        valid_for: std::time::Duration,
+    ) -> Result<bool, StoreError> {
         job.updated_at = Utc::now();
-        if let Err(e) = self.store.update_job(job).await {
-            tracing::error!(job = job.id, error = %e, "cannot save a job");
+        let written = self
+            .store
+            .update_leased_job(job, &self.replica.owner, valid_for)
+            .await?;
+        if !written {
+            tracing::warn!(
+                job = job.id,
+                "the job's lease is no longer held here; leaving it"
+            );
+        }
+        Ok(written)
+    }
+
+    /// Saves what the job saw; `false` when its lease is lost and following it must stop
+    /// here. A store error is logged and following goes on.
+    async fn save(&self, job: &mut JobRecord) -> bool {
+        match self.save_leased(job, std::time::Duration::ZERO).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::error!(job = job.id, error = %e, "cannot save a job");
+                true
+            }
         }
     }
 }

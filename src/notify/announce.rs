@@ -103,6 +103,10 @@ impl Watcher {
         if self.job_posted(instance, c, s, channel).await {
             tracing::debug!(sync = s.id, channel = %channel, "outcome already posted by the job");
         } else {
+            if !self.may_post().await {
+                // Another replica runs the watcher now: it announces this sync.
+                return Err(true);
+            }
             let late = self.late(s);
             let message = announcement(instance, c, s, reason, late, &self.slash_command);
             self.post(instance, s.id, channel, &message).await?;

@@ -52,7 +52,13 @@ impl Watcher {
     /// marks a revision as announced once every such channel has it (a post that keeps
     /// failing is given up after a few calls). Called at the end of each look, and by a
     /// command that recorded a change.
+    ///
+    /// Only the replica running the watcher announces; on another, this leaves the change
+    /// to the leader's next look.
     pub async fn announce_changes(&self, instance: &str) {
+        if !self.is_leader() {
+            return;
+        }
         let mut progress = self.changes.progress.lock().await;
         let pending = match self.store.unannounced_revisions(instance).await {
             Ok(p) => p,
@@ -107,6 +113,11 @@ impl Watcher {
                 Some(Progress::Failed(n)) => *n,
                 None => 0,
             };
+            if !self.may_post().await {
+                // Another replica runs the watcher now: it announces this change.
+                all_done = false;
+                break;
+            }
             match self.post_counted(channel, &message).await {
                 Ok(()) => {
                     progress.insert(key, Progress::Done);

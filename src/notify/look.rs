@@ -8,7 +8,7 @@ use super::announce::Finished;
 use super::audience::{changes_wanted, instance_wanted, is_watched};
 use super::Watcher;
 use crate::jobs::protect::SyncSeen;
-use crate::store::{StoreError, Subscription};
+use crate::store::{JobKind, JobState, StoreError, Subscription};
 use crate::usersync::{Connector, SyncStatus, UserSyncClient, UserSyncError};
 
 /// Cycles between two refreshes of an instance's connector list, when no route hears about
@@ -82,6 +82,7 @@ impl Watcher {
                 }
             }
         }
+        let followed = self.followed(client.instance()).await;
         let mut reached = false;
         let mut any = false;
         let mut cache = BTreeMap::new();
@@ -93,24 +94,56 @@ impl Watcher {
             if listed {
                 self.record_settings(client, c).await;
             }
-            reached |= self.look_at(client, c, &subscriptions, &mut cache).await;
+            let seen = followed.get(&c.unique_id).cloned();
+            reached |= self
+                .look_at(client, c, seen, &subscriptions, &mut cache)
+                .await;
         }
         self.announce_changes(client.instance()).await;
         reached || !any
     }
 
-    /// Looks at one connector; `true` when the product answered.
+    /// The last sync record each job being followed on an instance has seen, by
+    /// connector: whichever replica follows the job polls the connector, so the watcher
+    /// reads that rather than polling it a second time.
+    async fn followed(&self, instance: &str) -> BTreeMap<String, SyncStatus> {
+        let jobs = match self.store.open_jobs().await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "watcher cannot read the jobs being followed");
+                return BTreeMap::new();
+            }
+        };
+        jobs.into_iter()
+            .filter(|j| {
+                j.kind == JobKind::Sync && j.state == JobState::Following && j.instance == instance
+            })
+            .filter_map(|j| {
+                let seen = serde_json::from_value(j.last_status?).ok()?;
+                Some((j.connector_id, seen))
+            })
+            .collect()
+    }
+
+    /// Looks at one connector; `true` when the product answered. `followed`: what a job
+    /// following the connector (on any replica) saw last.
     async fn look_at(
         &self,
         client: &UserSyncClient,
         c: &Connector,
+        followed: Option<SyncStatus>,
         subscriptions: &[Subscription],
         cache: &mut BTreeMap<u64, SyncStatus>,
     ) -> bool {
-        // A connector a job follows is already polled: use that observation.
-        let status = match self.pollers.latest(client.instance(), &c.unique_id) {
-            Some(obs) => obs.status,
-            None => client.last_sync_status(&c.unique_id).await,
+        // A connector a job follows is already polled: use that observation, from this
+        // replica's poller or, followed elsewhere, from the job in the store.
+        let status = match (
+            self.pollers.latest(client.instance(), &c.unique_id),
+            followed,
+        ) {
+            (Some(obs), _) => obs.status,
+            (None, Some(seen)) => Ok(seen),
+            (None, None) => client.last_sync_status(&c.unique_id).await,
         };
         match status {
             Ok(s) => {

@@ -12,6 +12,7 @@
 mod announce;
 mod audience;
 mod changes;
+mod leader;
 mod look;
 mod outage;
 
@@ -23,16 +24,17 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::chat::outbox::{DeliveryError, Outbox};
-use crate::config::NotifyRoute;
+use crate::config::{Config, NotifyRoute};
 use crate::domain::Principal;
 use crate::jobs::poller::Pollers;
 use crate::jobs::protect::Protected;
 use crate::message::Message;
 use crate::signing::BotKey;
-use crate::store::Store;
+use crate::store::{Claim, Replica, Store};
 use crate::usersync::{Connector, UserSyncClient};
 use announce::Attempts;
 use changes::ChangeAnnouncer;
+use leader::WATCHER_LEASE;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -60,6 +62,14 @@ pub struct Watcher {
     shutdown_tx: watch::Sender<bool>,
     /// Protected accounts: every sync the watcher sees finish is checked for them.
     protect: Arc<Protected>,
+    /// This replica, as it holds leases.
+    replica: Replica,
+    /// The watcher's lease, while this replica holds it.
+    leader: std::sync::Mutex<Option<leader::Leadership>>,
+    /// Bumped each time this replica takes the lease, so that the loops look at once.
+    leading: watch::Sender<u64>,
+    /// The watch loops and the lease's renewer.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What the watch loop keeps between two looks at one instance.
@@ -71,27 +81,28 @@ struct InstanceState {
 }
 
 impl Watcher {
-    // Each argument is one piece of the start-up wiring (app::start); a struct of them
-    // would only rename the list.
-    #[allow(clippy::too_many_arguments)]
+    /// The watcher of the routes and at the interval `config` sets, as `replica`.
     pub fn new(
         store: Arc<dyn Store>,
         outbox: Outbox,
-        routes: Vec<NotifyRoute>,
-        interval: Duration,
         pollers: Arc<Pollers>,
-        slash_command: String,
         key: BotKey,
         protect: Arc<Protected>,
+        config: &Config,
+        replica: Replica,
     ) -> Arc<Watcher> {
         let (shutdown_tx, _) = watch::channel(false);
         Arc::new(Watcher {
+            replica,
+            leader: std::sync::Mutex::new(None),
+            leading: watch::channel(0).0,
+            tasks: std::sync::Mutex::new(Vec::new()),
             store,
             outbox,
-            routes,
-            interval,
+            routes: config.routes.clone(),
+            interval: config.watch.interval,
             pollers,
-            slash_command,
+            slash_command: config.slash_command.clone(),
             started_at: Utc::now(),
             metrics: NotifyMetrics::default(),
             attempts: Attempts::default(),
@@ -102,15 +113,48 @@ impl Watcher {
         })
     }
 
-    /// Starts watching every instance.
-    pub fn start(self: &Arc<Self>, clients: &[UserSyncClient]) {
+    /// Tries for the watcher's lease (at start: a single-process store's is this
+    /// process's), then starts the loop of every instance — which looks only while this
+    /// replica holds the lease — and the lease's renewer.
+    pub async fn start(self: &Arc<Self>, clients: &[UserSyncClient]) {
+        self.campaign(Claim::AtStart).await;
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         for client in clients {
-            tokio::spawn(self.clone().watch_instance(client.clone()));
+            tasks.push(tokio::spawn(self.clone().watch_instance(client.clone())));
         }
+        tasks.push(tokio::spawn(self.clone().lead()));
     }
 
-    pub fn stop(&self) {
+    /// Stops watching: each loop ends after its look under way (within `within`), then
+    /// the lease is released at once so that another replica takes the watcher over at
+    /// its next try.
+    pub async fn stop_and_release(&self, within: Duration) {
         let _ = self.shutdown_tx.send(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let deadline = tokio::time::Instant::now() + within;
+        for mut task in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                // A look still under way: ended here; it could not post any more anyway
+                // once the lease is released.
+                task.abort();
+            }
+        }
+        let was_leader = self
+            .leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some();
+        if was_leader {
+            match self
+                .store
+                .release_lease(WATCHER_LEASE, &self.replica.owner)
+                .await
+            {
+                Ok(()) => tracing::info!("released the watcher's lease"),
+                Err(e) => tracing::warn!(error = %e, "cannot release the watcher's lease"),
+            }
+        }
     }
 
     /// Posts a message of the watcher's to a channel, counted in the metrics.
@@ -141,16 +185,22 @@ impl Watcher {
         state.cycle = state.cycle.wrapping_add(1);
     }
 
+    /// Looks at an instance every interval while this replica runs the watcher; idle
+    /// (but ready to look at once on taking the lease) otherwise.
     async fn watch_instance(self: Arc<Self>, client: UserSyncClient) {
         let mut shutdown = self.shutdown_tx.subscribe();
+        let mut leading = self.leading.subscribe();
         let mut state = InstanceState::default();
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            self.step(&client, &mut state).await;
+            if self.is_leader() {
+                self.step(&client, &mut state).await;
+            }
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
+                _ = leading.changed() => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -23,6 +23,14 @@ impl Watcher {
                 return;
             }
         };
+        let news = matches!(
+            (known, ok, failures >= OUTAGE_AFTER),
+            (None, false, true) | (Some(_), true, _)
+        );
+        if news && !self.may_post().await {
+            // Another replica runs the watcher now: it reports this.
+            return;
+        }
         let message = match (known, ok, failures >= OUTAGE_AFTER) {
             (None, false, true) => {
                 let since = Utc::now()

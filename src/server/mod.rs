@@ -53,11 +53,12 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&app.watcher.metrics, &app.audit.stats),
-    )
-        .into_response()
+    let mut text = app.metrics.render(&app.watcher.metrics, &app.audit.stats);
+    text.push_str(&crate::app::cluster_gauges(
+        app.jobs.held_count(),
+        app.watcher.is_leader(),
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn slack_command(State(app): State<Arc<App>>, request: SlackRequest) -> Response {
@@ -108,8 +109,13 @@ pub struct RunningBot {
     writer: tokio::task::JoinHandle<()>,
 }
 
-/// How long a stopping bot waits for its audit writer to finish.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a stop takes, from SIGTERM to the end (within the 10 s a container gets).
+const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(9);
+/// Of which, for the requests in flight to be answered.
+const REQUESTS_WITHIN: std::time::Duration = std::time::Duration::from_secs(4);
+/// Of which, for the job tasks and the watcher's look under way to end before their
+/// leases are released.
+const HANDOVER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves `routes` on `listener` until `stop` says so, letting requests in flight finish.
 fn serve(
@@ -178,19 +184,30 @@ impl RunningBot {
         self.app.begin_shutdown();
     }
 
-    /// Says it is not ready, stops accepting requests, lets those in flight finish, and
-    /// flushes the audit log.
+    /// Says it is not ready, stops accepting requests, lets those in flight finish, stops
+    /// following jobs and watching and releases their leases (so that another replica
+    /// takes them over at once), and flushes the audit log — all within [`STOP_WITHIN`].
     pub async fn stop(mut self) {
+        let deadline = tokio::time::Instant::now() + STOP_WITHIN;
         self.begin_shutdown();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
         }
+        let requests = tokio::time::Instant::now() + REQUESTS_WITHIN;
         for server in &mut self.servers {
-            let _ = server.await;
+            if tokio::time::timeout_at(requests, &mut *server)
+                .await
+                .is_err()
+            {
+                tracing::warn!("requests still in flight when stopping; dropping them");
+                server.abort();
+            }
         }
-        self.app.jobs.stop();
-        self.app.watcher.stop();
+        tokio::join!(
+            self.app.jobs.stop_and_release(HANDOVER_WITHIN),
+            self.app.watcher.stop_and_release(HANDOVER_WITHIN),
+        );
         drop(self.app);
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut self.writer).await;
+        let _ = tokio::time::timeout_at(deadline, &mut self.writer).await;
     }
 }

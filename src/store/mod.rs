@@ -15,6 +15,7 @@ mod test_database;
 mod tests;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -302,6 +303,81 @@ impl Subscription {
     }
 }
 
+/// Which leases a claim may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Only those nobody holds: no owner, or expired.
+    Expired,
+    /// At start-up: as [`Claim::Expired`] on a database shared by replicas (PostgreSQL);
+    /// every one on a single-process backend (SQLite), whose previous owner was this
+    /// process before a restart or a crash.
+    AtStart,
+}
+
+/// A replica of the bot, as it holds leases: its name in them, and how long they last
+/// unrenewed (`[cluster] lease`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub owner: String,
+    pub lease: Duration,
+}
+
+impl Replica {
+    /// This process, with a fresh [`owner_id`].
+    pub fn this_process(lease: Duration) -> Replica {
+        Replica {
+            owner: owner_id(),
+            lease,
+        }
+    }
+
+    /// How long a lease is taken or renewed for: three quarters of `[cluster] lease`, so
+    /// that with a claim every quarter ([`Replica::tick`]) a dead replica's lease is taken
+    /// over within `[cluster] lease`.
+    pub fn ttl(&self) -> Duration {
+        self.lease * 3 / 4
+    }
+
+    /// How often leases are renewed, and free ones claimed: a quarter of the lease, so
+    /// that one renewal may fail without the lease running out.
+    pub fn tick(&self) -> Duration {
+        self.lease / 4
+    }
+
+    /// How often free leases are looked for (a quarter of the lease, at most a second), so
+    /// that one released by a replica that stopped is taken over within about a second.
+    pub fn claim_every(&self) -> Duration {
+        self.tick().min(Duration::from_secs(1))
+    }
+
+    /// Whether a lease last renewed `ago` is due for renewal, on a loop that wakes every
+    /// [`Replica::claim_every`]: when the next wake would come after a [`Replica::tick`].
+    pub fn renewal_due(&self, ago: Duration) -> bool {
+        ago + self.claim_every() >= self.tick()
+    }
+
+    /// How long a lease must still hold for a post to go out under it: longer than a post
+    /// takes, so that nobody else can have taken the lease when the post lands. A renewed
+    /// lease holds for [`Replica::ttl`], and at least half of that before the next
+    /// renewal, which is more than this.
+    pub fn post_margin(&self) -> Duration {
+        self.lease / 4
+    }
+}
+
+/// A replica's name in the leases it holds: host name, process id and a random part, so
+/// that two processes (even one restarted with the same pid) never share one.
+pub fn owner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..8])
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Whether the store answers a trivial query (for `/readyz`); it was migrated when it
@@ -336,6 +412,73 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Jobs still followed, or finished with an outcome not yet delivered, oldest first.
     async fn open_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Stores a new job with its lease held by `owner` for `lease`; returns its id.
+    async fn insert_leased_job(
+        &self,
+        job: &JobRecord,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<i64, StoreError>;
+
+    /// Takes the lease, for `lease`, of every open job (as [`Store::open_jobs`]) that
+    /// nobody holds: no owner, or a lease expired on the database's clock. With
+    /// [`Claim::AtStart`] a single-process backend (SQLite) takes every open job of
+    /// another owner too: that owner was this process before it restarted. Two replicas
+    /// claiming at once never get the same job. Returns the jobs taken, oldest first.
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        lease: Duration,
+        claim: Claim,
+    ) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Extends, to `lease` from now, the leases `owner` still holds among `ids` (open
+    /// jobs only); returns those ids.
+    async fn renew_job_leases(
+        &self,
+        owner: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Ends at once every job lease `owner` holds except those in `keep`, so that another
+    /// replica takes them over at its next claim; returns how many.
+    async fn release_job_leases(&self, owner: &str, keep: &[i64]) -> Result<u64, StoreError>;
+
+    /// Writes every changing field of a job (as [`Store::update_job`]) only while `owner`
+    /// holds its lease for at least `valid_for` more; `false` (nothing written) otherwise.
+    async fn update_leased_job(
+        &self,
+        job: &JobRecord,
+        owner: &str,
+        valid_for: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes or renews the named lease for `lease`: granted when nobody holds it, when
+    /// `owner` does, or when it expired (with [`Claim::AtStart`] on a single-process
+    /// backend, always). Returns its fencing number, which grows by one each time the lease
+    /// changes hands (or is taken again after it expired); `None` while another holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        owner: &str,
+        lease: Duration,
+        claim: Claim,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Whether `owner` still holds the named lease with this fencing number, for at least
+    /// `valid_for` more.
+    async fn lease_held(
+        &self,
+        name: &str,
+        owner: &str,
+        fence: i64,
+        valid_for: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends the named lease at once if `owner` holds it.
+    async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError>;
 
     /// The newest jobs, newest first.
     async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError>;

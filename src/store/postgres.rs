@@ -71,4 +71,11 @@ pub(super) async fn applied_migrations(url: &str) -> Result<Vec<i64>, StoreError
     PostgresStore::applied_on(connect_once(url).await?.1).await
 }
 
-super::sql::sql_store!(PostgresStore, sqlx::Postgres);
+/// PostgreSQL's clock, and row locks skipped by concurrent claims.
+const POSTGRES: super::sql::Dialect = super::sql::Dialect {
+    now_ms: "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    skip_locked: " FOR UPDATE SKIP LOCKED",
+    single_process: false,
+};
+
+super::sql::sql_store!(PostgresStore, sqlx::Postgres, POSTGRES);

@@ -44,25 +44,129 @@ pub(super) const REVISION_COLUMNS: &str =
     "id, instance, connector_id, connector_name, seq, seen_at, settings, fields, changed_by, \
     changed_by_name, announced";
 
-/// Implements [`Store`](super::Store) for `$store` (a struct with a `pool: sqlx::Pool<$db>`).
+/// The little that differs between the backends, handed to [`sql_store!`].
+pub(super) struct Dialect {
+    /// The database's clock, in milliseconds since the Unix epoch: every lease is timed by
+    /// it, never by a replica's clock.
+    pub(super) now_ms: &'static str,
+    /// Ends the SELECT that picks the jobs a claim takes: rows another replica's claim has
+    /// locked are skipped rather than waited for (PostgreSQL's `FOR UPDATE SKIP LOCKED`).
+    pub(super) skip_locked: &'static str,
+    /// Only one process uses the database (SQLite): at start it takes every lease, since
+    /// whoever held them was this process before it restarted.
+    pub(super) single_process: bool,
+}
+
+/// Which jobs are open: followed, or with an outcome still to deliver.
+pub(super) const OPEN_JOB: &str = "(state = 'following' OR delivery IN ('pending', 'posting'))";
+
+/// Milliseconds for a lease, as the database adds them to its clock.
+pub(super) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// The columns a job's update writes (`$1`..`$10`), by id (`$11`).
+pub(super) const JOB_UPDATE: &str =
+    "UPDATE jobs SET response_posts = $1, sync_id = $2, state = $3, \
+    last_status = $4, progress_channel = $5, progress_ts = $6, delivery = $7, delivery_error = $8, \
+    updated_at = $9, finished_at = $10 WHERE id = $11";
+
+/// Implements [`Store`](super::Store) for `$store` (a struct with a `pool: sqlx::Pool<$db>`),
+/// with the backend's [`Dialect`] `$dialect`.
 macro_rules! sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $dialect:expr) => {
         const _: () = {
             use chrono::{DateTime, Utc};
             use sqlx::Row;
 
             use $crate::domain::Platform;
             use $crate::store::sql::{
-                parse_ts, ts, AUDIT_COLUMNS, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS, REVISION_COLUMNS,
+                millis, parse_ts, ts, Dialect, AUDIT_COLUMNS, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS,
+                JOB_UPDATE, OPEN_JOB, REVISION_COLUMNS,
             };
             use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
             use $crate::store::{
-                platform_from, AuditEntry, AuditFilter, AuditPage, Decision, DeletionAlert, Delivery,
-                JobKind, JobRecord, JobState, LockRecord, NewRevision, PendingRecord, PendingState,
-                Revision, RevisionPage, Store, StoreError, Subscription,
+                platform_from, AuditEntry, AuditFilter, AuditPage, Claim, Decision, DeletionAlert,
+                Delivery, JobKind, JobRecord, JobState, LockRecord, NewRevision, PendingRecord,
+                PendingState, Revision, RevisionPage, Store, StoreError, Subscription,
             };
 
+            const DIALECT: Dialect = $dialect;
+            /// The database's clock, in milliseconds since the Unix epoch.
+            const NOW: &str = DIALECT.now_ms;
+
+        /// The binds of [`JOB_UPDATE`], `$1`..`$11`.
+        fn bind_job_update<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            job: &'q JobRecord,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            q.bind(i64::from(job.response_posts))
+                .bind(job.sync_id.map(|v| v as i64))
+                .bind(job.state.as_str())
+                .bind(job.last_status.as_ref().map(|v| v.to_string()))
+                .bind(&job.progress_channel)
+                .bind(&job.progress_ts)
+                .bind(job.delivery.as_str())
+                .bind(&job.delivery_error)
+                .bind(ts(job.updated_at))
+                .bind(job.finished_at.map(ts))
+                .bind(job.id)
+        }
+
         impl $store {
+            /// Stores a new job, with its lease held by `(owner, lease ms)` when given.
+            async fn insert_job_with(
+                &self,
+                job: &JobRecord,
+                lease: Option<(&str, i64)>,
+            ) -> Result<i64, StoreError> {
+                let (lease_columns, lease_values) = match lease {
+                    Some(_) => (
+                        ", lease_owner, lease_expires_ms".to_string(),
+                        format!(", $25, {NOW} + $26"),
+                    ),
+                    None => (String::new(), String::new()),
+                };
+                let sql = format!(
+                    "INSERT INTO jobs (kind, platform, instance, connector_id, connector_name, subject, \
+                     channel_id, user_id, user_name, response_url, response_url_expires_at, response_posts, \
+                     baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
+                     delivery, delivery_error, started_at, updated_at, finished_at{lease_columns}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20, $21, $22, $23, $24{lease_values}) RETURNING id"
+                );
+                let mut insert = sqlx::query_scalar(&sql)
+                    .bind(job.kind.as_str())
+                    .bind(job.platform.as_str())
+                    .bind(&job.instance)
+                    .bind(&job.connector_id)
+                    .bind(&job.connector_name)
+                    .bind(&job.subject)
+                    .bind(&job.channel_id)
+                    .bind(&job.user_id)
+                    .bind(&job.user_name)
+                    .bind(&job.response_url)
+                    .bind(job.response_url_expires_at.map(ts))
+                    .bind(i64::from(job.response_posts))
+                    .bind(job.baseline_sync_id.map(|v| v as i64))
+                    .bind(job.sync_id.map(|v| v as i64))
+                    .bind(i64::from(job.local))
+                    .bind(job.state.as_str())
+                    .bind(job.last_status.as_ref().map(|v| v.to_string()))
+                    .bind(&job.progress_channel)
+                    .bind(&job.progress_ts)
+                    .bind(job.delivery.as_str())
+                    .bind(&job.delivery_error)
+                    .bind(ts(job.started_at))
+                    .bind(ts(job.updated_at))
+                    .bind(job.finished_at.map(ts));
+                if let Some((owner, ms)) = lease {
+                    insert = insert.bind(owner.to_string()).bind(ms);
+                }
+                let id: i64 = insert.fetch_one(&self.pool).await?;
+                Ok(id)
+            }
+
             /// The migrations applied, read on a connection of its own (closed after).
             pub(super) async fn applied_on(
                 mut conn: <$db as sqlx::Database>::Connection,
@@ -269,69 +373,19 @@ macro_rules! sql_store {
             }
 
             async fn insert_job(&self, job: &JobRecord) -> Result<i64, StoreError> {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO jobs (kind, platform, instance, connector_id, connector_name, subject, \
-                     channel_id, user_id, user_name, response_url, response_url_expires_at, response_posts, \
-                     baseline_sync_id, sync_id, local_run, state, last_status, progress_channel, progress_ts, \
-                     delivery, delivery_error, started_at, updated_at, finished_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                     $19, $20, $21, $22, $23, $24) RETURNING id",
-                )
-                .bind(job.kind.as_str())
-                .bind(job.platform.as_str())
-                .bind(&job.instance)
-                .bind(&job.connector_id)
-                .bind(&job.connector_name)
-                .bind(&job.subject)
-                .bind(&job.channel_id)
-                .bind(&job.user_id)
-                .bind(&job.user_name)
-                .bind(&job.response_url)
-                .bind(job.response_url_expires_at.map(ts))
-                .bind(i64::from(job.response_posts))
-                .bind(job.baseline_sync_id.map(|v| v as i64))
-                .bind(job.sync_id.map(|v| v as i64))
-                .bind(i64::from(job.local))
-                .bind(job.state.as_str())
-                .bind(job.last_status.as_ref().map(|v| v.to_string()))
-                .bind(&job.progress_channel)
-                .bind(&job.progress_ts)
-                .bind(job.delivery.as_str())
-                .bind(&job.delivery_error)
-                .bind(ts(job.started_at))
-                .bind(ts(job.updated_at))
-                .bind(job.finished_at.map(ts))
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(id)
+                self.insert_job_with(job, None).await
             }
 
             async fn update_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE jobs SET response_posts = $1, sync_id = $2, state = $3, last_status = $4, \
-                     progress_channel = $5, progress_ts = $6, delivery = $7, delivery_error = $8, \
-                     updated_at = $9, finished_at = $10 WHERE id = $11",
-                )
-                .bind(i64::from(job.response_posts))
-                .bind(job.sync_id.map(|v| v as i64))
-                .bind(job.state.as_str())
-                .bind(job.last_status.as_ref().map(|v| v.to_string()))
-                .bind(&job.progress_channel)
-                .bind(&job.progress_ts)
-                .bind(job.delivery.as_str())
-                .bind(&job.delivery_error)
-                .bind(ts(job.updated_at))
-                .bind(job.finished_at.map(ts))
-                .bind(job.id)
-                .execute(&self.pool)
-                .await?;
+                bind_job_update(sqlx::query(JOB_UPDATE), job)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
             async fn open_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
                 let rows = sqlx::query(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'following' \
-                     OR delivery IN ('pending', 'posting') ORDER BY id"
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {OPEN_JOB} ORDER BY id"
                 ))
                 .fetch_all(&self.pool)
                 .await?;
@@ -339,6 +393,165 @@ macro_rules! sql_store {
                     .map(job_from_row)
                     .collect::<Result<_, _>>()
                     .map_err(StoreError::from)
+            }
+
+            async fn insert_leased_job(
+                &self,
+                job: &JobRecord,
+                owner: &str,
+                lease: std::time::Duration,
+            ) -> Result<i64, StoreError> {
+                self.insert_job_with(job, Some((owner, millis(lease)))).await
+            }
+
+            async fn claim_jobs(
+                &self,
+                owner: &str,
+                lease: std::time::Duration,
+                claim: Claim,
+            ) -> Result<Vec<JobRecord>, StoreError> {
+                let take_all = claim == Claim::AtStart && DIALECT.single_process;
+                // The outer condition repeats the inner one: a row another claim took
+                // between the two is left alone, whatever the isolation level.
+                let free = format!(
+                    "(lease_owner IS NULL OR lease_expires_ms IS NULL OR lease_expires_ms < {NOW} \
+                     OR ($3 AND lease_owner <> $1))"
+                );
+                let sql = format!(
+                    "UPDATE jobs SET lease_owner = $1, lease_expires_ms = {NOW} + $2 \
+                     WHERE id IN (SELECT id FROM jobs WHERE {OPEN_JOB} AND {free} ORDER BY id{skip}) \
+                     AND {OPEN_JOB} AND {free} RETURNING {JOB_COLUMNS}",
+                    skip = DIALECT.skip_locked,
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(millis(lease))
+                    .bind(take_all)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut jobs = rows
+                    .iter()
+                    .map(job_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                jobs.sort_by_key(|j| j.id);
+                Ok(jobs)
+            }
+
+            async fn renew_job_leases(
+                &self,
+                owner: &str,
+                ids: &[i64],
+                lease: std::time::Duration,
+            ) -> Result<Vec<i64>, StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "UPDATE jobs SET lease_expires_ms = {NOW} + "
+                ));
+                q.push_bind(millis(lease))
+                    .push(" WHERE lease_owner = ")
+                    .push_bind(owner.to_string())
+                    .push(format!(" AND {OPEN_JOB} AND id IN ("));
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(") RETURNING id");
+                let mut held: Vec<i64> = q.build_query_scalar().fetch_all(&self.pool).await?;
+                held.sort_unstable();
+                Ok(held)
+            }
+
+            async fn release_job_leases(&self, owner: &str, keep: &[i64]) -> Result<u64, StoreError> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "UPDATE jobs SET lease_expires_ms = {NOW} - 1 WHERE lease_expires_ms >= {NOW} \
+                     AND lease_owner = "
+                ));
+                q.push_bind(owner.to_string());
+                if !keep.is_empty() {
+                    q.push(" AND id NOT IN (");
+                    let mut list = q.separated(", ");
+                    for id in keep {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                }
+                Ok(q.build().execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn update_leased_job(
+                &self,
+                job: &JobRecord,
+                owner: &str,
+                valid_for: std::time::Duration,
+            ) -> Result<bool, StoreError> {
+                let sql = format!(
+                    "{JOB_UPDATE} AND lease_owner = $12 AND lease_expires_ms > {NOW} + $13"
+                );
+                let written = bind_job_update(sqlx::query(&sql), job)
+                    .bind(owner)
+                    .bind(millis(valid_for))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(written.rows_affected() == 1)
+            }
+
+            async fn acquire_lease(
+                &self,
+                name: &str,
+                owner: &str,
+                lease: std::time::Duration,
+                claim: Claim,
+            ) -> Result<Option<i64>, StoreError> {
+                let take_all = claim == Claim::AtStart && DIALECT.single_process;
+                // A lease taken by another owner, or taken again after it expired, gets
+                // the next fencing number; one renewed in time keeps its number.
+                let sql = format!(
+                    "INSERT INTO leases (name, owner, fence, expires_ms) VALUES ($1, $2, 1, {NOW} + $3) \
+                     ON CONFLICT (name) DO UPDATE SET \
+                     fence = CASE WHEN leases.owner = excluded.owner AND leases.expires_ms >= {NOW} \
+                     THEN leases.fence ELSE leases.fence + 1 END, \
+                     owner = excluded.owner, expires_ms = excluded.expires_ms \
+                     WHERE leases.owner = excluded.owner OR leases.expires_ms < {NOW} OR $4 \
+                     RETURNING fence"
+                );
+                Ok(sqlx::query_scalar(&sql)
+                    .bind(name)
+                    .bind(owner)
+                    .bind(millis(lease))
+                    .bind(take_all)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn lease_held(
+                &self,
+                name: &str,
+                owner: &str,
+                fence: i64,
+                valid_for: std::time::Duration,
+            ) -> Result<bool, StoreError> {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM leases WHERE name = $1 AND owner = $2 AND fence = $3 \
+                     AND expires_ms > {NOW} + $4"
+                );
+                let n: i64 = sqlx::query_scalar(&sql)
+                    .bind(name)
+                    .bind(owner)
+                    .bind(fence)
+                    .bind(millis(valid_for))
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n == 1)
+            }
+
+            async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+                let sql = format!(
+                    "UPDATE leases SET expires_ms = {NOW} - 1 WHERE name = $1 AND owner = $2"
+                );
+                sqlx::query(&sql).bind(name).bind(owner).execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn recent_jobs(&self, limit: u32) -> Result<Vec<JobRecord>, StoreError> {

@@ -50,4 +50,11 @@ pub(super) async fn applied_migrations(url: &str) -> Result<Vec<i64>, StoreError
     SqliteStore::applied_on(options.read_only(true).connect().await?).await
 }
 
-super::sql::sql_store!(SqliteStore, sqlx::Sqlite);
+/// SQLite's clock and manners: one process, so no row locks to skip.
+const SQLITE: super::sql::Dialect = super::sql::Dialect {
+    now_ms: "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    skip_locked: "",
+    single_process: true,
+};
+
+super::sql::sql_store!(SqliteStore, sqlx::Sqlite, SQLITE);

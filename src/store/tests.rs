@@ -266,6 +266,238 @@ async fn jobs_round_trip_and_open_ones_are_found() {
     .await;
 }
 
+/// A sync job just started on connector `c1`, being followed.
+fn following_job() -> JobRecord {
+    JobRecord::new(
+        JobKind::Sync,
+        Platform::Slack,
+        "jira",
+        "c1",
+        "Okta",
+        "C1",
+        "U1",
+    )
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+const NO_TIME: std::time::Duration = std::time::Duration::ZERO;
+
+#[test]
+fn a_dead_replicas_lease_is_taken_over_within_the_configured_lease() {
+    for secs in [3, 15, 300] {
+        let r = Replica::this_process(std::time::Duration::from_secs(secs));
+        // Written for ttl at the last renewal, claimed at most a tick after it ran out.
+        assert_eq!(r.ttl() + r.tick(), r.lease, "{secs}s");
+        // Just before a renewal a lease still holds for ttl - tick: a post may go out.
+        assert!(r.post_margin() < r.ttl() - r.tick(), "{secs}s");
+        // Claims at least as often as renewals, and a renewal is never skipped.
+        assert!(r.claim_every() <= r.tick(), "{secs}s");
+        let mut ago = r.claim_every();
+        while !r.renewal_due(ago) {
+            ago += r.claim_every();
+        }
+        assert!(ago <= r.tick(), "{secs}s: renewed after {ago:?}");
+        assert!(
+            ago + r.claim_every() >= r.tick(),
+            "{secs}s: renewed after {ago:?}"
+        );
+    }
+    let (a, b) = (owner_id(), owner_id());
+    assert_ne!(a, b, "two replicas never share a name");
+    assert!(a.contains(&format!("-{}-", std::process::id())), "{a}");
+}
+
+#[tokio::test]
+async fn a_job_lease_is_held_renewed_released_and_lost_on_the_databases_clock() {
+    on_each_backend(
+        "a_job_lease_is_held_renewed_released_and_lost_on_the_databases_clock",
+        |s, url| async move {
+            let single_process = Backend::of_url(&url) == Some(Backend::Sqlite);
+            let mut job = following_job();
+            job.id = s.insert_leased_job(&job, "a", LEASE).await.unwrap();
+            assert!(s
+                .claim_jobs("b", LEASE, Claim::Expired)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(!s.update_leased_job(&job, "b", NO_TIME).await.unwrap());
+            assert!(s.update_leased_job(&job, "a", NO_TIME).await.unwrap());
+            assert!(
+                !s.update_leased_job(&job, "a", LEASE * 2).await.unwrap(),
+                "not held for longer than the lease"
+            );
+            assert_eq!(
+                s.renew_job_leases("a", &[job.id, 999], LEASE)
+                    .await
+                    .unwrap(),
+                [job.id]
+            );
+            assert!(s
+                .renew_job_leases("b", &[job.id], LEASE)
+                .await
+                .unwrap()
+                .is_empty());
+
+            // Released: another replica takes it at its next claim, and the first may no
+            // longer write it.
+            assert_eq!(s.release_job_leases("a", &[]).await.unwrap(), 1);
+            assert!(!s.update_leased_job(&job, "a", NO_TIME).await.unwrap());
+            let taken = s.claim_jobs("b", LEASE, Claim::Expired).await.unwrap();
+            assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [job.id]);
+            assert_eq!(taken[0].connector_id, "c1");
+            assert!(s
+                .renew_job_leases("a", &[job.id], LEASE)
+                .await
+                .unwrap()
+                .is_empty());
+            assert!(s
+                .claim_jobs("a", LEASE, Claim::Expired)
+                .await
+                .unwrap()
+                .is_empty());
+            assert_eq!(
+                s.release_job_leases("b", &[job.id]).await.unwrap(),
+                0,
+                "kept"
+            );
+
+            // At start, only a single-process backend takes a lease that has not expired.
+            let at_start = s.claim_jobs("c", LEASE, Claim::AtStart).await.unwrap();
+            assert_eq!(at_start.len(), usize::from(single_process), "{url}");
+
+            // A lease left to expire (a replica that died) is taken by the next claim.
+            let mut short = following_job();
+            short.id = s
+                .insert_leased_job(&short, "d", std::time::Duration::from_millis(1))
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            assert!(!s.update_leased_job(&short, "d", NO_TIME).await.unwrap());
+            let taken = s.claim_jobs("e", LEASE, Claim::Expired).await.unwrap();
+            assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [short.id]);
+
+            // A job that is over is no longer claimed, whoever held it.
+            short.state = JobState::Done;
+            short.delivery = Delivery::Posted;
+            assert!(s.update_leased_job(&short, "e", NO_TIME).await.unwrap());
+            s.release_job_leases("e", &[]).await.unwrap();
+            let left = s.claim_jobs("f", LEASE, Claim::Expired).await.unwrap();
+            assert!(left.iter().all(|j| j.id != short.id), "{left:?}");
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_named_lease_has_one_holder_and_a_fence_that_grows_when_it_changes_hands() {
+    on_each_backend(
+        "a_named_lease_has_one_holder_and_a_fence_that_grows_when_it_changes_hands",
+        |s, url| async move {
+            let single_process = Backend::of_url(&url) == Some(Backend::Sqlite);
+            let w = "watcher";
+            assert_eq!(
+                s.acquire_lease(w, "a", LEASE, Claim::Expired)
+                    .await
+                    .unwrap(),
+                Some(1)
+            );
+            assert_eq!(
+                s.acquire_lease(w, "a", LEASE, Claim::Expired)
+                    .await
+                    .unwrap(),
+                Some(1),
+                "renewed"
+            );
+            assert_eq!(
+                s.acquire_lease(w, "b", LEASE, Claim::Expired)
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert!(s.lease_held(w, "a", 1, NO_TIME).await.unwrap());
+            assert!(!s.lease_held(w, "a", 1, LEASE * 2).await.unwrap());
+            assert!(!s.lease_held(w, "b", 1, NO_TIME).await.unwrap());
+            s.release_lease(w, "b").await.unwrap();
+            assert!(
+                s.lease_held(w, "a", 1, NO_TIME).await.unwrap(),
+                "only its holder ends it"
+            );
+
+            s.release_lease(w, "a").await.unwrap();
+            assert!(!s.lease_held(w, "a", 1, NO_TIME).await.unwrap());
+            assert_eq!(
+                s.acquire_lease(w, "b", LEASE, Claim::Expired)
+                    .await
+                    .unwrap(),
+                Some(2)
+            );
+            assert!(
+                !s.lease_held(w, "a", 1, NO_TIME).await.unwrap(),
+                "fenced off"
+            );
+            assert!(s.lease_held(w, "b", 2, NO_TIME).await.unwrap());
+
+            let at_start = s
+                .acquire_lease(w, "c", LEASE, Claim::AtStart)
+                .await
+                .unwrap();
+            assert_eq!(at_start, single_process.then_some(3), "{url}");
+
+            // Taken again after it expired: a new number, even by the same owner.
+            let short = std::time::Duration::from_millis(1);
+            assert_eq!(
+                s.acquire_lease("other", "a", short, Claim::Expired)
+                    .await
+                    .unwrap(),
+                Some(1)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            assert_eq!(
+                s.acquire_lease("other", "a", LEASE, Claim::Expired)
+                    .await
+                    .unwrap(),
+                Some(2)
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn two_stores_on_one_database_racing_for_a_job_or_a_lease_let_exactly_one_win() {
+    on_each_backend(
+        "two_stores_on_one_database_racing_for_a_job_or_a_lease_let_exactly_one_win",
+        |first, url| async move {
+            // A second handle with its own connections, as a second replica has.
+            let second = open(&url).await.unwrap();
+            for round in 0..20 {
+                let job = following_job();
+                let id = first.insert_job(&job).await.unwrap();
+                let (a, b) = tokio::join!(
+                    first.claim_jobs("a", LEASE, Claim::Expired),
+                    second.claim_jobs("b", LEASE, Claim::Expired),
+                );
+                let (a, b) = (a.unwrap(), b.unwrap());
+                let winners: Vec<i64> = a.iter().chain(&b).map(|j| j.id).collect();
+                assert_eq!(winners, [id], "round {round}: {a:?} {b:?}");
+
+                let name = format!("lease-{round}");
+                let (a, b) = tokio::join!(
+                    first.acquire_lease(&name, "a", LEASE, Claim::Expired),
+                    second.acquire_lease(&name, "b", LEASE, Claim::Expired),
+                );
+                let granted = [a.unwrap(), b.unwrap()];
+                assert_eq!(
+                    granted.iter().flatten().collect::<Vec<_>>(),
+                    [&1],
+                    "round {round}: {granted:?}"
+                );
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_delivery_is_claimed_once_and_can_be_forgotten() {
     on_each_backend(

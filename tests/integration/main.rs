@@ -20,6 +20,7 @@ mod mattermost;
 mod notify;
 mod postgres;
 mod properties;
+mod replicas;
 mod shutdown;
 mod simulator_http;
 mod slack_commands;

@@ -3,6 +3,7 @@
 //! listed in the order of the sections below.
 
 mod chat;
+mod cluster;
 mod confirm;
 mod freeze;
 mod instances;
@@ -71,6 +72,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let guards = confirm::guards(raw.guards, &mut p);
     let freezes = freeze::freezes(raw.freeze, &instances, &mut p);
     let protect = protect::protect(raw.protect, &mut p);
+    let cluster = cluster::cluster(raw.cluster, &mut p);
     p.into_result(Config {
         listen,
         metrics_listen,
@@ -90,6 +92,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         guards,
         freezes,
         protect,
+        cluster,
     })
 }
 
