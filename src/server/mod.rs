@@ -4,6 +4,7 @@
 mod answer;
 mod click;
 mod extract;
+mod socket;
 
 use std::sync::Arc;
 
@@ -106,6 +107,8 @@ pub struct RunningBot {
     shutdown: Option<watch::Sender<bool>>,
     servers: Vec<tokio::task::JoinHandle<()>>,
     writer: tokio::task::JoinHandle<()>,
+    /// The Slack Socket Mode client, when `socket_mode` is on.
+    socket: Option<socket::SocketClient>,
 }
 
 /// How long a stopping bot waits for its audit writer to finish.
@@ -157,6 +160,7 @@ impl RunningBot {
             ],
             None => vec![serve(listener, router(app.clone()), rx)],
         };
+        let socket = socket::SocketClient::start(&app);
         Ok(RunningBot {
             addr,
             metrics_addr,
@@ -164,6 +168,7 @@ impl RunningBot {
             shutdown: Some(tx),
             servers,
             writer,
+            socket,
         })
     }
 
@@ -184,6 +189,9 @@ impl RunningBot {
         self.begin_shutdown();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
+        }
+        if let Some(socket) = self.socket.take() {
+            socket.stop().await;
         }
         for server in &mut self.servers {
             let _ = server.await;
