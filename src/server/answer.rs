@@ -22,7 +22,7 @@ fn json_response(body: Bytes) -> Response {
 
 /// A re-delivered request (same `trigger_id`) gets the first answer again and runs
 /// nothing; one whose answer is still being worked on is told so.
-pub(super) fn repeat(app: &App, inv: &Invocation) -> Option<Bytes> {
+fn repeat(app: &App, inv: &Invocation) -> Option<Bytes> {
     let trigger = inv.trigger_id.as_deref()?;
     let Sighting::Repeat(reply) = app.deliveries.sight(inv.platform, trigger) else {
         return None;

@@ -376,7 +376,12 @@ async fn handle(app: Arc<App>, envelope: Envelope, acks: mpsc::Sender<String>) {
         Work::Command(inv) if first => json(&answer::reply_body(app.clone(), *inv).await),
         Work::Command(inv) => {
             crate::app::Metrics::incr(&app.metrics.duplicates);
-            let body = answer::repeat(&app, &inv).unwrap_or_else(|| answer::already_received(&inv));
+            // Look only: the first delivery may not have been seen here yet.
+            let known = inv
+                .trigger_id
+                .as_deref()
+                .and_then(|t| app.deliveries.reply_of(Platform::Slack, t));
+            let body = known.unwrap_or_else(|| answer::already_received(&inv));
             json(&body)
         }
         Work::Interaction(SlackInteraction::Click(c)) => {
