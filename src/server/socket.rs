@@ -30,9 +30,17 @@ use crate::domain::Platform;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// How often the bot pings; a socket silent for [`SILENCE_LIMIT`] is taken for dead.
-const PING_EVERY: Duration = Duration::from_secs(10);
-const SILENCE_LIMIT: Duration = Duration::from_secs(30);
+/// How often the bot pings, and how long a silent socket (no frame, no pong) lives.
+#[derive(Debug, Clone, Copy)]
+struct Liveness {
+    ping_every: Duration,
+    silence_limit: Duration,
+}
+
+const LIVENESS: Liveness = Liveness {
+    ping_every: Duration::from_secs(10),
+    silence_limit: Duration::from_secs(30),
+};
 /// The longest wait between two attempts to connect.
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -209,12 +217,17 @@ async fn supervise(app: Arc<App>, api: Url, token: SecretString, mut stop: watch
                     let (close, closed) = oneshot::channel();
                     closers.insert(next_id, close);
                     tasks.retain(|t| !t.is_finished());
+                    let app = app.clone();
+                    let on_envelope = move |envelope, acks| {
+                        tokio::spawn(handle(app.clone(), envelope, acks));
+                    };
                     tasks.push(tokio::spawn(connection(
                         next_id,
                         socket,
-                        app.clone(),
+                        on_envelope,
                         events.clone(),
                         closed,
+                        LIVENESS,
                     )));
                     tracing::info!(connection = next_id, "socket mode: connected");
                     next_id += 1;
@@ -283,17 +296,19 @@ async fn supervise(app: Arc<App>, api: Url, token: SecretString, mut stop: watch
     app.socket.set_connected(0);
 }
 
-/// One socket: reads frames, runs each envelope in its own task, writes the acks.
+/// One socket: reads frames, hands each envelope over (with where its ack goes), writes
+/// the acks, pings, and ends when the socket closes, fails or falls silent.
 async fn connection(
     id: u64,
     socket: Socket,
-    app: Arc<App>,
+    on_envelope: impl Fn(Envelope, mpsc::Sender<String>) + Send,
     events: mpsc::UnboundedSender<Event>,
     mut close: oneshot::Receiver<()>,
+    liveness: Liveness,
 ) {
     let (mut sink, mut stream) = socket.split();
     let (acks, mut to_send) = mpsc::channel::<String>(64);
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(liveness.ping_every);
     ping.tick().await;
     let mut last_heard = tokio::time::Instant::now();
     let closing = loop {
@@ -316,7 +331,7 @@ async fn connection(
                             let _ = events.send(Event::Disconnect(id, reason));
                         }
                         Frame::Envelope(envelope) => {
-                            tokio::spawn(handle(app.clone(), envelope, acks.clone()));
+                            on_envelope(envelope, acks.clone());
                         }
                         Frame::Unreadable => {
                             tracing::debug!(connection = id, "socket mode: a frame that is not read");
@@ -331,7 +346,7 @@ async fn connection(
                 }
             },
             _ = ping.tick() => {
-                if last_heard.elapsed() > SILENCE_LIMIT {
+                if last_heard.elapsed() > liveness.silence_limit {
                     tracing::warn!(connection = id, "socket mode: no answer to pings; reconnecting");
                     break false;
                 }
@@ -416,6 +431,65 @@ fn json(body: &[u8]) -> Option<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A WebSocket server that greets with `hello` and then either reads (so that
+    /// tungstenite answers the bot's pings) or goes silent, holding the TCP open.
+    async fn server(answers_pings: bool) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            socket
+                .send(WsMessage::text(r#"{"type":"hello"}"#))
+                .await
+                .unwrap();
+            if answers_pings {
+                while let Some(Ok(_)) = socket.next().await {}
+            } else {
+                std::future::pending::<()>().await;
+            }
+            drop(socket);
+        });
+        addr
+    }
+
+    /// Runs a connection with quick pings; what it reported within `within`.
+    async fn events_of(answers_pings: bool, within: Duration) -> Vec<String> {
+        let addr = server(answers_pings).await;
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .unwrap();
+        let (events, mut heard) = mpsc::unbounded_channel();
+        let (_close, closed) = oneshot::channel();
+        let quick = Liveness {
+            ping_every: Duration::from_millis(50),
+            silence_limit: Duration::from_millis(300),
+        };
+        tokio::spawn(connection(7, socket, |_, _| {}, events, closed, quick));
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, heard.recv()).await {
+            seen.push(format!("{event:?}"));
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_stops_answering_pings_is_given_up() {
+        let seen = events_of(false, Duration::from_secs(3)).await;
+        assert_eq!(seen, ["Hello(7)", "Ended(7)"]);
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_answers_pings_stays() {
+        let seen = events_of(true, Duration::from_millis(1000)).await;
+        assert_eq!(
+            seen,
+            ["Hello(7)"],
+            "pongs keep it alive past the silence limit"
+        );
+    }
 
     #[test]
     fn the_backoff_grows_is_jittered_and_capped() {
