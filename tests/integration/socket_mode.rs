@@ -388,3 +388,44 @@ async fn an_envelope_delivered_to_two_replicas_runs_once() {
         .count();
     assert_eq!(runs, 1, "{rows:?}");
 }
+
+#[tokio::test]
+async fn without_signing_secrets_only_the_socket_is_served() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let fake = FakeSocketMode::start().await;
+    let text = socket_setup(&sim, &fake).config_text().replace(
+        &format!("signing_secrets = [\"{OLD_SECRET}\", \"${{TEST_SIGNING_SECRET}}\"]"),
+        "",
+    );
+    assert!(!text.contains("signing_secrets"), "{text}");
+    let config = usersync_bot::config::Config::parse(&text, &|_| None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bot = usersync_bot::server::RunningBot::start(config, listener)
+        .await
+        .unwrap();
+    fake.wait_connection(0).await;
+    let http = reqwest::Client::new();
+    for path in ["/slack/commands", "/slack/interactions"] {
+        let body = Cmd::new(VIEWER, "whoami").body();
+        let ts = now();
+        let status = http
+            .post(format!("http://{}{path}", bot.addr))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header(
+                "x-slack-signature",
+                usersync_bot::chat::slack::verify::sign(SECRET, ts, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{path}");
+    }
+    fake.send(0, &whoami("e-only", &slack));
+    let (_, ack) = fake.wait_ack("e-only").await;
+    assert!(visible(&ack["payload"]).contains(VIEWER), "{ack}");
+    bot.stop().await;
+}
