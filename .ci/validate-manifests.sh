@@ -75,6 +75,8 @@ kube_validate manifests/kubernetes/monitoring/networkpolicy-metrics.yaml \
 
 echo "== Slack app manifest"
 "$PY" manifests/check/check_slack_manifest.py manifests/slack-app.yaml || fail "slack-app.yaml"
+"$PY" manifests/check/check_slack_manifest.py manifests/slack-app-socket-mode.yaml \
+  || fail "slack-app-socket-mode.yaml"
 
 # check_config LABEL TOML: check-config on a copy. check-config also opens the store, so
 # the storage URL is replaced by a SQLite file in a temp dir (loopback, nothing else is

@@ -8,8 +8,8 @@ mod redelivery;
 mod shared_replies;
 mod start;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use audit::AuditLog;
@@ -46,6 +46,42 @@ pub struct App {
     shutting_down: AtomicBool,
     /// The bot's own key (button tokens, fingerprints), shared through the store.
     pub key: crate::signing::BotKey,
+    /// Slack Socket Mode: whether a socket is connected (kept by `server::socket`).
+    pub socket: SocketStatus,
+}
+
+/// The Socket Mode connections as `/readyz` sees them.
+#[derive(Debug, Default)]
+pub struct SocketStatus {
+    connected: AtomicUsize,
+    /// Why the last attempt to connect failed, without secrets (e.g. `invalid_auth`).
+    last_problem: Mutex<Option<String>>,
+}
+
+impl SocketStatus {
+    /// How many sockets are connected (said `hello`); two while one replaces another.
+    pub fn set_connected(&self, n: usize) {
+        self.connected.store(n, Ordering::SeqCst);
+        if n > 0 {
+            *self.last_problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+    }
+
+    pub fn connected(&self) -> usize {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Remembers why connecting failed, for `/readyz`.
+    pub fn set_problem(&self, problem: String) {
+        *self.last_problem.lock().unwrap_or_else(|p| p.into_inner()) = Some(problem);
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.last_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// How long `/readyz` waits for the store before calling it not ready.
@@ -59,6 +95,9 @@ pub enum NotReady {
     /// The store did not answer: the store's error, with any password taken out.
     #[error("store: {0}")]
     Store(String),
+    /// Socket Mode is on and no socket is connected: the last problem, if any.
+    #[error("slack socket mode: not connected{}", .0.as_deref().map(|p| format!(" ({p})")).unwrap_or_default())]
+    NoSocket(Option<String>),
 }
 
 impl App {
@@ -75,6 +114,10 @@ impl App {
     pub async fn ready(&self) -> Result<(), NotReady> {
         if self.is_shutting_down() {
             return Err(NotReady::ShuttingDown);
+        }
+        let socket_mode = self.config.slack.as_ref().is_some_and(|s| s.socket_mode());
+        if socket_mode && self.socket.connected() == 0 {
+            return Err(NotReady::NoSocket(self.socket.problem()));
         }
         let reason = match tokio::time::timeout(READY_STORE_TIMEOUT, self.store.ping()).await {
             Ok(Ok(())) => return Ok(()),

@@ -71,6 +71,14 @@ impl Deliveries {
         Sighting::First
     }
 
+    /// The reply a delivery seen before got, if it is known here; records nothing.
+    pub fn reply_of(&self, platform: Platform, trigger_id: &str) -> Option<Bytes> {
+        let all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        all[index(platform)]
+            .get(trigger_id)
+            .and_then(|(_, reply)| reply.clone())
+    }
+
     pub fn remember_reply(&self, platform: Platform, trigger_id: &str, reply: Bytes) {
         let mut all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = all[index(platform)].get_mut(trigger_id) {
@@ -131,6 +139,16 @@ mod tests {
             Sighting::Repeat(Some(Bytes::from_static(b"{}")))
         );
         assert_eq!(d.sight(Platform::Mattermost, "t1"), Sighting::First);
+        assert_eq!(
+            d.reply_of(Platform::Slack, "t1"),
+            Some(Bytes::from_static(b"{}"))
+        );
+        assert_eq!(d.reply_of(Platform::Slack, "t2"), None);
+        assert_eq!(
+            d.sight(Platform::Slack, "t2"),
+            Sighting::First,
+            "a look records nothing"
+        );
     }
 
     #[test]

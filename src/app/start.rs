@@ -123,6 +123,7 @@ impl App {
             jobs,
             watcher,
             shutting_down: Default::default(),
+            socket: super::SocketStatus::default(),
             key,
         };
         Ok((Arc::new(app), writer))

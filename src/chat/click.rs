@@ -126,6 +126,17 @@ pub async fn read_slack(
 pub fn parse_slack(body: &[u8]) -> Result<SlackInteraction, Refusal> {
     let payload = form_field(body, "payload").ok_or(Refusal::BadPayload)?;
     let p: SlackPayload = serde_json::from_str(&payload).map_err(|_| Refusal::BadPayload)?;
+    slack_interaction(p)
+}
+
+/// The click in the `payload` object of a Socket Mode `interactive` envelope: the same
+/// object as the HTTP endpoint's `payload` field.
+pub fn parse_slack_value(payload: serde_json::Value) -> Result<SlackInteraction, Refusal> {
+    let p: SlackPayload = serde_json::from_value(payload).map_err(|_| Refusal::BadPayload)?;
+    slack_interaction(p)
+}
+
+fn slack_interaction(p: SlackPayload) -> Result<SlackInteraction, Refusal> {
     if p.kind == "view_submission" {
         return slack_submission(p);
     }

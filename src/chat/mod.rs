@@ -175,6 +175,15 @@ fn wanted_pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>
 /// the same names; repeated keys (Mattermost's `user_mentions`) and unknown ones are
 /// tolerated.
 pub fn parse_command(platform: Platform, body: &[u8]) -> Result<Invocation, Refusal> {
+    command_from_fields(platform, wanted_pairs(body))
+}
+
+/// A slash command from its fields, whatever carried them: a form body (HTTP) or the
+/// JSON object of a Socket Mode envelope (same names). The first value of a key wins.
+pub fn command_from_fields<'a>(
+    platform: Platform,
+    pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+) -> Result<Invocation, Refusal> {
     let mut user_id = None;
     let mut user_name = None;
     let mut channel_id = None;
@@ -183,7 +192,7 @@ pub fn parse_command(platform: Platform, body: &[u8]) -> Result<Invocation, Refu
     let mut text = None;
     let mut response_url = None;
     let mut trigger_id = None;
-    for (key, value) in wanted_pairs(body) {
+    for (key, value) in pairs {
         let slot = match key.as_ref() {
             "user_id" => &mut user_id,
             "user_name" => &mut user_name,

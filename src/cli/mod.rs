@@ -171,8 +171,20 @@ pub async fn check_config(args: ConfigArgs) -> Result<(), Box<dyn std::error::Er
         .metrics_listen
         .map(|m| format!(", metrics_listen {m}"))
         .unwrap_or_default();
+    // The app token's shape was checked with the file; it is never shown.
+    let socket = match &config.slack {
+        Some(slack) if slack.socket_mode() => {
+            let http = if slack.signing_secrets.is_empty() {
+                "HTTP endpoints off"
+            } else {
+                "HTTP endpoints on"
+            };
+            format!(", slack socket mode (app token set, {http})")
+        }
+        _ => String::new(),
+    };
     println!(
-        "{} is valid: listen {}{metrics}, {} instance(s) ({}), storage {}",
+        "{} is valid: listen {}{metrics}{socket}, {} instance(s) ({}), storage {}",
         args.config.display(),
         config.listen,
         config.instances.len(),

@@ -126,6 +126,9 @@ pub(super) struct RawSlack {
     pub(super) bot_token: Option<String>,
     pub(super) api_base_url: Option<String>,
     pub(super) response_url_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) socket_mode: bool,
+    pub(super) app_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

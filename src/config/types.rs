@@ -281,6 +281,16 @@ pub struct SlackConfig {
     pub api_base_url: Url,
     /// Hosts (optionally `host:port`) that follow-ups may be posted to.
     pub response_url_hosts: Vec<String>,
+    /// Socket Mode (`socket_mode = true`): the app-level token (`xapp-…`) the bot opens
+    /// its WebSocket with. `None`: Slack calls the HTTP endpoints.
+    pub app_token: Option<SecretString>,
+}
+
+impl SlackConfig {
+    /// Whether the bot holds a Socket Mode connection to Slack.
+    pub fn socket_mode(&self) -> bool {
+        self.app_token.is_some()
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -22,16 +22,19 @@ fn json_response(body: Bytes) -> Response {
 
 /// A re-delivered request (same `trigger_id`) gets the first answer again and runs
 /// nothing; one whose answer is still being worked on is told so.
-fn repeat(app: &App, inv: &Invocation) -> Option<Response> {
+fn repeat(app: &App, inv: &Invocation) -> Option<Bytes> {
     let trigger = inv.trigger_id.as_deref()?;
     let Sighting::Repeat(reply) = app.deliveries.sight(inv.platform, trigger) else {
         return None;
     };
     Metrics::incr(&app.metrics.duplicates);
     tracing::debug!(user = %inv.user, "re-delivered request answered without running again");
-    Some(json_response(reply.unwrap_or_else(|| {
-        render_reply(inv.platform, &reply::pipeline::already_received())
-    })))
+    Some(reply.unwrap_or_else(|| already_received(inv)))
+}
+
+/// What a delivery seen before gets when its first answer is not known here.
+pub(super) fn already_received(inv: &Invocation) -> Bytes {
+    render_reply(inv.platform, &reply::pipeline::already_received())
 }
 
 /// Runs the pipeline in its own task, so that it finishes even when the platform hangs
@@ -58,8 +61,14 @@ fn spawn_dispatch(app: &Arc<App>, inv: &Arc<Invocation>) -> oneshot::Receiver<An
 /// Answers a verified command: at once when the work finishes within the inline budget,
 /// else with an acknowledgement now and the answer through `response_url` later.
 pub async fn answer(app: Arc<App>, inv: Invocation) -> Response {
-    if let Some(response) = repeat(&app, &inv) {
-        return response;
+    json_response(reply_body(app, inv).await)
+}
+
+/// The body of the answer to a verified command: what the HTTP endpoint returns and what
+/// a Socket Mode acknowledgement carries.
+pub(super) async fn reply_body(app: Arc<App>, inv: Invocation) -> Bytes {
+    if let Some(body) = repeat(&app, &inv) {
+        return body;
     }
     // Shared with the task rather than copied: the invocation is a dozen strings.
     let inv = Arc::new(inv);
@@ -68,7 +77,7 @@ pub async fn answer(app: Arc<App>, inv: Invocation) -> Response {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => {
             tracing::error!("command task ended without an answer");
-            return json_response(render_reply(inv.platform, &reply::pipeline::went_wrong()));
+            return render_reply(inv.platform, &reply::pipeline::went_wrong());
         }
         // Closing first makes the hand-over exact: either the answer is already here, or
         // the task will find the channel closed and post it itself.
@@ -76,10 +85,7 @@ pub async fn answer(app: Arc<App>, inv: Invocation) -> Response {
             Ok(answer) => answer,
             Err(_) => {
                 Metrics::incr(&app.metrics.deferred);
-                return json_response(render_reply(
-                    inv.platform,
-                    &reply::pipeline::working_on_it(),
-                ));
+                return render_reply(inv.platform, &reply::pipeline::working_on_it());
             }
         },
     };
@@ -91,7 +97,7 @@ pub async fn answer(app: Arc<App>, inv: Invocation) -> Response {
         app.deliveries
             .remember_reply(inv.platform, trigger, body.clone());
     }
-    json_response(body)
+    body
 }
 
 /// Posts an answer that missed the inline budget to the command's `response_url`.

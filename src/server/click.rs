@@ -44,8 +44,13 @@ fn spawn(app: &Arc<App>, click: Click) -> tokio::sync::oneshot::Receiver<ClickAn
 
 /// Slack: acknowledged at once; the answer follows through `response_url`.
 pub fn slack(app: &Arc<App>, click: Click) -> Response {
-    drop(spawn(app, click));
+    slack_ack(app, click);
     StatusCode::OK.into_response()
+}
+
+/// Starts a Slack click's work; its answer follows through `response_url`.
+pub(super) fn slack_ack(app: &Arc<App>, click: Click) {
+    drop(spawn(app, click));
 }
 
 /// Mattermost: the answer in the response when it comes in time.
@@ -118,6 +123,20 @@ async fn deliver_later(app: &App, click: &Click, answer: ClickAnswer) {
 /// decides whether the form stays open); the deletion's result then replaces the prompt
 /// (Slack, through the click's `response_url`) or is posted in the channel (Mattermost).
 pub async fn submission(app: &Arc<App>, platform: Platform, sub: Submission) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        submission_body(app, platform, sub).await.to_string(),
+    )
+        .into_response()
+}
+
+/// The answer to a form submission: what the HTTP endpoint returns and what a Socket
+/// Mode acknowledgement carries.
+pub(super) async fn submission_body(
+    app: &Arc<App>,
+    platform: Platform,
+    sub: Submission,
+) -> serde_json::Value {
     let app2 = app.clone();
     // In its own task: a confirmed deletion finishes even if the platform hangs up.
     let work = tokio::spawn(async move {
@@ -148,7 +167,7 @@ pub async fn submission(app: &Arc<App>, platform: Platform, sub: Submission) -> 
             channel: None,
         },
     };
-    let body = match (platform, answer) {
+    match (platform, answer) {
         (_, SubmitAnswer::Close { .. }) => json!({}),
         (Platform::Slack, SubmitAnswer::Errors(why)) => json!({
             "response_action": "errors",
@@ -157,12 +176,7 @@ pub async fn submission(app: &Arc<App>, platform: Platform, sub: Submission) -> 
         (Platform::Mattermost, SubmitAnswer::Errors(why)) => json!({
             "errors": {crate::chat::mattermost::render::FORM_FIELD: why},
         }),
-    };
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    }
 }
 
 /// Slack wants a form's answer within 3 s.

@@ -43,7 +43,13 @@ impl FromRequest<Arc<App>> for SlackRequest {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let Some(config) = app.config.slack.as_ref() else {
+        // In Socket Mode without a signing secret, the HTTP endpoints are not served.
+        let Some(config) = app
+            .config
+            .slack
+            .as_ref()
+            .filter(|c| !c.signing_secrets.is_empty())
+        else {
             return Err(StatusCode::NOT_FOUND.into_response());
         };
         let now = chrono::Utc::now().timestamp();
@@ -71,7 +77,13 @@ impl FromRequest<Arc<App>> for SlackClick {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let Some(config) = app.config.slack.as_ref() else {
+        // In Socket Mode without a signing secret, the HTTP endpoints are not served.
+        let Some(config) = app
+            .config
+            .slack
+            .as_ref()
+            .filter(|c| !c.signing_secrets.is_empty())
+        else {
             return Err(StatusCode::NOT_FOUND.into_response());
         };
         let now = chrono::Utc::now().timestamp();

@@ -4,6 +4,7 @@
 mod answer;
 mod click;
 mod extract;
+mod socket;
 
 use std::sync::Arc;
 
@@ -107,6 +108,8 @@ pub struct RunningBot {
     shutdown: Option<watch::Sender<bool>>,
     servers: Vec<tokio::task::JoinHandle<()>>,
     writer: tokio::task::JoinHandle<()>,
+    /// The Slack Socket Mode client, when `socket_mode` is on.
+    socket: Option<socket::SocketClient>,
 }
 
 /// The longest a stop takes, from SIGTERM to the end (within the 10 s a container gets).
@@ -163,6 +166,7 @@ impl RunningBot {
             ],
             None => vec![serve(listener, router(app.clone()), rx)],
         };
+        let socket = socket::SocketClient::start(&app);
         Ok(RunningBot {
             addr,
             metrics_addr,
@@ -170,6 +174,7 @@ impl RunningBot {
             shutdown: Some(tx),
             servers,
             writer,
+            socket,
         })
     }
 
@@ -192,6 +197,9 @@ impl RunningBot {
         self.begin_shutdown();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
+        }
+        if let Some(socket) = self.socket.take() {
+            socket.stop().await;
         }
         let requests = tokio::time::Instant::now() + REQUESTS_WITHIN;
         for server in &mut self.servers {

@@ -80,6 +80,48 @@ token = "t"
 }
 
 #[test]
+fn check_config_checks_the_app_tokens_shape_and_never_prints_it() {
+    let path = write(
+        r#"
+[slack]
+socket_mode = true
+app_token = "${CLI_TEST_APP_TOKEN}"
+[[instances]]
+name = "jira"
+base_url = "https://jira.example.com"
+token = "pat"
+"#,
+    );
+    let run = |token: &str| {
+        Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .env("CLI_TEST_APP_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let out = run("xoxb-1234-s3cretBotTok");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("slack.app_token: not an app-level token: it must start with xapp-"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cretBotTok"), "{stderr}");
+    let out = run("xapp-1-A1-2-s3cretAppTok");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout} {stderr}");
+    assert!(
+        stdout.contains("slack socket mode (app token set, HTTP endpoints off)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cretAppTok") && !stderr.contains("s3cretAppTok"));
+}
+
+#[test]
 fn check_config_lists_every_problem_and_fails() {
     let path = write(
         r#"

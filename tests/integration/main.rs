@@ -26,4 +26,5 @@ mod simulator_http;
 mod slack_commands;
 mod slack_verification;
 mod snapshots;
+mod socket_mode;
 mod undeliverable;

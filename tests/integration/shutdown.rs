@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 /// `usersync-bot serve` on a free port with the test configuration, and its address.
 /// With `args`, its log is at debug level and captured (read it while the child runs:
 /// a full pipe would stall it).
-async fn serve(setup: BotSetup<'_>, args: &[&str]) -> (tokio::process::Child, u16) {
+pub(crate) async fn serve(setup: BotSetup<'_>, args: &[&str]) -> (tokio::process::Child, u16) {
     let port = free_port();
     let config = setup.config_text().replace(
         "listen = \"127.0.0.1:0\"",
@@ -73,7 +73,7 @@ async fn send(port: u16, cmd: &Cmd<'_>, secret: &str) -> u16 {
 }
 
 /// Stops the child with SIGTERM and waits for it.
-async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+pub(crate) async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod render;
+pub mod socket;
 pub mod verify;
 
 use axum::extract::Request;

@@ -14,12 +14,25 @@ const DEFAULT_RESPONSE_URL_HOST: &str = "hooks.slack.com";
 /// `None` when the section has problems (they are in `p`).
 pub(super) fn slack(raw: RawSlack, p: &mut Problems) -> Option<SlackConfig> {
     let before = p.count();
-    let signing_secrets = secrets(
-        raw.signing_secrets,
-        "slack.signing_secrets",
-        "signing secret",
-        p,
-    );
+    let app_token = if raw.socket_mode {
+        app_token(raw.app_token, p)
+    } else {
+        if raw.app_token.is_some() {
+            p.push("slack.app_token: only used with socket_mode = true");
+        }
+        None
+    };
+    // In Socket Mode the HTTP endpoints are optional: served only with a signing secret.
+    let signing_secrets = if raw.socket_mode && raw.signing_secrets.is_empty() {
+        Vec::new()
+    } else {
+        secrets(
+            raw.signing_secrets,
+            "slack.signing_secrets",
+            "signing secret",
+            p,
+        )
+    };
     let api_base_url = raw.api_base_url.as_deref().unwrap_or(DEFAULT_SLACK_API);
     let api_base_url = http_url(api_base_url).or_else(|| {
         p.push(format!(
@@ -36,7 +49,34 @@ pub(super) fn slack(raw: RawSlack, p: &mut Problems) -> Option<SlackConfig> {
         bot_token: optional_secret(raw.bot_token),
         api_base_url: api_base_url?,
         response_url_hosts,
+        app_token,
     })
+}
+
+/// Socket Mode's app-level token: required, and of an app token's shape (`xapp-…`). The
+/// problem names the shape, never the value.
+fn app_token(raw: Option<String>, p: &mut Problems) -> Option<SecretString> {
+    let Some(token) = raw.filter(|t| !t.trim().is_empty()) else {
+        p.push("slack.app_token: required with socket_mode = true: an app-level token (xapp-…) with the connections:write scope");
+        return None;
+    };
+    let shaped = token.starts_with("xapp-")
+        && token.len() > "xapp-".len()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !shaped {
+        let hint = if token.starts_with("xoxb-") {
+            " (this looks like a bot token: the app token is under Basic Information, App-Level Tokens)"
+        } else {
+            ""
+        };
+        p.push(format!(
+            "slack.app_token: not an app-level token: it must start with xapp- and hold only letters, digits and dashes{hint}"
+        ));
+        return None;
+    }
+    Some(SecretString::from(token))
 }
 
 /// Follow-ups are posted only to these hosts, so a pattern or a URL is refused rather
@@ -128,6 +168,41 @@ mod tests {
         assert_eq!(
             problems,
             ["slack.signing_secrets: at least one signing secret is required"]
+        );
+    }
+
+    #[test]
+    fn socket_mode_needs_an_app_token_of_the_right_shape_and_no_signing_secret() {
+        let (made, problems) = check(
+            "socket_mode = true\napp_token = \"xapp-1-A0-123-abc\"",
+            slack,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let made = made.unwrap();
+        assert!(made.socket_mode());
+        assert!(made.signing_secrets.is_empty());
+        let (made, problems) = check("socket_mode = true", slack);
+        assert!(made.is_none());
+        assert!(
+            problems[0].starts_with("slack.app_token: required"),
+            "{problems:?}"
+        );
+        for bad in ["xoxb-secret-value-1", "xapp-", "xapp-a b", "secret-value-1"] {
+            let (made, problems) =
+                check(&format!("socket_mode = true\napp_token = {bad:?}"), slack);
+            assert!(made.is_none(), "{bad}");
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].starts_with("slack.app_token: not an app-level token"));
+            assert!(
+                !problems[0].contains("secret-value"),
+                "the token is never echoed: {problems:?}"
+            );
+        }
+        let (made, problems) = check("signing_secrets = [\"s\"]\napp_token = \"xapp-1\"", slack);
+        assert!(made.is_none());
+        assert_eq!(
+            problems,
+            ["slack.app_token: only used with socket_mode = true"]
         );
     }
 
