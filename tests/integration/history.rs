@@ -71,6 +71,11 @@ async fn history_total(bot: &TestBot, connector: &str) -> u64 {
 
 #[tokio::test]
 async fn history_shows_a_change_made_outside_the_bot_with_secrets_only_as_changed() {
+    if crate::support::pg::sqlite_only(
+        "history_shows_a_change_made_outside_the_bot_with_secrets_only_as_changed",
+    ) {
+        return;
+    }
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let setup = BotSetup::new(&sim);
     let db: PathBuf = setup.db.clone();
@@ -355,6 +360,11 @@ async fn a_change_the_connector_command_finds_is_announced_at_once_and_only_once
 
 #[tokio::test]
 async fn a_change_recorded_but_not_announced_before_a_crash_is_announced_after_the_restart() {
+    if crate::support::pg::sqlite_only(
+        "a_change_recorded_but_not_announced_before_a_crash_is_announced_after_the_restart",
+    ) {
+        return;
+    }
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let slack = FakeSlackHandle::start().await;
     let mm = FakeMattermostHandle::start().await;

@@ -267,6 +267,9 @@ async fn a_restart_in_the_middle_of_a_job_posts_the_outcome_exactly_once() {
 
 #[tokio::test]
 async fn a_killed_bot_resumes_a_job_found_in_the_store() {
+    if crate::support::pg::sqlite_only("a_killed_bot_resumes_a_job_found_in_the_store") {
+        return;
+    }
     // A job left in the store as a killed process leaves it: following, nothing posted.
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
     let slack = FakeSlackHandle::start().await;

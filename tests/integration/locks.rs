@@ -713,6 +713,11 @@ async fn a_sync_that_deletes_or_fails_a_protected_account_raises_one_alert_per_c
 
 #[tokio::test]
 async fn when_the_locks_cannot_be_read_a_changing_command_is_not_run() {
+    if crate::support::pg::sqlite_only(
+        "when_the_locks_cannot_be_read_a_changing_command_is_not_run",
+    ) {
+        return;
+    }
     use sqlx::{Connection, Executor};
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let slack = FakeSlackHandle::start().await;

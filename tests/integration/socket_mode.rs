@@ -354,6 +354,9 @@ async fn the_binary_never_logs_the_app_token() {
 
 #[tokio::test]
 async fn an_envelope_delivered_to_two_replicas_runs_once() {
+    if crate::support::pg::sqlite_only("an_envelope_delivered_to_two_replicas_runs_once") {
+        return;
+    }
     use usersync_bot::store::Store;
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
     let slack = FakeSlackHandle::start().await;

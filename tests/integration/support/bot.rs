@@ -365,7 +365,10 @@ timeout = "3s"
         text
     }
 
-    pub async fn start(self) -> TestBot {
+    pub async fn start(mut self) -> TestBot {
+        if self.storage_url.is_none() {
+            self.storage_url = super::pg::suite_database(&self.db).await;
+        }
         let config = Config::parse(&self.config_text(), &|name| {
             (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
         })
