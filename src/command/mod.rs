@@ -1780,6 +1780,8 @@ mod tests {
                             (CommandKind::Set, 1) => format!("sync.page_{n}={v}"),
                             (CommandKind::Rollback, 1) => format!("#{}", n % 1000 + 1),
                             (CommandKind::Lock, 1) => format!("{}m", n % 600 + 1),
+                            // Words of a reason after the first are flags when they start with `--`.
+                            (CommandKind::Lock, 2) if dashed(v) => "because maintenance".into(),
                             (CommandKind::Lock, 2) => format!("because {v}"),
                             (CommandKind::Patch, 1) => {
                                 format!("'[{{\"op\":\"remove\",\"path\":\"/a{n}\"}}]'")
