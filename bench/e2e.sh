@@ -3,7 +3,11 @@
 # (inline replies, real upstream HTTP), the same with 20 % `run okta` mixed in, and the
 # simulator's own rate for the two upstream calls a `status` makes (connector list, last
 # sync), so the bot's share of the cost is visible. Bot on CPU 0; simulator and wrk on
-# CPU 1. Usage: bench/e2e.sh [SECONDS] [CONNECTIONS]
+# CPU 1. Usage: [BENCH_STORES="sqlite postgres"] bench/e2e.sh [SECONDS] [CONNECTIONS]
+#
+# BENCH_STORES (default `sqlite`) lists the stores to measure side by side in one run:
+# `sqlite` (a fresh file) and `postgres` (a fresh database `usersync_bench` on
+# BENCH_POSTGRES, default postgres://postgres@127.0.0.1:5432, dropped afterwards).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -14,11 +18,32 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 bin="$root/target/release/usersync-bot"
 secret="e2e-signing-secret"
 port=18300; sim_port=18301
-rm -f /tmp/usersync-bot-e2e.db*
+stores="${BENCH_STORES:-sqlite}"
+pg="${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+for store in $stores; do
+  case "$store" in sqlite|postgres) ;; *) echo "BENCH_STORES: sqlite or postgres, not $store" >&2; exit 2 ;; esac
+done
 taskset -c 1 "$bin" simulate --listen "127.0.0.1:$sim_port" --sync-duration 3s 2>/dev/null & sim=$!
-PORT=$port SIM_PORT=$sim_port SLACK_SIGNING_SECRET=$secret taskset -c 0 "$bin" serve --config "$here/e2e.toml" 2>/tmp/usersync-bot-e2e.log & bot=$!
+bot=""
 trap 'kill $bot $sim 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+start_bot() { # $1: store
+  local url
+  case "$1" in
+    sqlite) rm -f /tmp/usersync-bot-e2e.db*; url="sqlite:///tmp/usersync-bot-e2e.db" ;;
+    postgres)
+      psql "$pg/postgres" -q -c "DROP DATABASE IF EXISTS usersync_bench WITH (FORCE)" -c "CREATE DATABASE usersync_bench"
+      url="$pg/usersync_bench" ;;
+  esac
+  STORE_URL=$url PORT=$port SIM_PORT=$sim_port SLACK_SIGNING_SECRET=$secret \
+    taskset -c 0 "$bin" serve --config "$here/e2e.toml" 2>"/tmp/usersync-bot-e2e-$1.log" & bot=$!
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return; sleep 0.05; done
+  echo "the bot did not become ready on $1 (see /tmp/usersync-bot-e2e-$1.log)" >&2; exit 1
+}
+stop_bot() { # $1: store
+  kill -TERM "$bot"; wait "$bot" || true; bot=""
+  [ "$1" = postgres ] && psql "$pg/postgres" -q -c "DROP DATABASE IF EXISTS usersync_bench WITH (FORCE)"
+  return 0
+}
 okta=0b8a2f64-93c1-4d4e-8f0a-6c1e5d2b7a90
 prefix=/rest/samlsso-admin/1.0/usersync
 
@@ -48,11 +73,15 @@ run_wrk() { # $1: label; env as set by the caller
   local secs; secs=$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$out")
   printf '%-34s %8.0f /s   %s\n' "$1" "$(echo "$ok / $secs" | bc -l)" "$out"
 }
-read -r ts file < <(bodies 0)
-BENCH_TS=$ts BENCH_BODIES=$file run_wrk "bot: status okta" "http://127.0.0.1:$port/slack/commands"
-rm -f "$file"
-read -r ts file < <(bodies 20)
-BENCH_TS=$ts BENCH_BODIES=$file run_wrk "bot: status okta + 20 % run okta" "http://127.0.0.1:$port/slack/commands"
-rm -f "$file"
+for store in $stores; do
+  start_bot "$store"
+  read -r ts file < <(bodies 0)
+  BENCH_TS=$ts BENCH_BODIES=$file run_wrk "bot ($store): status okta" "http://127.0.0.1:$port/slack/commands"
+  rm -f "$file"
+  read -r ts file < <(bodies 20)
+  BENCH_TS=$ts BENCH_BODIES=$file run_wrk "bot ($store): status + 20 % run" "http://127.0.0.1:$port/slack/commands"
+  rm -f "$file"
+  stop_bot "$store"
+done
 BENCH_GETS="$prefix/connector/|$prefix/connector/$okta/syncstatus" \
   run_wrk "simulator alone: its two calls" "http://127.0.0.1:$sim_port"
