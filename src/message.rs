@@ -86,6 +86,13 @@ impl Text {
         self.0.iter().map(Span::text).collect()
     }
 
+    /// Appends the text without any emphasis to `out`.
+    pub fn push_plain(&self, out: &mut String) {
+        for span in &self.0 {
+            out.push_str(span.text());
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|s| s.text().is_empty())
     }
@@ -222,24 +229,33 @@ impl Message {
     /// The whole message as plain text, one block a line: for logs, audit and the
     /// terminal.
     pub fn to_plain(&self) -> String {
-        let mut out = format!("{} {}", self.tone.emoji(), self.title);
+        // Written straight into one string: this runs for every reply (the fallback text).
+        let mut out = String::with_capacity(256);
+        out.push_str(self.tone.emoji());
+        out.push(' ');
+        out.push_str(&self.title);
         for block in &self.blocks {
             out.push('\n');
             match block {
-                Block::Text(t) | Block::Context(t) => out.push_str(&t.to_plain()),
+                Block::Text(t) | Block::Context(t) => t.push_plain(&mut out),
                 Block::Fields(fields) => {
-                    let parts: Vec<String> = fields
-                        .iter()
-                        .map(|(label, value)| format!("{label}: {}", value.to_plain()))
-                        .collect();
-                    out.push_str(&parts.join(" · "));
+                    for (i, (label, value)) in fields.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(" · ");
+                        }
+                        out.push_str(label);
+                        out.push_str(": ");
+                        value.push_plain(&mut out);
+                    }
                 }
                 Block::List { items, more } => {
-                    let lines: Vec<String> = items
-                        .iter()
-                        .map(|i| format!("• {}", i.to_plain()))
-                        .collect();
-                    out.push_str(&lines.join("\n"));
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push('\n');
+                        }
+                        out.push_str("• ");
+                        item.push_plain(&mut out);
+                    }
                     if *more > 0 {
                         out.push_str(&format!("\n… and {more} more"));
                     }
@@ -247,9 +263,14 @@ impl Message {
                 Block::Code(code) => out.push_str(code),
                 Block::Divider => out.push('—'),
                 Block::Actions { buttons, .. } => {
-                    let labels: Vec<String> =
-                        buttons.iter().map(|b| format!("[{}]", b.label)).collect();
-                    out.push_str(&labels.join(" "));
+                    for (i, b) in buttons.iter().enumerate() {
+                        if i > 0 {
+                            out.push(' ');
+                        }
+                        out.push('[');
+                        out.push_str(&b.label);
+                        out.push(']');
+                    }
                 }
             }
         }

@@ -21,6 +21,20 @@ use chrono::{DateTime, SecondsFormat, Utc};
 /// PostgreSQL's 65,535 parameters).
 pub(super) const AUDIT_ROWS_PER_INSERT: usize = 128;
 
+/// Splits `items` into chunks whose sizes are powers of two, the largest first, none over
+/// `max` (itself a power of two): 13 rows go in as 8 + 4 + 1.
+pub(super) fn power_of_two_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let size = (1usize << items.len().ilog2()).min(max);
+        let (chunk, rest) = items.split_at(size);
+        items = rest;
+        Some(chunk)
+    })
+}
+
 pub(super) const AUDIT_COLUMNS: &str = "at, platform, user_id, user_name, channel_id, \
     command_text, command, connector, decision, outcome";
 
@@ -81,7 +95,7 @@ macro_rules! sql_store {
 
             use $crate::domain::Platform;
             use $crate::store::sql::{
-                millis, parse_ts, ts, Dialect, AUDIT_COLUMNS, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS,
+                millis, parse_ts, power_of_two_chunks, ts, Dialect, AUDIT_COLUMNS, AUDIT_ROWS_PER_INSERT, JOB_COLUMNS,
                 JOB_UPDATE, OPEN_JOB, REVISION_COLUMNS,
             };
             use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
@@ -284,9 +298,13 @@ macro_rules! sql_store {
             }
 
             async fn record_audits(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-                // Many rows per statement: one round trip per chunk, not per row.
+                // Many rows per statement: one round trip per chunk, not per row. Chunks
+                // are powers of two, so that a handful of statements cover every batch
+                // size and each is prepared once and then served from the connection's
+                // statement cache (measured: preparing a statement of a new size for
+                // every batch was a good part of the audit's cost).
                 let mut tx = self.pool.begin().await?;
-                for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
+                for chunk in power_of_two_chunks(entries, AUDIT_ROWS_PER_INSERT) {
                     let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
                         "INSERT INTO audit ({AUDIT_COLUMNS}) "
                     ));
@@ -1275,3 +1293,30 @@ macro_rules! sql_store {
 }
 
 pub(super) use sql_store;
+
+#[cfg(test)]
+mod tests {
+    use super::power_of_two_chunks;
+
+    fn sizes(n: usize, max: usize) -> Vec<usize> {
+        let items: Vec<usize> = (0..n).collect();
+        let chunks: Vec<&[usize]> = power_of_two_chunks(&items, max).collect();
+        // Every row exactly once, in order.
+        assert_eq!(chunks.concat(), items);
+        chunks.iter().map(|c| c.len()).collect()
+    }
+
+    #[test]
+    fn audit_chunks_are_powers_of_two_largest_first_and_cover_every_row_once() {
+        assert_eq!(sizes(0, 128), Vec::<usize>::new());
+        assert_eq!(sizes(1, 128), [1]);
+        assert_eq!(sizes(13, 128), [8, 4, 1]);
+        assert_eq!(sizes(128, 128), [128]);
+        assert_eq!(sizes(300, 128), [128, 128, 32, 8, 4]);
+        for n in 0..600 {
+            assert!(sizes(n, 128)
+                .iter()
+                .all(|s| s.is_power_of_two() && *s <= 128));
+        }
+    }
+}

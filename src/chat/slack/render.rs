@@ -1,6 +1,8 @@
 //! Renders the neutral [`Message`] as Slack Block Kit with a plain-text fallback, within
 //! Slack's limits, escaping every piece of text.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -59,114 +61,136 @@ pub fn escape(text: &str) -> String {
 
 /// Characters that would end or start emphasis are replaced by look-alikes inside
 /// emphasised spans, so user text cannot break out of them.
-fn neutralise(text: &str, marker: char) -> String {
-    let replacement = match marker {
+fn look_alike(marker: char) -> char {
+    match marker {
         '*' => '∗',
         '_' => '‗',
         '`' => 'ˋ',
         _ => marker,
-    };
-    escape(&text.replace(marker, &replacement.to_string()))
+    }
 }
 
 /// A zero-width space: put between an emphasis marker and a letter or digit next to it.
 const ZWSP: char = '\u{200B}';
 
-/// Splits a span's text into the whitespace before it, the text itself, and the
-/// whitespace after it. Line breaks inside the text become spaces: an emphasised span is
-/// inline, and Slack's emphasis does not reach across lines.
-fn tight(t: &str) -> (&str, String, &str) {
-    let start = t.len() - t.trim_start().len();
-    let (lead, rest) = t.split_at(start);
-    let body = rest.trim_end();
-    let trail = &rest[body.len()..];
-    let body = body
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => ' ',
-            c => c,
-        })
-        .collect();
-    (lead, body, trail)
+/// Line breaks inside an emphasised span become spaces: the span is inline, and Slack's
+/// emphasis does not reach across lines.
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
 }
 
-/// One rendered piece of a text: plain text, or an emphasised span with its markers.
-enum Piece {
-    Plain(String),
-    Marked(String),
-}
-
-impl Piece {
-    fn as_str(&self) -> &str {
-        match self {
-            Piece::Plain(t) | Piece::Marked(t) => t,
+/// Appends `text` escaped ([`escape`]), without an intermediate string.
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
         }
     }
 }
 
-/// Adjacent spans of the same kind read as one: `*a**b*` would not render.
-fn merged(spans: &[Span]) -> Vec<Span> {
-    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
-    for span in spans {
-        match (out.last_mut(), span) {
-            (Some(Span::Plain(a)), Span::Plain(b))
-            | (Some(Span::Strong(a)), Span::Strong(b))
-            | (Some(Span::Em(a)), Span::Em(b))
-            | (Some(Span::Code(a)), Span::Code(b)) => a.push_str(b),
-            _ => out.push(span.clone()),
-        }
-    }
-    out
+/// Builds mrkdwn in one string, one pass over the spans (measured: the pieces, `format!`
+/// and `replace` calls this replaced were a large part of rendering a reply).
+///
+/// Slack only renders emphasis whose markers are not glued to a word on the outside:
+/// `in*Okta*` or `*Okta*s` show the asterisks. Where a span touches a letter or digit, a
+/// zero-width space goes between, which Slack takes as a boundary and a reader does not
+/// see, so the emphasis renders and the words read as written.
+struct Mrkdwn {
+    out: String,
+    /// The last thing written was a closing marker: a letter or digit next gets a ZWSP.
+    after_marker: bool,
 }
 
-/// A span as pieces: markers tight around the text, the whitespace around it outside.
-/// A span of only whitespace is plain text; an empty span is nothing.
-fn pieces(span: &Span, out: &mut Vec<Piece>) {
-    let (marker, t) = match span {
-        Span::Plain(t) => return out.push(Piece::Plain(escape(t))),
-        Span::Strong(t) => ('*', t),
-        Span::Em(t) => ('_', t),
-        Span::Code(t) => ('`', t),
-    };
-    let (lead, body, trail) = tight(t);
-    if body.is_empty() {
-        return out.push(Piece::Plain(escape(t)));
+impl Mrkdwn {
+    /// Plain text, escaped (nothing if empty).
+    fn plain(&mut self, t: &str) {
+        let Some(first) = t.chars().next() else {
+            return;
+        };
+        if std::mem::take(&mut self.after_marker) && first.is_alphanumeric() {
+            self.out.push(ZWSP);
+        }
+        push_escaped(&mut self.out, t);
     }
-    out.push(Piece::Plain(lead.to_string()));
-    out.push(Piece::Marked(format!(
-        "{marker}{}{marker}",
-        neutralise(&body, marker)
-    )));
-    out.push(Piece::Plain(trail.to_string()));
+
+    /// An emphasised span: markers tight around the text, the whitespace around it
+    /// outside. A span of only whitespace is plain text; an empty span is nothing.
+    fn marked(&mut self, marker: char, t: &str) {
+        let body = t.trim();
+        if body.is_empty() {
+            return self.plain(t);
+        }
+        let start = t.len() - t.trim_start().len();
+        self.plain(&t[..start]);
+        self.after_marker = false;
+        if self
+            .out
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+        {
+            self.out.push(ZWSP);
+        }
+        let replacement = look_alike(marker);
+        self.out.push(marker);
+        for c in body.chars() {
+            match c {
+                c if c == marker => self.out.push(replacement),
+                c if is_line_break(c) => self.out.push(' '),
+                '&' => self.out.push_str("&amp;"),
+                '<' => self.out.push_str("&lt;"),
+                '>' => self.out.push_str("&gt;"),
+                c => self.out.push(c),
+            }
+        }
+        self.out.push(marker);
+        self.after_marker = true;
+        self.plain(&t[start + body.len()..]);
+    }
+}
+
+/// The emphasis marker of a span's kind (`None` for plain text).
+fn marker_of(span: &Span) -> Option<char> {
+    match span {
+        Span::Plain(_) => None,
+        Span::Strong(_) => Some('*'),
+        Span::Em(_) => Some('_'),
+        Span::Code(_) => Some('`'),
+    }
 }
 
 fn mrkdwn(text: &Text) -> String {
-    let mut list = Vec::new();
-    for span in merged(&text.0) {
-        pieces(&span, &mut list);
-    }
-    list.retain(|p| !p.as_str().is_empty());
-    // Slack only renders emphasis whose markers are not glued to a word on the outside:
-    // `in*Okta*` or `*Okta*s` show the asterisks. Where a span touches a letter or digit,
-    // a zero-width space goes between, which Slack takes as a boundary and a reader does
-    // not see, so the emphasis renders and the words read as written.
-    let mut out = String::new();
-    for (i, piece) in list.iter().enumerate() {
-        match piece {
-            Piece::Plain(t) => out.push_str(t),
-            Piece::Marked(m) => {
-                if out.chars().next_back().is_some_and(char::is_alphanumeric) {
-                    out.push(ZWSP);
-                }
-                out.push_str(m);
-                let next = list.get(i + 1).and_then(|p| p.as_str().chars().next());
-                if next.is_some_and(char::is_alphanumeric) {
-                    out.push(ZWSP);
-                }
-            }
+    let spans = &text.0;
+    let mut m = Mrkdwn {
+        out: String::with_capacity(spans.iter().map(|s| s.text().len()).sum::<usize>() + 8),
+        after_marker: false,
+    };
+    let mut i = 0;
+    while i < spans.len() {
+        let marker = marker_of(&spans[i]);
+        // Adjacent spans of the same kind read as one: `*a**b*` would not render.
+        let mut j = i + 1;
+        while j < spans.len() && marker_of(&spans[j]) == marker {
+            j += 1;
         }
+        let run: Cow<'_, str> = if j == i + 1 {
+            Cow::Borrowed(spans[i].text())
+        } else {
+            Cow::Owned(spans[i..j].iter().map(Span::text).collect())
+        };
+        match marker {
+            None => m.plain(&run),
+            Some(marker) => m.marked(marker, &run),
+        }
+        i = j;
     }
-    out
+    m.out
 }
 
 /// Cuts text to at most `max` characters, marking the cut.
