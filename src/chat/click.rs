@@ -215,8 +215,12 @@ struct MattermostDialog {
 /// Reads a Mattermost dialog submission (unsigned, like actions: the `state` carries the
 /// bot's token). `None`: cancelled, or not the bot's dialog — nothing to do.
 pub async fn read_mattermost_dialog(req: Request) -> Result<Option<Submission>, Refusal> {
-    let bytes = read_json(req).await?;
-    let d: MattermostDialog = serde_json::from_slice(&bytes).map_err(|_| Refusal::BadPayload)?;
+    parse_mattermost_dialog(&read_json(req).await?)
+}
+
+/// A Mattermost dialog submission from its JSON body (see [`read_mattermost_dialog`]).
+pub fn parse_mattermost_dialog(body: &[u8]) -> Result<Option<Submission>, Refusal> {
+    let d: MattermostDialog = serde_json::from_slice(body).map_err(|_| Refusal::BadPayload)?;
     if d.cancelled || d.callback_id.as_deref() != Some(super::mattermost::render::FORM_CALLBACK) {
         return Ok(None);
     }
