@@ -3,10 +3,11 @@
 //! reply is never held up and no acknowledged row is dropped; the backlog is reported in
 //! the log and in `/metrics` instead.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -19,19 +20,21 @@ const AUDIT_BATCH: usize = 512;
 /// inside the promise that a row is committed within a second of its reply.
 const AUDIT_LINGER: Duration = Duration::from_millis(100);
 /// Rows waiting past which the writer says it is behind (once per `BACKLOG_WARN_EVERY`).
-const BACKLOG_WARN: u64 = 10_000;
+const BACKLOG_WARN: i64 = 10_000;
 const BACKLOG_WARN_EVERY: Duration = Duration::from_secs(5);
 /// Pause before a failed batch is written again, doubled up to the cap.
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_CAP: Duration = Duration::from_secs(5);
 
-/// What the writer has done, for `/metrics`.
+/// What the writer has done, for `/metrics` (registered there under these names).
 #[derive(Debug, Default)]
 pub struct AuditStats {
-    /// Rows handed to the writer and not yet written.
-    pub backlog: AtomicU64,
-    pub written: AtomicU64,
-    pub write_failures: AtomicU64,
+    /// Rows handed to the writer and not yet written (`audit_backlog`).
+    pub backlog: Gauge,
+    /// `audit_rows_written_total`.
+    pub written: Counter,
+    /// `audit_write_failures_total`.
+    pub write_failures: Counter,
 }
 
 /// Writes audit rows in the background, in batches.
@@ -50,9 +53,9 @@ impl AuditLog {
     }
 
     pub fn record(&self, entry: AuditEntry) {
-        self.stats.backlog.fetch_add(1, Ordering::Relaxed);
+        self.stats.backlog.inc();
         if self.tx.send(entry).is_err() {
-            self.stats.backlog.fetch_sub(1, Ordering::Relaxed);
+            self.stats.backlog.dec();
             tracing::error!("audit writer has stopped; an audit row was not written");
         }
     }
@@ -75,7 +78,7 @@ async fn write_all(
                 Ok(None) | Err(_) => break,
             }
         }
-        let backlog = stats.backlog.load(Ordering::Relaxed);
+        let backlog = stats.backlog.get();
         if backlog > BACKLOG_WARN && warned.is_none_or(|at| at.elapsed() >= BACKLOG_WARN_EVERY) {
             warned = Some(tokio::time::Instant::now());
             tracing::warn!(
@@ -94,13 +97,16 @@ async fn write_batch(store: &dyn Store, batch: &[AuditEntry], stats: &AuditStats
     loop {
         match store.record_audits(batch).await {
             Ok(()) => {
-                let n = batch.len() as u64;
-                stats.written.fetch_add(n, Ordering::Relaxed);
-                stats.backlog.fetch_sub(n, Ordering::Relaxed);
+                stats
+                    .written
+                    .inc_by(u64::try_from(batch.len()).unwrap_or(u64::MAX));
+                stats
+                    .backlog
+                    .dec_by(i64::try_from(batch.len()).unwrap_or(i64::MAX));
                 return;
             }
             Err(e) => {
-                stats.write_failures.fetch_add(1, Ordering::Relaxed);
+                stats.write_failures.inc();
                 tracing::warn!(error = %e, rows = batch.len(), ?pause, "audit write failed; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(RETRY_CAP);

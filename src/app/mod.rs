@@ -1,5 +1,5 @@
 //! The running bot's shared state: configuration, product clients, store, audit writer,
-//! re-delivery memory and counters. Built once at start-up (`start`) and passed to every
+//! re-delivery memory and metrics. Built once at start-up (`start`) and passed to every
 //! handler.
 
 mod audit;
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use audit::AuditLog;
-pub use metrics::{cluster_gauges, Metrics};
+pub use metrics::{CommandDecision, Format, Metrics};
 pub use redelivery::{claim, Deliveries, Sighting};
 pub use shared_replies::{allowed_bits, SharedKey, SharedReplies};
 pub use start::StartError;

@@ -17,7 +17,7 @@ use crate::jobs::protect::Protected;
 use crate::jobs::Jobs;
 use crate::notify::Watcher;
 use crate::signing::BotKey;
-use crate::store::{Replica, StoreError};
+use crate::store::{Replica, StoreError, TimedStore};
 use crate::usersync::{UserSyncClient, UserSyncError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,20 +35,24 @@ pub enum StartError {
     },
 }
 
-fn outbox(config: &Config) -> Result<Outbox, reqwest::Error> {
+fn outbox(config: &Config, metrics: &Metrics) -> Result<Outbox, reqwest::Error> {
     let mut apis: Vec<Arc<dyn ChatApi>> = Vec::new();
+    let retries = &metrics.outbox_retries;
     if let Some(slack) = &config.slack {
-        apis.push(Arc::new(SlackApi::new(
-            slack.response_url_hosts.clone(),
-            slack.api_base_url.clone(),
-            slack.bot_token.clone(),
-        )?));
+        apis.push(Arc::new(
+            SlackApi::new(
+                slack.response_url_hosts.clone(),
+                slack.api_base_url.clone(),
+                slack.bot_token.clone(),
+            )?
+            .counting_retries(retries.clone()),
+        ));
     }
     if let Some(mm) = &config.mattermost {
-        apis.push(Arc::new(MattermostApi::new(
-            mm.url.clone(),
-            mm.bot_token.clone(),
-        )?));
+        apis.push(Arc::new(
+            MattermostApi::new(mm.url.clone(), mm.bot_token.clone())?
+                .counting_retries(retries.clone()),
+        ));
     }
     Ok(Outbox::new(apis))
 }
@@ -67,15 +71,20 @@ impl App {
     /// Opens the store and builds the clients; returns the app and the audit writer task,
     /// which ends once the app is dropped and every row is written.
     pub async fn start(config: Config) -> Result<(Arc<App>, JoinHandle<()>), StartError> {
-        let store = crate::store::open(&config.storage_url).await?;
+        let mut metrics = Metrics::new();
+        // Every store operation of the bot is timed: the one place the store is made.
+        let store = TimedStore::wrap(
+            crate::store::open(&config.storage_url).await?,
+            metrics.store_durations.clone(),
+        );
         let key = bot_key(store.as_ref()).await?;
         let instances = config
             .instances
             .iter()
             .cloned()
-            .map(UserSyncClient::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let outbox = outbox(&config)?;
+            .map(|i| Ok(UserSyncClient::new(i)?.measured(metrics.upstream.clone())))
+            .collect::<Result<Vec<_>, UserSyncError>>()?;
+        let outbox = outbox(&config, &metrics)?;
         let (audit, writer) = AuditLog::spawn(store.clone());
         let protect = Protected::new(
             config.protect.clone(),
@@ -111,12 +120,14 @@ impl App {
         );
         watcher.start(&instances).await;
         tokio::spawn(forget_old_deliveries(store.clone()));
+        metrics.register_watcher(&watcher.metrics);
+        metrics.register_audit(&audit.stats);
         let app = App {
             config,
             instances,
             store,
             audit,
-            metrics: Metrics::default(),
+            metrics,
             deliveries: Deliveries::default(),
             shared: super::SharedReplies::default(),
             outbox,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use serde_json::Value;
 
 /// Why a message could not be delivered.
@@ -38,8 +39,13 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub type Attempt = (Result<Value, DeliveryError>, Option<Duration>);
 
 /// Runs a call until it succeeds, fails for good, or runs out of attempts; waits as long
-/// as `Retry-After` asks (capped), else backs off exponentially.
-pub async fn with_retries<F, Fut>(what: &str, mut once: F) -> Result<Value, DeliveryError>
+/// as `Retry-After` asks (capped), else backs off exponentially. Each attempt after the
+/// first is counted in `retries` (`outbox_retries_total`).
+pub async fn with_retries<F, Fut>(
+    what: &str,
+    retries: &Counter,
+    mut once: F,
+) -> Result<Value, DeliveryError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Attempt>,
@@ -55,6 +61,7 @@ where
                 let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
                 tracing::warn!(error = %e, attempt, ?delay, %what, "retrying a call to the chat server");
                 tokio::time::sleep(delay).await;
+                retries.inc();
             }
             Err(e) => return Err(e),
         }

@@ -8,7 +8,7 @@ mod typed;
 pub use click::{click, ClickAnswer};
 pub use typed::{submit, SubmitAnswer};
 
-use crate::app::{self, App, Metrics};
+use crate::app::{self, App, CommandDecision, Metrics};
 use crate::authz::Authorized;
 use crate::command::{self, CommandKind};
 use crate::domain::Invocation;
@@ -21,6 +21,11 @@ use crate::store::{AuditEntry, Decision};
 pub async fn dispatch(app: &App, inv: &Invocation) -> Answer {
     Metrics::incr(&app.metrics.commands);
     let decided = decide(app, inv).await;
+    let decision = match decided.duplicate {
+        true => CommandDecision::Duplicate,
+        false => decided.decision.into(),
+    };
+    app.metrics.command_decided(decided.kind, decision);
     // The audit never keeps a secret that was typed: not in the text, nor in an outcome
     // or argument that quotes it.
     let redacted = command::redact::redact(&inv.command_line());
@@ -50,6 +55,8 @@ struct Decided {
     kind: Option<CommandKind>,
     /// The connector argument of a parsed command.
     connector: Option<String>,
+    /// It ran before (its delivery was claimed already): answered without running.
+    duplicate: bool,
 }
 
 /// For a command that changes something: refused up front when its outcome could not be
@@ -88,6 +95,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
                 outcome: format!("invalid: {}", e.problem),
                 kind: e.command,
                 connector: None,
+                duplicate: false,
             };
         }
     };
@@ -99,6 +107,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
         outcome,
         kind: Some(kind),
         connector: connector.clone(),
+        duplicate: false,
     };
     let auth = match app.config.roles.authorize(command, &inv.user, &inv.channel) {
         Ok(auth) => auth,
@@ -141,11 +150,15 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
     };
     match result {
         Ok(r) => {
+            let duplicate = matches!(r.outcome, Outcome::Duplicate);
             let answer = match r.answer {
                 Answer::Fresh(m) => Answer::Fresh(with_notice(m, notice)),
                 shared => shared,
             };
-            decided(Decision::Allowed, answer, format!("{}{past}", r.outcome))
+            Decided {
+                duplicate,
+                ..decided(Decision::Allowed, answer, format!("{}{past}", r.outcome))
+            }
         }
         Err(e) if e.is_refusal() => {
             Metrics::incr(&app.metrics.denied);

@@ -32,6 +32,24 @@ struct Held {
 pub(super) struct HeldJobs {
     jobs: std::sync::Mutex<HashMap<i64, Held>>,
     next_generation: std::sync::atomic::AtomicU64,
+    /// The held jobs being followed now (the others are delivering their outcome).
+    following: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a job as followed while it lives.
+struct Following<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Following<'a> {
+    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Following(count)
+    }
+}
+
+impl Drop for Following<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl HeldJobs {
@@ -85,6 +103,13 @@ impl Jobs {
         self.held.lock().len()
     }
 
+    /// How many of them it is following now (polling their sync).
+    pub fn followed_count(&self) -> usize {
+        self.held
+            .following
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Follows (or delivers) a job whose lease was taken at `asked` (when the request that
     /// took it was sent), unless a task of this replica already does.
     pub(super) fn spawn_held(self: &Arc<Self>, job: JobRecord, asked: Instant) {
@@ -119,7 +144,8 @@ impl Jobs {
         tokio::spawn(async move {
             let _release = release;
             if job.state == JobState::Following {
-                jobs.follow(job, stopped).await;
+                let _following = Following::start(&jobs.held.following);
+                jobs.clone().follow(job, stopped).await;
             } else {
                 jobs.redeliver(job, stopped).await;
             }

@@ -16,11 +16,11 @@ mod leader;
 mod look;
 mod outage;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 
 use crate::chat::outbox::{DeliveryError, Outbox};
@@ -36,11 +36,12 @@ use announce::Attempts;
 use changes::ChangeAnnouncer;
 use leader::WATCHER_LEASE;
 
-/// Counters for `/metrics`.
+/// Counters for `/metrics` (`notifications_posted_total`, `notifications_failed_total`),
+/// registered by the app.
 #[derive(Debug, Default)]
 pub struct NotifyMetrics {
-    pub posted: AtomicU64,
-    pub failed: AtomicU64,
+    pub posted: Counter,
+    pub failed: Counter,
 }
 
 /// The watcher of every configured instance.
@@ -172,7 +173,7 @@ impl Watcher {
         } else {
             &self.metrics.failed
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
         posted.map(|_| ())
     }
 

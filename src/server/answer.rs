@@ -27,7 +27,7 @@ fn repeat(app: &App, inv: &Invocation) -> Option<Bytes> {
     let Sighting::Repeat(reply) = app.deliveries.sight(inv.platform, trigger) else {
         return None;
     };
-    Metrics::incr(&app.metrics.duplicates);
+    app.metrics.redelivered(&inv.text);
     tracing::debug!(user = %inv.user, "re-delivered request answered without running again");
     Some(reply.unwrap_or_else(|| already_received(inv)))
 }

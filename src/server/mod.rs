@@ -8,20 +8,45 @@ mod socket;
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
-use crate::app::{App, Metrics};
+use crate::app::{App, Format, Metrics};
 use answer::answer;
 use extract::{MattermostClick, MattermostCommand, MattermostDialog, SlackClick, SlackRequest};
 
 /// Every route on one port: the webhooks, health and metrics (no `metrics_listen`).
 pub fn router(app: Arc<App>) -> Router {
-    webhooks(app.clone()).merge(health(app))
+    measured(webhooks(app.clone()).merge(health(app.clone())), &app)
+}
+
+/// `routes`, each request counted and timed in `http_requests_total` and
+/// `http_request_duration_seconds` by the route it matched (never the path asked, so
+/// the labels stay few), or `unmatched`.
+fn measured(routes: Router, app: &Arc<App>) -> Router {
+    routes.layer(axum::middleware::from_fn_with_state(app.clone(), measure))
+}
+
+async fn measure(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    app.metrics.http_request(
+        route.as_deref(),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// What the chat platforms call.
@@ -53,13 +78,22 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let mut text = app.metrics.render(&app.watcher.metrics, &app.audit.stats);
-    text.push_str(&crate::app::cluster_gauges(
+/// Every metric, in the Prometheus text format, or OpenMetrics when `Accept` asks for it.
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    app.metrics.set_cluster(
         app.jobs.held_count(),
+        app.jobs.followed_count(),
         app.watcher.is_leader(),
-    ));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    );
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let format = Format::from_accept(Some(&accept));
+    let text = app.metrics.render(format);
+    ([(header::CONTENT_TYPE, format.content_type())], text).into_response()
 }
 
 async fn slack_command(State(app): State<Arc<App>>, request: SlackRequest) -> Response {
@@ -161,8 +195,8 @@ impl RunningBot {
         let (tx, rx) = watch::channel(false);
         let servers = match metrics_listener {
             Some((metrics_listener, _)) => vec![
-                serve(listener, webhooks(app.clone()), rx.clone()),
-                serve(metrics_listener, health(app.clone()), rx),
+                serve(listener, measured(webhooks(app.clone()), &app), rx.clone()),
+                serve(metrics_listener, measured(health(app.clone()), &app), rx),
             ],
             None => vec![serve(listener, router(app.clone()), rx)],
         };

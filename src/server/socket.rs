@@ -390,7 +390,7 @@ async fn handle(app: Arc<App>, envelope: Envelope, acks: mpsc::Sender<String>) {
     let payload = match envelope.work {
         Work::Command(inv) if first => json(&answer::reply_body(app.clone(), *inv).await),
         Work::Command(inv) => {
-            crate::app::Metrics::incr(&app.metrics.duplicates);
+            app.metrics.redelivered(&inv.text);
             // Look only: the first delivery may not have been seen here yet.
             let known = inv
                 .trigger_id

@@ -13,6 +13,7 @@ mod sqlite;
 mod test_database;
 #[cfg(test)]
 mod tests;
+mod timed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub use pending::{PendingRecord, PendingState};
 pub use postgres::PostgresStore;
 pub use revisions::{NewRevision, Revision, RevisionPage};
 pub use sqlite::SqliteStore;
+pub use timed::{operation_durations, OperationDurations, OperationLabels, TimedStore};
 
 use crate::domain::Platform;
 

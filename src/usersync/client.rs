@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::error::UserSyncError;
+use super::metrics::{status_label, Endpoint, UpstreamMetrics};
 use super::model::{Connector, ResultCount, SyncStatus, SyncUserResult, TriggerAnswer};
 
 /// Path prefix of every User Sync call.
@@ -156,6 +157,8 @@ impl InstanceConfig {
 pub struct UserSyncClient {
     config: std::sync::Arc<InstanceConfig>,
     http: reqwest::Client,
+    /// Where each call is counted and timed, when the app measures them.
+    metrics: Option<UpstreamMetrics>,
 }
 
 /// What a request sends as its body.
@@ -189,7 +192,15 @@ impl UserSyncClient {
         Ok(UserSyncClient {
             config: std::sync::Arc::new(config),
             http,
+            metrics: None,
         })
+    }
+
+    /// The same client, counting and timing every call (each attempt of a retried GET
+    /// too) in `metrics`.
+    pub fn measured(mut self, metrics: UpstreamMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The instance's name in the bot's configuration.
@@ -208,14 +219,19 @@ impl UserSyncClient {
     /// All connectors with their settings (`GET /connector/`).
     pub async fn list_connectors(&self) -> Result<Vec<Connector>, UserSyncError> {
         let url = self.usersync_url(&["connector", ""])?;
-        self.get_json(url, "the connector list").await
+        self.get_json(url, Endpoint::Connectors, "the connector list")
+            .await
     }
 
     /// One connector (`GET /connector/{id}`).
     pub async fn get_connector(&self, connector_id: &str) -> Result<Connector, UserSyncError> {
         let url = self.usersync_url(&["connector", self.segment(connector_id)?])?;
-        self.get_json(url, &format!("connector {connector_id:?}"))
-            .await
+        self.get_json(
+            url,
+            Endpoint::Connector,
+            &format!("connector {connector_id:?}"),
+        )
+        .await
     }
 
     /// Changes a connector with a JSON Merge Patch (RFC 7386). Returns the connector as
@@ -249,7 +265,13 @@ impl UserSyncClient {
         let url = self.usersync_url(&["connector", self.segment(connector_id)?])?;
         let what = format!("connector {connector_id:?}");
         let (_, bytes) = self
-            .send_once(Method::PATCH, url, Body::Json(body, content_type), &what)
+            .send_once(
+                Method::PATCH,
+                url,
+                Body::Json(body, content_type),
+                Endpoint::Patch,
+                &what,
+            )
             .await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
@@ -276,7 +298,9 @@ impl UserSyncClient {
             ApiFlavour::V1_9 => Body::None,
         };
         let what = format!("connector {connector_id:?}");
-        let (status, bytes) = self.send_once(Method::POST, url, body, &what).await?;
+        let (status, bytes) = self
+            .send_once(Method::POST, url, body, Endpoint::Sync, &what)
+            .await?;
         Ok(trigger_answer(status, &bytes))
     }
 
@@ -305,6 +329,7 @@ impl UserSyncClient {
                     Method::POST,
                     url,
                     Body::Json(&body, JSON_CONTENT_TYPE),
+                    Endpoint::User,
                     &what,
                 )
                 .await?
@@ -319,7 +344,8 @@ impl UserSyncClient {
                 }
                 let user = self.segment(identifier)?;
                 let url = self.usersync_url(&["connector", connector, "syncsingle", user])?;
-                self.send_once(Method::POST, url, Body::None, &what).await?
+                self.send_once(Method::POST, url, Body::None, Endpoint::User, &what)
+                    .await?
             }
         };
         Ok(trigger_answer(status, &bytes))
@@ -328,14 +354,19 @@ impl UserSyncClient {
     /// The last sync of a connector (`GET /connector/{id}/syncstatus`).
     pub async fn last_sync_status(&self, connector_id: &str) -> Result<SyncStatus, UserSyncError> {
         let url = self.usersync_url(&["connector", self.segment(connector_id)?, "syncstatus"])?;
-        self.get_json(url, &format!("a sync of connector {connector_id:?}"))
-            .await
+        self.get_json(
+            url,
+            Endpoint::Syncstatus,
+            &format!("a sync of connector {connector_id:?}"),
+        )
+        .await
     }
 
     /// One sync by id (`GET /syncstatus/{id}`).
     pub async fn sync_status(&self, sync_id: u64) -> Result<SyncStatus, UserSyncError> {
         let url = self.usersync_url(&["syncstatus", &sync_id.to_string()])?;
-        self.get_json(url, &format!("sync {sync_id}")).await
+        self.get_json(url, Endpoint::SyncById, &format!("sync {sync_id}"))
+            .await
     }
 
     /// Per-user results of a sync (`GET /syncstatus/{id}/results`).
@@ -355,7 +386,11 @@ impl UserSyncClient {
             }
         }
         let value: Value = self
-            .get_json(url, &format!("results of sync {sync_id}"))
+            .get_json(
+                url,
+                Endpoint::Results,
+                &format!("results of sync {sync_id}"),
+            )
             .await?;
         results_from(value).ok_or_else(|| UserSyncError::BadAnswer {
             instance: self.config.name.clone(),
@@ -373,6 +408,7 @@ impl UserSyncClient {
             Method::DELETE,
             url,
             Body::None,
+            Endpoint::Directory,
             &format!("directory {directory_id:?}"),
         )
         .await
@@ -430,12 +466,13 @@ impl UserSyncClient {
     async fn get_json<T: DeserializeOwned>(
         &self,
         url: Url,
+        endpoint: Endpoint,
         what: &str,
     ) -> Result<T, UserSyncError> {
         let mut retry = 0;
         loop {
             match self
-                .send_once(Method::GET, url.clone(), Body::None, what)
+                .send_once(Method::GET, url.clone(), Body::None, endpoint, what)
                 .await
             {
                 Ok((_, bytes)) => return self.decode(&bytes, "JSON of the expected shape"),
@@ -471,8 +508,27 @@ impl UserSyncClient {
         })
     }
 
-    /// Sends one request, with no retry, and maps every failure to a [`UserSyncError`].
+    /// Sends one request, with no retry, counted and timed under `endpoint` (the name of
+    /// its path template, never its URL): the one place every call goes through.
     async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body<'_>,
+        endpoint: Endpoint,
+        what: &str,
+    ) -> Result<(StatusCode, bytes::Bytes), UserSyncError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(method, url, body, what).await;
+        if let Some(metrics) = &self.metrics {
+            let status = status_label(result.as_ref().map(|(s, _)| s.as_u16()));
+            metrics.observe(&self.config.name, endpoint, status, started.elapsed());
+        }
+        result
+    }
+
+    /// Sends one request and maps every failure to a [`UserSyncError`].
+    async fn exchange(
         &self,
         method: Method,
         url: Url,

@@ -2,6 +2,7 @@
 
 mod client;
 mod error;
+pub mod metrics;
 mod model;
 pub mod settings;
 

@@ -17,6 +17,7 @@ mod history;
 mod jobs;
 mod locks;
 mod mattermost;
+mod metrics;
 mod notify;
 mod postgres;
 mod properties;

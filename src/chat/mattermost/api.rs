@@ -10,6 +10,7 @@ use crate::chat::platform_api::{ChatApi, PostedMessage};
 use crate::chat::transport::{http_client, send_json, with_retries, Attempt, DeliveryError};
 use crate::domain::Platform;
 use crate::message::{Message, TypedForm};
+use prometheus_client::metrics::counter::Counter;
 
 /// Checks that a `response_url` lies on the configured Mattermost server: same scheme,
 /// host and port (a loopback server URL without a port, as in the demo, accepts any), and
@@ -48,6 +49,8 @@ pub struct MattermostApi {
     http: reqwest::Client,
     server: Url,
     bot_token: Option<SecretString>,
+    /// Retries of calls, counted for `/metrics`.
+    retries: Counter,
 }
 
 impl MattermostApi {
@@ -57,7 +60,14 @@ impl MattermostApi {
             http,
             server,
             bot_token,
+            retries: Counter::default(),
         })
+    }
+
+    /// The same client, counting its retries in `retries`.
+    pub fn counting_retries(mut self, retries: Counter) -> Self {
+        self.retries = retries;
+        self
     }
 
     pub fn has_bot_token(&self) -> bool {
@@ -72,7 +82,7 @@ impl MattermostApi {
         body: &Value,
     ) -> Result<(), DeliveryError> {
         let url = allowed_response_url(response_url, &self.server)?;
-        with_retries("response_url", || {
+        with_retries("response_url", &self.retries, || {
             self.send(reqwest::Method::POST, url.clone(), body, false)
         })
         .await
@@ -88,7 +98,7 @@ impl MattermostApi {
         let (text, props) = render::render_post(message);
         let body = json!({"channel_id": channel_id, "message": text, "props": props});
         let url = self.api_url(&["posts"])?;
-        let answer = with_retries("posts", || {
+        let answer = with_retries("posts", &self.retries, || {
             self.send(reqwest::Method::POST, url.clone(), &body, true)
         })
         .await?;
@@ -106,7 +116,7 @@ impl MattermostApi {
         let (text, props) = render::render_post(message);
         let body = json!({"message": text, "props": props});
         let url = self.api_url(&["posts", post_id, "patch"])?;
-        with_retries("posts/patch", || {
+        with_retries("posts/patch", &self.retries, || {
             self.send(reqwest::Method::PUT, url.clone(), &body, true)
         })
         .await
@@ -200,7 +210,7 @@ impl ChatApi for MattermostApi {
         };
         let body = json!({"trigger_id": trigger_id, "url": url, "dialog": render::dialog(form)});
         let api = self.api_url(&["actions", "dialogs", "open"])?;
-        with_retries("actions/dialogs/open", || {
+        with_retries("actions/dialogs/open", &self.retries, || {
             self.send(reqwest::Method::POST, api.clone(), &body, true)
         })
         .await

@@ -10,6 +10,7 @@ pub use crate::chat::transport::DeliveryError;
 use crate::chat::transport::{http_client, send_json, with_retries, Attempt};
 use crate::domain::Platform;
 use crate::message::{Message, TypedForm};
+use prometheus_client::metrics::counter::Counter;
 
 /// Checks a `response_url` against the allow-list: https (plain http only to a loopback
 /// address, for local testing), no credentials in the URL, and a listed host. An entry
@@ -60,6 +61,8 @@ pub struct SlackApi {
     response_url_hosts: Vec<String>,
     api_base_url: Url,
     bot_token: Option<secrecy::SecretString>,
+    /// Retries of calls, counted for `/metrics`.
+    retries: Counter,
 }
 
 impl SlackApi {
@@ -74,7 +77,14 @@ impl SlackApi {
             response_url_hosts,
             api_base_url,
             bot_token,
+            retries: Counter::default(),
         })
+    }
+
+    /// The same client, counting its retries in `retries`.
+    pub fn counting_retries(mut self, retries: Counter) -> Self {
+        self.retries = retries;
+        self
     }
 
     /// Whether Web API calls (`chat.postMessage`, `chat.update`) are possible.
@@ -89,9 +99,11 @@ impl SlackApi {
         body: &Value,
     ) -> Result<(), DeliveryError> {
         let url = allowed_response_url(response_url, &self.response_url_hosts)?;
-        with_retries("response_url", || self.post_once(url.clone(), body, false))
-            .await
-            .map(|_| ())
+        with_retries("response_url", &self.retries, || {
+            self.post_once(url.clone(), body, false)
+        })
+        .await
+        .map(|_| ())
     }
 
     /// `chat.postMessage`: returns the channel and `ts` of the new message.
@@ -130,7 +142,10 @@ impl SlackApi {
         }
         let mut url = self.api_base_url.clone();
         url.set_path(&format!("{}/{method}", url.path().trim_end_matches('/')));
-        with_retries(method, || self.post_once(url.clone(), body, true)).await
+        with_retries(method, &self.retries, || {
+            self.post_once(url.clone(), body, true)
+        })
+        .await
     }
 
     async fn post_once(&self, url: Url, body: &Value, authorized: bool) -> Attempt {

@@ -580,14 +580,7 @@ impl TestBot {
     /// Waits until `n` follow-ups have failed (been refused or undeliverable).
     pub async fn wait_failed_followups(&self, n: u64) {
         super::wait_for("the failed follow-up to be counted", || async {
-            (self
-                .bot
-                .app
-                .metrics
-                .followups_failed
-                .load(std::sync::atomic::Ordering::Relaxed)
-                == n)
-                .then_some(())
+            (self.bot.app.metrics.followups_failed.get() == n).then_some(())
         })
         .await;
     }
