@@ -979,9 +979,13 @@ impl Args {
 
 /// A command name within two edits of `word`, for "did you mean".
 fn suggest(word: &str) -> Option<&'static str> {
+    // Names whose length is off by more than two are more than two edits away: skipping
+    // them keeps a long word (the body may be 64 KiB) from costing length × names.
+    let len = word.chars().count();
     CommandKind::ALL
         .iter()
         .flat_map(|k| std::iter::once(k.spec().name).chain(k.spec().aliases.iter().copied()))
+        .filter(|name| name.chars().count().abs_diff(len) <= 2)
         .map(|name| (edit_distance(word, name), name))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
@@ -1005,6 +1009,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_name_is_suggested_and_a_long_word_gets_none() {
+        assert_eq!(suggest("stauts"), Some("status"));
+        assert_eq!(suggest("connectr"), Some("connector"));
+        assert_eq!(suggest(&"s".repeat(65_536)), None);
+        assert_eq!(suggest("statusxyz"), None);
+    }
 
     fn ok(text: &str) -> Command {
         parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"))
