@@ -8,6 +8,7 @@ mod support;
 
 mod architecture;
 mod audit;
+mod canary;
 mod changes;
 mod cli;
 mod client_against_simulator;
