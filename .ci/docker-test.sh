@@ -90,7 +90,7 @@ cleanup() {
   fi
   if [ -z "${KEEP:-}" ]; then
     if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-      docker rm -f "$BOT" "$SIM" >/dev/null 2>&1
+      docker rm -f -v "$BOT" "$SIM" >/dev/null 2>&1
       docker volume rm -f "$VOLUME" >/dev/null 2>&1
       docker image prune -f >/dev/null 2>&1
     fi
@@ -297,7 +297,7 @@ user="$(docker image inspect -f '{{.Config.User}}' "$IMAGE")"
 echo "   Config.User = $user"
 
 step "simulator on 127.0.0.1:$SIM_PORT (the same image, --network host)"
-docker rm -f "$BOT" "$SIM" >/dev/null 2>&1 || true
+docker rm -f -v "$BOT" "$SIM" >/dev/null 2>&1 || true
 docker volume rm -f "$VOLUME" >/dev/null 2>&1 || true
 docker run -d --name "$SIM" --network host --read-only --no-healthcheck "$IMAGE" \
   simulate --listen "127.0.0.1:$SIM_PORT" --sync-duration 1s >/dev/null || fail "the simulator does not start"
@@ -434,7 +434,7 @@ t0=$SECONDS
 run_bot
 wait_healthy "the restart, "
 expect "$ADMIN" "audit 10" "status okta" "$VIEWER"
-echo "   the row from before: $(grep -o '[^"]*status okta[^"]*' "$WORK/reply" | head -1 | cut -c1-160)"
+echo "   the row from before: $(sed 's/\\n/\n/g' "$WORK/reply" | grep -m1 -o '[^"]*status okta[^"]*' | cut -c1-160)"
 listing="$(bounded 60 docker run --rm --network none --read-only --no-healthcheck --entrypoint ls \
   -v "$VOLUME:/data:ro" "$IMAGE" -ln /data)" || fail "cannot list the volume"
 echo "$listing" | grep -q ' 10001 *10001 .* usersync-bot.db$' || fail "no usersync-bot.db of uid 10001 in the volume: $listing"
@@ -442,7 +442,7 @@ echo "   in the volume: $(echo "$listing" | grep 'usersync-bot.db$' | awk '{ pri
 
 step "clean-up"
 docker stop -t 20 "$BOT" >/dev/null 2>&1 || true
-docker rm -f "$SIM" >/dev/null 2>&1 || true      # the simulator is PID 1 without a SIGTERM handler
+docker rm -f -v "$SIM" >/dev/null 2>&1 || true      # the simulator is PID 1 without a SIGTERM handler
 echo "docker image test: passed ($((SECONDS - START))s; image $IMAGE)"
 exit 0
 }
