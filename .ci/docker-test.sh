@@ -142,8 +142,9 @@ if ! bounded 20 docker info >/dev/null 2>&1; then
     sleep 1
   done
   if [ -z "$up" ]; then
-    reason="$(grep -E 'level=(fatal|error)' "$DOCKERD_LOG" | tail -1 | sed 's/.*msg="\([^"]*\)".*/\1/')"
-    [ -n "$reason" ] || reason="$(tail -1 "$DOCKERD_LOG" 2>/dev/null)"
+    reason="$( { grep -E 'level=(fatal|error)|failed to start' "$DOCKERD_LOG" || true; } | tail -1 \
+      | sed 's/.*msg="\([^"]*\)".*/\1/')"
+    [ -n "$reason" ] || reason="$(tail -1 "$DOCKERD_LOG" 2>/dev/null || true)"
     kill "$dockerd_pid" 2>/dev/null || true
     skip "${reason:-no answer within 60s} (log: $DOCKERD_LOG)"
   fi
@@ -382,7 +383,7 @@ slack() {
   curl -s --max-time 15 -o "$WORK/reply" -w '%{http_code}' \
     -H 'Content-Type: application/x-www-form-urlencoded' \
     -H "X-Slack-Request-Timestamp: $ts" -H "X-Slack-Signature: $sig" \
-    --data-binary "$body" "http://127.0.0.1:$BOT_PORT/slack/commands" || echo 000
+    --data-binary "$body" "http://127.0.0.1:$BOT_PORT/slack/commands" || true   # 000 when unanswered
 }
 
 # expect USER TEXT WANTED…: 200 and every WANTED in the reply's text.
