@@ -23,7 +23,11 @@ WORKDIR /src
 
 # 1. Dependencies only, in their own layer: it is rebuilt only when Cargo.toml or
 #    Cargo.lock change. A dummy library and main stand in for the sources.
-COPY Cargo.toml Cargo.lock ./
+#    `.docker-cargo` exists only in CI's build context (.ci/docker-test.sh: a build with
+#    `--network none`): its contents, vendored crates in vendor/ and a .cargo/config.toml
+#    pointing at them, land in /src. Without it the wildcard matches nothing and cargo
+#    fetches the crates from crates.io as usual.
+COPY Cargo.toml Cargo.lock .docker-carg[o] ./
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \
@@ -53,10 +57,15 @@ LABEL org.opencontainers.image.title="usersync-bot" \
       org.opencontainers.image.base.name="debian:bookworm-slim"
 
 # CA certificates: TLS to Slack, Mattermost, the products and PostgreSQL uses the
-# system's roots (rustls with native roots).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+# system's roots (rustls with native roots). Installed unless the base image has them
+# already (CI's local base does, and builds with no network).
+RUN if [ -e /etc/ssl/certs/ca-certificates.crt ]; then \
+      echo "ca-certificates: already in the base image"; \
+    else \
+      apt-get update \
+      && apt-get install -y --no-install-recommends ca-certificates \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 # A fixed, non-root user (the Kubernetes manifests run as 10001 too), owning only the
 # state directory.
