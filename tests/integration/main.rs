@@ -30,3 +30,4 @@ mod slack_verification;
 mod snapshots;
 mod socket_mode;
 mod undeliverable;
+mod unprivileged;
