@@ -15,8 +15,14 @@ fuzz_target!(|data: &[u8]| {
     let _ = audit_text(&text);
     // A password given in a `set` never reaches the audit text.
     let canary = "Zq8canaryVALUE7x";
-    if text.contains(canary) {
-        return; // the input itself shows it (the fuzzer learns the constant)
+    // The input itself holding the canary (the fuzzer learns the constant), also once
+    // quotes and escapes are taken out as the tokenizer does (`Z'q8canary…`), is no leak.
+    let unquoted: String = text
+        .chars()
+        .filter(|c| !matches!(c, '\'' | '"' | '`' | '\\' | '‘' | '’' | '“' | '”'))
+        .collect();
+    if unquoted.contains(canary) {
+        return;
     }
     let with_secret = format!("set okta clientSecret={canary} {text}");
     assert!(
