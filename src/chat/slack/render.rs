@@ -48,14 +48,7 @@ pub fn escape(text: &str) -> String {
         return text.to_owned();
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
+    push_escaped(&mut out, text);
     out
 }
 
