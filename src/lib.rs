@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod jobs;
 pub mod message;
 pub mod notify;
+pub mod post_once;
 pub mod reply;
 pub mod revisions;
 pub mod server;

@@ -109,7 +109,12 @@ pub async fn claim(store: &dyn Store, inv: &Invocation) -> Result<bool, CommandE
 const DELIVERY_RETENTION: chrono::Duration = chrono::Duration::days(1);
 const DELIVERY_CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
-/// Drops stored deliveries older than a day, hourly: re-deliveries come within minutes.
+/// How long a post made once is remembered: far longer than a job's outcome or an
+/// announcement can wait to be posted after a restart.
+const POST_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
+/// Drops stored deliveries older than a day, and posts made once older than a week,
+/// hourly: re-deliveries come within minutes.
 pub(super) async fn forget_old_deliveries(store: Arc<dyn Store>) {
     loop {
         match store
@@ -119,6 +124,14 @@ pub(super) async fn forget_old_deliveries(store: Arc<dyn Store>) {
             Ok(n) if n > 0 => tracing::debug!(forgotten = n, "old deliveries dropped"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot drop old deliveries"),
+        }
+        match store
+            .forget_posts_before(chrono::Utc::now() - POST_RETENTION)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(forgotten = n, "old posts made once dropped"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot drop old posts made once"),
         }
         tokio::time::sleep(DELIVERY_CLEANUP_EVERY).await;
     }

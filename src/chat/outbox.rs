@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 pub use crate::chat::platform_api::{ChatApi, PostedMessage};
 pub use crate::chat::transport::DeliveryError;
 use crate::domain::Platform;
@@ -79,6 +81,44 @@ impl Outbox {
         message: &Message,
     ) -> Result<PostedMessage, DeliveryError> {
         self.api(platform)?.post(channel, message).await
+    }
+
+    pub async fn post_tagged(
+        &self,
+        platform: Platform,
+        channel: &str,
+        message: &Message,
+        tag: &str,
+    ) -> Result<PostedMessage, DeliveryError> {
+        self.api(platform)?.post_tagged(channel, message, tag).await
+    }
+
+    pub async fn follow_up_tagged(
+        &self,
+        platform: Platform,
+        response_url: &str,
+        message: &Message,
+        tag: &str,
+    ) -> Result<(), DeliveryError> {
+        self.api(platform)?
+            .follow_up_tagged(response_url, message, tag)
+            .await
+    }
+
+    /// Whether a tagged post made this way can be looked for in its channel later.
+    pub fn finds_tagged(&self, platform: Platform, through_response_url: bool) -> bool {
+        self.api(platform)
+            .is_ok_and(|a| a.finds_tagged(through_response_url))
+    }
+
+    pub async fn find_tagged(
+        &self,
+        platform: Platform,
+        channel: &str,
+        tag: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<PostedMessage>, DeliveryError> {
+        self.api(platform)?.find_tagged(channel, tag, since).await
     }
 
     pub async fn open_form(

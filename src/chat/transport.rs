@@ -91,11 +91,33 @@ pub async fn send_json(
     body: &Value,
     bearer: Option<&secrecy::SecretString>,
 ) -> Attempt {
+    answer(authorized(http.request(method, url).json(body), bearer)).await
+}
+
+/// Sends one GET (with the bot's token when given) and reads the answer as [`send_json`]
+/// does.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: url::Url,
+    bearer: Option<&secrecy::SecretString>,
+) -> Attempt {
+    answer(authorized(http.get(url), bearer)).await
+}
+
+fn authorized(
+    request: reqwest::RequestBuilder,
+    bearer: Option<&secrecy::SecretString>,
+) -> reqwest::RequestBuilder {
     use secrecy::ExposeSecret;
-    let mut request = http.request(method, url).json(body);
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token.expose_secret());
+    match bearer {
+        Some(token) => request.bearer_auth(token.expose_secret()),
+        None => request,
     }
+}
+
+/// Sends a request and reads its answer: its JSON on success, else `Rejected` with the
+/// server's short reason and the `Retry-After` it asked for.
+async fn answer(request: reqwest::RequestBuilder) -> Attempt {
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {

@@ -8,10 +8,16 @@ use super::Jobs;
 use crate::chat::outbox::{DeliveryError, PostedMessage};
 use crate::domain::Principal;
 use crate::message::Message;
+use crate::post_once::{Made, PostOnce};
 use crate::reply;
 use crate::reply::jobs::FailedUsers;
-use crate::store::{Delivery, JobRecord, JobState};
+use crate::store::{Delivery, JobRecord, JobState, PostIntent};
 use crate::usersync::{ResultCount, SyncStatus, SyncUserResult, UserSyncClient};
+
+/// The tag (and delivery id) of a job's outcome post.
+pub fn outcome_tag(job_id: i64) -> String {
+    format!("job-{job_id}-outcome")
+}
 
 /// Posts Slack allows through one `response_url`.
 pub const RESPONSE_URL_MAX_POSTS: u32 = 5;
@@ -72,7 +78,7 @@ impl Jobs {
         self.protect
             .once(&channel, client.instance(), s.id, move || async move {
                 *posted_ref = true;
-                self.post(job_ref, alert_ref, 0).await
+                self.post(job_ref, alert_ref, 0, None).await.map(drop)
             })
             .await;
         if posted {
@@ -90,7 +96,9 @@ impl Jobs {
     /// Posts the outcome once: recorded as posting first — only while this replica holds
     /// the job's lease for longer than a post takes, so that nobody else can be posting it
     /// too — and as posted (or undeliverable) after. Without the lease nothing is posted:
-    /// the job is left to whoever holds it, or takes it once the lease runs out.
+    /// the job is left to whoever holds it, or takes it once the lease runs out. The post
+    /// itself is made once (`post_once`): a restart between posting and recording looks
+    /// for it in the channel by its tag before posting again.
     async fn deliver(&self, mut job: JobRecord, message: Message) -> JobRecord {
         job.delivery = Delivery::Posting;
         match self.save_leased(&mut job, self.post_margin()).await {
@@ -101,8 +109,27 @@ impl Jobs {
                 return job;
             }
         }
-        match self.post(&mut job, &message, 0).await {
-            Ok(()) => {
+        let tag = outcome_tag(job.id);
+        let channel = job.channel_id.clone();
+        let through_response_url = self.response_url_usable(&job, 0);
+        let intent = PostIntent {
+            id: &tag,
+            platform: job.platform,
+            channel_id: &channel,
+            findable: self.outbox.finds_tagged(job.platform, through_response_url),
+        };
+        let once = PostOnce {
+            store: self.store.as_ref(),
+            outbox: &self.outbox,
+        };
+        let posted = once
+            .post(&intent, || self.post(&mut job, &message, 0, Some(&tag)))
+            .await;
+        match posted {
+            Ok(made) => {
+                if made == Made::Before {
+                    tracing::info!(job = job.id, "the outcome was posted before a restart");
+                }
                 job.delivery = Delivery::Posted;
                 job.delivery_error = None;
             }
@@ -153,20 +180,30 @@ impl Jobs {
     }
 
     /// Posts a new message for the job: through `response_url` while it is good, else
-    /// with the bot token; fails when neither is possible.
+    /// with the bot token; fails when neither is possible. With `tag`, the post carries
+    /// it where the platform keeps one.
     pub(super) async fn post(
         &self,
         job: &mut JobRecord,
         message: &Message,
         reserve: u32,
-    ) -> Result<(), DeliveryError> {
+        tag: Option<&str>,
+    ) -> Result<Option<PostedMessage>, DeliveryError> {
         let platform = job.platform;
         let late = self.outbox.has_bot_token(platform);
         if self.response_url_usable(job, reserve) {
             let url = job.response_url.clone().unwrap_or_default();
             job.response_posts += 1;
-            match self.outbox.follow_up(platform, &url, message, false).await {
-                Ok(()) => return Ok(()),
+            let sent = match tag {
+                Some(tag) => {
+                    self.outbox
+                        .follow_up_tagged(platform, &url, message, tag)
+                        .await
+                }
+                None => self.outbox.follow_up(platform, &url, message, false).await,
+            };
+            match sent {
+                Ok(()) => return Ok(None),
                 Err(e) if late => {
                     tracing::warn!(job = job.id, error = %e, "response_url failed; posting with the bot token");
                 }
@@ -178,10 +215,15 @@ impl Jobs {
                 "the response_url has expired or is used up, and no bot token is configured".into(),
             ));
         }
-        self.outbox
-            .post(platform, &job.channel_id, message)
-            .await
-            .map(|_| ())
+        let posted = match tag {
+            Some(tag) => {
+                self.outbox
+                    .post_tagged(platform, &job.channel_id, message, tag)
+                    .await?
+            }
+            None => self.outbox.post(platform, &job.channel_id, message).await?,
+        };
+        Ok(Some(posted))
     }
 
     /// Keeps one progress message up to date: the command's reply, replaced through

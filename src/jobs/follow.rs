@@ -188,7 +188,7 @@ impl Jobs {
                 }
                 let message = reply::jobs::trouble(&f.job, &e, failures, self.settings.max_wait);
                 // One post stays reserved for the outcome.
-                self.post(&mut f.job, &message, 1).await.ok();
+                self.post(&mut f.job, &message, 1, None).await.ok();
                 None
             }
             Seen::Status(s) => Some(*s),

@@ -27,7 +27,7 @@ use crate::usersync::{SyncStatus, UserSyncClient, UserSyncError};
 use poller::Pollers;
 use protect::Protected;
 
-pub use deliver::RESPONSE_URL_MAX_POSTS;
+pub use deliver::{outcome_tag, RESPONSE_URL_MAX_POSTS};
 pub use follow::REPORT_AFTER_FAILURES;
 
 /// Taken off a `response_url`'s lifetime, so that the bot never posts at the last second.

@@ -62,6 +62,20 @@ impl Attempts {
     }
 }
 
+/// The tag (and delivery id) of a sync's announcement in one channel.
+pub fn announcement_tag(
+    channel: &Principal,
+    instance: &str,
+    connector_id: &str,
+    sync: u64,
+) -> String {
+    format!(
+        "sync-{instance}-{connector_id}-{sync}-{}-{}",
+        channel.platform.as_str(),
+        channel.id
+    )
+}
+
 /// A finished sync, with the connector and the client of its instance.
 #[derive(Clone, Copy)]
 pub struct Finished<'a> {
@@ -109,7 +123,8 @@ impl Watcher {
             }
             let late = self.late(s);
             let message = announcement(instance, c, s, reason, late, &self.slash_command);
-            self.post(instance, s.id, channel, &message).await?;
+            let tag = announcement_tag(channel, instance, &c.unique_id, s.id);
+            self.post(instance, s.id, channel, &message, &tag).await?;
         }
         self.store
             .set_announced(channel.platform, &channel.id, instance, &c.unique_id, s.id)
@@ -125,8 +140,9 @@ impl Watcher {
         id: u64,
         channel: &Principal,
         message: &Message,
+        tag: &str,
     ) -> Result<(), bool> {
-        match self.post_counted(channel, message).await {
+        match self.post_once_counted(channel, message, tag).await {
             Ok(()) => {
                 self.attempts.post_done(channel, instance, id);
                 Ok(())

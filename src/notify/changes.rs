@@ -118,7 +118,13 @@ impl Watcher {
                 all_done = false;
                 break;
             }
-            match self.post_counted(channel, &message).await {
+            let tag = format!(
+                "revision-{}-{}-{}",
+                r.id,
+                channel.platform.as_str(),
+                channel.id
+            );
+            match self.post_once_counted(channel, &message, &tag).await {
                 Ok(()) => {
                     progress.insert(key, Progress::Done);
                 }

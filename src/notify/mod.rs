@@ -10,6 +10,7 @@
 //! recorded and changes announced; `outage` unreachable instances.
 
 mod announce;
+pub use announce::announcement_tag;
 mod audience;
 mod changes;
 mod leader;
@@ -29,8 +30,9 @@ use crate::domain::Principal;
 use crate::jobs::poller::Pollers;
 use crate::jobs::protect::Protected;
 use crate::message::Message;
+use crate::post_once::{Made, PostOnce};
 use crate::signing::BotKey;
-use crate::store::{Claim, Replica, Store};
+use crate::store::{Claim, PostIntent, Replica, Store};
 use crate::usersync::{Connector, UserSyncClient};
 use announce::Attempts;
 use changes::ChangeAnnouncer;
@@ -175,6 +177,40 @@ impl Watcher {
         };
         counter.inc();
         posted.map(|_| ())
+    }
+
+    /// Posts a message of the watcher's to a channel once, tagged `tag` (see
+    /// `post_once`), counted in the metrics when it is posted now.
+    async fn post_once_counted(
+        &self,
+        channel: &Principal,
+        message: &Message,
+        tag: &str,
+    ) -> Result<(), DeliveryError> {
+        let intent = PostIntent {
+            id: tag,
+            platform: channel.platform,
+            channel_id: &channel.id,
+            findable: self.outbox.finds_tagged(channel.platform, false),
+        };
+        let once = PostOnce {
+            store: self.store.as_ref(),
+            outbox: &self.outbox,
+        };
+        let made = once
+            .post(&intent, || async {
+                self.outbox
+                    .post_tagged(channel.platform, &channel.id, message, tag)
+                    .await
+                    .map(Some)
+            })
+            .await;
+        match &made {
+            Ok(Made::Now(_)) => self.metrics.posted.inc(),
+            Ok(Made::Before) => 0,
+            Err(_) => self.metrics.failed.inc(),
+        };
+        made.map(drop)
     }
 
     /// One look at an instance and its outage bookkeeping: what the loop does each

@@ -6,6 +6,7 @@ mod alerts;
 mod locks;
 mod pending;
 mod postgres;
+mod posts;
 mod revisions;
 mod sql;
 mod sqlite;
@@ -24,6 +25,7 @@ pub use alerts::DeletionAlert;
 pub use locks::{LockRecord, EVERY_CONNECTOR};
 pub use pending::{PendingRecord, PendingState};
 pub use postgres::PostgresStore;
+pub use posts::{PostIntent, PostMark};
 pub use revisions::{NewRevision, Revision, RevisionPage};
 pub use sqlite::SqliteStore;
 pub use timed::{operation_durations, OperationDurations, OperationLabels, TimedStore};
@@ -405,6 +407,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Forgets deliveries received before `before`; returns how many.
     async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Records the intent to make a post, unless it was recorded before: what the store
+    /// knew of it (race-safe: of two callers, one gets [`PostMark::New`]).
+    async fn begin_post(&self, intent: &PostIntent<'_>) -> Result<PostMark, StoreError>;
+
+    /// Records a post as made (`post_id`: Slack's ts or Mattermost's id, when known).
+    async fn finish_post(&self, id: &str, post_id: Option<&str>) -> Result<(), StoreError>;
+
+    /// Forgets posts whose intent was recorded before `before`; returns how many.
+    async fn forget_posts_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Stores a new job; returns its id.
     async fn insert_job(&self, job: &JobRecord) -> Result<i64, StoreError>;

@@ -102,7 +102,8 @@ macro_rules! sql_store {
             use $crate::store::{
                 platform_from, AuditEntry, AuditFilter, AuditPage, Claim, Decision, DeletionAlert,
                 Delivery, JobKind, JobRecord, JobState, LockRecord, NewRevision, PendingRecord,
-                PendingState, Revision, RevisionPage, Store, StoreError, Subscription,
+                PendingState, PostIntent, PostMark, Revision, RevisionPage, Store, StoreError,
+                Subscription,
             };
 
             const DIALECT: Dialect = $dialect;
@@ -384,6 +385,54 @@ macro_rules! sql_store {
 
             async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
                 let result = sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
+                    .bind(ts(before))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(result.rows_affected())
+            }
+
+            async fn begin_post(&self, intent: &PostIntent<'_>) -> Result<PostMark, StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO chat_posts (id, platform, channel_id, findable, state, started_at) \
+                     VALUES ($1, $2, $3, $4, 'in_flight', $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(intent.id)
+                .bind(intent.platform.as_str())
+                .bind(intent.channel_id)
+                .bind(i64::from(intent.findable))
+                .bind(ts(Utc::now()))
+                .execute(&self.pool)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(PostMark::New);
+                }
+                let row = sqlx::query("SELECT state, started_at, findable FROM chat_posts WHERE id = $1")
+                    .bind(intent.id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let state: String = row.try_get(0)?;
+                if state == "posted" {
+                    return Ok(PostMark::Posted);
+                }
+                let since: String = row.try_get(1)?;
+                let findable: i64 = row.try_get(2)?;
+                Ok(PostMark::InFlight { since: parse_ts(&since), findable: findable != 0 })
+            }
+
+            async fn finish_post(&self, id: &str, post_id: Option<&str>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE chat_posts SET state = 'posted', post_id = $1, posted_at = $2 WHERE id = $3",
+                )
+                .bind(post_id)
+                .bind(ts(Utc::now()))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn forget_posts_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                let result = sqlx::query("DELETE FROM chat_posts WHERE started_at < $1")
                     .bind(ts(before))
                     .execute(&self.pool)
                     .await?;

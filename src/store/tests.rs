@@ -521,6 +521,53 @@ async fn a_delivery_is_claimed_once_and_can_be_forgotten() {
 }
 
 #[tokio::test]
+async fn a_post_is_begun_once_left_in_flight_until_made_and_can_be_forgotten() {
+    on_each_backend(
+        "a_post_is_begun_once_left_in_flight_until_made_and_can_be_forgotten",
+        |s, _url| async move {
+            let intent = PostIntent {
+                id: "job-7",
+                platform: Platform::Slack,
+                channel_id: "C1",
+                findable: true,
+            };
+            let before = Utc::now() - chrono::Duration::seconds(1);
+            assert_eq!(s.begin_post(&intent).await.unwrap(), PostMark::New);
+            // Begun again before it was made: in flight since the first time, as recorded.
+            let again = PostIntent {
+                findable: false,
+                ..intent.clone()
+            };
+            match s.begin_post(&again).await.unwrap() {
+                PostMark::InFlight { since, findable } => {
+                    assert!(since > before && since <= Utc::now(), "{since}");
+                    assert!(findable, "the first intent's findable is kept");
+                }
+                other => panic!("expected in flight, got {other:?}"),
+            }
+            s.finish_post("job-7", Some("1700000000.000100"))
+                .await
+                .unwrap();
+            assert_eq!(s.begin_post(&intent).await.unwrap(), PostMark::Posted);
+            let other = PostIntent {
+                id: "job-8",
+                ..intent.clone()
+            };
+            assert_eq!(s.begin_post(&other).await.unwrap(), PostMark::New);
+            let forgotten = s.forget_posts_before(before).await.unwrap();
+            assert_eq!(forgotten, 0, "nothing older than the intents");
+            let forgotten = s
+                .forget_posts_before(Utc::now() + chrono::Duration::seconds(1))
+                .await
+                .unwrap();
+            assert_eq!(forgotten, 2);
+            assert_eq!(s.begin_post(&intent).await.unwrap(), PostMark::New);
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn subscriptions_are_upserted_kept_in_order_and_ended() {
     on_each_backend(
         "subscriptions_are_upserted_kept_in_order_and_ended",

@@ -93,6 +93,18 @@ impl Store for TimedStore {
         timed!(self, forget_deliveries_before(before))
     }
 
+    async fn begin_post(&self, intent: &PostIntent<'_>) -> Result<PostMark, StoreError> {
+        timed!(self, begin_post(intent))
+    }
+
+    async fn finish_post(&self, id: &str, post_id: Option<&str>) -> Result<(), StoreError> {
+        timed!(self, finish_post(id, post_id))
+    }
+
+    async fn forget_posts_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        timed!(self, forget_posts_before(before))
+    }
+
     async fn insert_job(&self, job: &JobRecord) -> Result<i64, StoreError> {
         timed!(self, insert_job(job))
     }

@@ -20,6 +20,7 @@ mod locks;
 mod mattermost;
 mod metrics;
 mod notify;
+mod post_once;
 mod postgres;
 mod properties;
 mod replicas;

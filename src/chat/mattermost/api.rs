@@ -1,13 +1,16 @@
 //! Calls from the bot to the Mattermost server: follow-ups through `response_url` (only
 //! on the configured server), and posts made and edited with the bot account's token.
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use url::Url;
 
 use super::render;
 use crate::chat::platform_api::{ChatApi, PostedMessage};
-use crate::chat::transport::{http_client, send_json, with_retries, Attempt, DeliveryError};
+use crate::chat::transport::{
+    get_json, http_client, send_json, with_retries, Attempt, DeliveryError,
+};
 use crate::domain::Platform;
 use crate::message::{Message, TypedForm};
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +45,9 @@ pub fn allowed_response_url(raw: &str, server: &Url) -> Result<Url, DeliveryErro
     }
     Ok(url)
 }
+
+/// The post prop that carries a delivery's id (the tag of a post made once).
+pub const TAG_PROP: &str = "usersync_delivery";
 
 /// The client the bot uses to talk back to Mattermost.
 #[derive(Debug, Clone)]
@@ -89,13 +95,18 @@ impl MattermostApi {
         .map(|_| ())
     }
 
-    /// `POST /api/v4/posts`: returns the new post's id.
+    /// `POST /api/v4/posts`: returns the new post's id. With `tag`, the post carries it
+    /// in its props.
     pub async fn create_post(
         &self,
         channel_id: &str,
         message: &Message,
+        tag: Option<&str>,
     ) -> Result<String, DeliveryError> {
-        let (text, props) = render::render_post(message);
+        let (text, mut props) = render::render_post(message);
+        if let Some(tag) = tag {
+            props[TAG_PROP] = Value::String(tag.to_string());
+        }
         let body = json!({"channel_id": channel_id, "message": text, "props": props});
         let url = self.api_url(&["posts"])?;
         let answer = with_retries("posts", &self.retries, || {
@@ -121,6 +132,31 @@ impl MattermostApi {
         })
         .await
         .map(|_| ())
+    }
+
+    /// `GET /api/v4/channels/{id}/posts?since=…`: the id of the post tagged `tag`
+    /// among the channel's posts since `since`.
+    pub async fn find_tagged_post(
+        &self,
+        channel_id: &str,
+        tag: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, DeliveryError> {
+        let mut url = self.api_url(&["channels", channel_id, "posts"])?;
+        url.query_pairs_mut()
+            .append_pair("since", &since.timestamp_millis().max(0).to_string());
+        let bearer = self.bot_token.as_ref();
+        let answer = with_retries("channels/posts", &self.retries, || {
+            get_json(&self.http, url.clone(), bearer)
+        })
+        .await?;
+        let Some(posts) = answer["posts"].as_object() else {
+            return Ok(None);
+        };
+        Ok(posts
+            .iter()
+            .find(|(_, p)| p["props"][TAG_PROP].as_str() == Some(tag))
+            .map(|(id, p)| p["id"].as_str().unwrap_or(id).to_string()))
     }
 
     fn api_url(&self, segments: &[&str]) -> Result<Url, DeliveryError> {
@@ -195,11 +231,54 @@ impl ChatApi for MattermostApi {
     }
 
     async fn post(&self, channel: &str, message: &Message) -> Result<PostedMessage, DeliveryError> {
-        let id = self.create_post(channel, message).await?;
+        let id = self.create_post(channel, message, None).await?;
         Ok(PostedMessage {
             channel: channel.to_string(),
             id,
         })
+    }
+
+    async fn post_tagged(
+        &self,
+        channel: &str,
+        message: &Message,
+        tag: &str,
+    ) -> Result<PostedMessage, DeliveryError> {
+        let id = self.create_post(channel, message, Some(tag)).await?;
+        Ok(PostedMessage {
+            channel: channel.to_string(),
+            id,
+        })
+    }
+
+    async fn follow_up_tagged(
+        &self,
+        response_url: &str,
+        message: &Message,
+        tag: &str,
+    ) -> Result<(), DeliveryError> {
+        let mut body = render::render_response(message);
+        body["props"][TAG_PROP] = Value::String(tag.to_string());
+        self.post_response_url(response_url, &body).await
+    }
+
+    /// Command responses are posts of the channel too, props kept: both are found with
+    /// the bot token.
+    fn finds_tagged(&self, _through_response_url: bool) -> bool {
+        self.has_bot_token()
+    }
+
+    async fn find_tagged(
+        &self,
+        channel: &str,
+        tag: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<PostedMessage>, DeliveryError> {
+        let found = self.find_tagged_post(channel, tag, since).await?;
+        Ok(found.map(|id| PostedMessage {
+            channel: channel.to_string(),
+            id,
+        }))
     }
 
     async fn open_form(&self, trigger_id: &str, form: &TypedForm) -> Result<(), DeliveryError> {

@@ -1,13 +1,14 @@
 //! Calls from the bot to Slack: follow-ups through `response_url`, only to allowed hosts,
 //! retried with backoff on 5xx, timeouts and 429 (`Retry-After`).
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use url::Url;
 
 use super::render;
 use crate::chat::platform_api::{ChatApi, PostedMessage};
 pub use crate::chat::transport::DeliveryError;
-use crate::chat::transport::{http_client, send_json, with_retries, Attempt};
+use crate::chat::transport::{get_json, http_client, send_json, with_retries, Attempt};
 use crate::domain::Platform;
 use crate::message::{Message, TypedForm};
 use prometheus_client::metrics::counter::Counter;
@@ -121,6 +122,58 @@ impl SlackApi {
         Ok((channel, ts))
     }
 
+    /// `conversations.history` since `oldest`, newest first, page by page, until the
+    /// message tagged `tag` is found or the messages run out (at most [`HISTORY_PAGES`]
+    /// pages: past that the answer would be a guess, so it is an error).
+    pub async fn find_tagged_message(
+        &self,
+        channel: &str,
+        tag: &str,
+        oldest: DateTime<Utc>,
+    ) -> Result<Option<String>, DeliveryError> {
+        let Some(token) = self.bot_token.as_ref() else {
+            return Err(DeliveryError::NotAllowed(
+                "no bot token is configured".into(),
+            ));
+        };
+        let mut cursor: Option<String> = None;
+        for _ in 0..HISTORY_PAGES {
+            let mut url = self.api_base_url.clone();
+            url.set_path(&format!(
+                "{}/conversations.history",
+                url.path().trim_end_matches('/')
+            ));
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("channel", channel)
+                    .append_pair("oldest", &format!("{}.000000", oldest.timestamp()))
+                    .append_pair("include_all_metadata", "true")
+                    .append_pair("limit", &HISTORY_PAGE_SIZE.to_string());
+                if let Some(c) = &cursor {
+                    q.append_pair("cursor", c);
+                }
+            }
+            let page = with_retries("conversations.history", &self.retries, || async {
+                ok_or_rejected(get_json(&self.http, url.clone(), Some(token)).await)
+            })
+            .await?;
+            if let Some(ts) = tagged_ts(&page, tag) {
+                return Ok(Some(ts));
+            }
+            cursor = page["response_metadata"]["next_cursor"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map(str::to_string);
+            if cursor.is_none() || page["has_more"] != Value::Bool(true) {
+                return Ok(None);
+            }
+        }
+        Err(DeliveryError::NotAllowed(format!(
+            "more than {} messages to look through",
+            HISTORY_PAGES * HISTORY_PAGE_SIZE
+        )))
+    }
+
     /// `chat.update` of a message the bot posted.
     pub async fn update_message(
         &self,
@@ -154,24 +207,49 @@ impl SlackApi {
         } else {
             None
         };
-        let (result, wait) = send_json(&self.http, reqwest::Method::POST, url, body, bearer).await;
-        match result {
-            // Slack may answer 200 with {"ok": false, "error": "…"}.
-            Ok(json) if json.get("ok") == Some(&Value::Bool(false)) => {
-                let detail = json
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                // A rate limit reported in the body is retried like a 429.
-                let status = if detail.as_deref() == Some("ratelimited") {
-                    429
-                } else {
-                    200
-                };
-                (Err(DeliveryError::Rejected { status, detail }), wait)
-            }
-            other => (other, wait),
+        ok_or_rejected(send_json(&self.http, reqwest::Method::POST, url, body, bearer).await)
+    }
+}
+
+/// Pages of `conversations.history` looked through at most for a tagged message.
+const HISTORY_PAGES: usize = 5;
+const HISTORY_PAGE_SIZE: usize = 200;
+
+/// The `metadata.event_type` of the bot's tagged messages.
+pub const TAG_EVENT_TYPE: &str = "usersync_delivery";
+
+/// The `metadata` of a message tagged with a delivery's id.
+pub fn tag_metadata(tag: &str) -> Value {
+    json!({"event_type": TAG_EVENT_TYPE, "event_payload": {"delivery_id": tag}})
+}
+
+/// The `ts` of the message tagged `tag` in a `conversations.history` page.
+fn tagged_ts(page: &Value, tag: &str) -> Option<String> {
+    page["messages"].as_array()?.iter().find_map(|m| {
+        let meta = &m["metadata"];
+        (meta["event_type"] == TAG_EVENT_TYPE
+            && meta["event_payload"]["delivery_id"].as_str() == Some(tag))
+        .then(|| m["ts"].as_str().unwrap_or_default().to_string())
+    })
+}
+
+/// Slack's answer read: it may answer 200 with `{"ok": false, "error": "…"}`.
+fn ok_or_rejected((result, wait): Attempt) -> Attempt {
+    match result {
+        Ok(json) if json.get("ok") == Some(&Value::Bool(false)) => {
+            let detail = json
+                .get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            // A rate limit reported in the body is retried like a 429.
+            let status = if detail.as_deref() == Some("ratelimited") {
+                429
+            } else {
+                200
+            };
+            (Err(DeliveryError::Rejected { status, detail }), wait)
         }
+        other => (other, wait),
     }
 }
 
@@ -213,6 +291,45 @@ impl ChatApi for SlackApi {
             .post_message(channel, &render::render_message(message))
             .await?;
         Ok(PostedMessage { channel, id: ts })
+    }
+
+    async fn post_tagged(
+        &self,
+        channel: &str,
+        message: &Message,
+        tag: &str,
+    ) -> Result<PostedMessage, DeliveryError> {
+        let mut body = render::render_message(message);
+        body["metadata"] = tag_metadata(tag);
+        let (channel, ts) = self.post_message(channel, &body).await?;
+        Ok(PostedMessage { channel, id: ts })
+    }
+
+    /// Slack keeps no metadata on a `response_url` message: posted untagged.
+    async fn follow_up_tagged(
+        &self,
+        response_url: &str,
+        message: &Message,
+        _tag: &str,
+    ) -> Result<(), DeliveryError> {
+        self.follow_up(response_url, message, false).await
+    }
+
+    fn finds_tagged(&self, through_response_url: bool) -> bool {
+        !through_response_url && self.has_bot_token()
+    }
+
+    async fn find_tagged(
+        &self,
+        channel: &str,
+        tag: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<PostedMessage>, DeliveryError> {
+        let found = self.find_tagged_message(channel, tag, since).await?;
+        Ok(found.map(|ts| PostedMessage {
+            channel: channel.to_string(),
+            id: ts,
+        }))
     }
 
     async fn open_form(&self, trigger_id: &str, form: &TypedForm) -> Result<(), DeliveryError> {

@@ -1,6 +1,7 @@
 //! A bot on a random port, wired to simulators and to a fake Slack that records what it
 //! receives; and a client that signs requests as Slack does.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,13 @@ pub struct FakeSlack {
     pub rate_limit: Arc<std::sync::atomic::AtomicU32>,
     /// When each Web API call arrived, and its Authorization header.
     pub api_calls: Arc<Mutex<Vec<ApiCall>>>,
+    /// Messages in channels besides those posted here (as a process before a crash
+    /// posted them): `{"channel", "ts", "metadata"}`.
+    pub history: Arc<Mutex<Vec<Value>>>,
+    /// Answer `conversations.history` with this error (e.g. `missing_scope`).
+    pub history_error: Arc<Mutex<Option<String>>>,
+    /// The query of each `conversations.history` call.
+    pub history_calls: Arc<Mutex<Vec<HashMap<String, String>>>>,
 }
 
 /// A Web API call: when, which method, and its Authorization header.
@@ -55,6 +63,10 @@ impl FakeSlackHandle {
         let app = Router::new()
             .route("/commands/{*rest}", post(record))
             .route("/api/{method}", post(record_api))
+            .route(
+                "/api/conversations.history",
+                axum::routing::get(slack_history),
+            )
             .with_state(slack.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -127,6 +139,46 @@ async fn record_api(
         .into_response()
 }
 
+/// `conversations.history`: the channel's messages, newest first — those posted here with
+/// `chat.postMessage` and those put in `history` — with their metadata when asked for.
+async fn slack_history(
+    State(s): State<FakeSlack>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> axum::Json<Value> {
+    s.history_calls.lock().unwrap().push(q.clone());
+    if let Some(error) = s.history_error.lock().unwrap().clone() {
+        return axum::Json(serde_json::json!({"ok": false, "error": error}));
+    }
+    let channel = q.get("channel").cloned().unwrap_or_default();
+    let with_metadata = q.get("include_all_metadata").map(String::as_str) == Some("true");
+    let posted = s.received.lock().unwrap().clone();
+    let mut messages: Vec<Value> = s.history.lock().unwrap().clone();
+    messages.extend(
+        posted
+            .iter()
+            .filter(|(p, b)| p == "/api/chat.postMessage" && b["channel"] == channel.as_str())
+            .enumerate()
+            .map(|(i, (_, b))| {
+                serde_json::json!({
+                    "channel": channel, "ts": format!("1700000001.{i:06}"),
+                    "text": b["text"], "metadata": b["metadata"],
+                })
+            }),
+    );
+    let mut messages: Vec<Value> = messages
+        .into_iter()
+        .filter(|m| m["channel"] == channel.as_str())
+        .map(|mut m| {
+            if !with_metadata {
+                m.as_object_mut().unwrap().remove("metadata");
+            }
+            m
+        })
+        .collect();
+    messages.reverse();
+    axum::Json(serde_json::json!({"ok": true, "messages": messages, "has_more": false}))
+}
+
 /// (method, path, authorization, body) of a request to the fake Mattermost.
 pub type MmRequest = (String, String, Option<String>, Value);
 
@@ -136,6 +188,8 @@ pub type MmRequest = (String, String, Option<String>, Value);
 pub struct FakeMattermost {
     pub received: Arc<Mutex<Vec<MmRequest>>>,
     next_post: Arc<std::sync::atomic::AtomicU32>,
+    /// Posts in channels besides those made here: `{"id", "channel_id", "props"}`.
+    pub posts: Arc<Mutex<Vec<Value>>>,
 }
 
 pub struct FakeMattermostHandle {
@@ -152,6 +206,10 @@ impl FakeMattermostHandle {
             .route("/api/v4/posts", post(mm_create))
             .route("/api/v4/posts/{id}/patch", axum::routing::put(mm_patch))
             .route("/api/v4/actions/dialogs/open", post(mm_dialog_open))
+            .route(
+                "/api/v4/channels/{id}/posts",
+                axum::routing::get(mm_channel_posts),
+            )
             .with_state(mm.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -226,6 +284,36 @@ async fn mm_create(
         axum::http::StatusCode::CREATED,
         axum::Json(serde_json::json!({"id": format!("post{n}abc"), "channel_id": "x"})),
     )
+}
+
+/// `GET /api/v4/channels/{id}/posts`: the posts made in the channel (REST posts with
+/// its `channel_id`, and every command response: the fake cannot tell their channel),
+/// and those put in `posts`.
+async fn mm_channel_posts(
+    State(mm): State<FakeMattermost>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::Json<Value> {
+    let path = format!("/api/v4/channels/{id}/posts?{}", query.unwrap_or_default());
+    mm_record(&mm, "GET", path, &headers, b"");
+    let made = mm.received.lock().unwrap().clone();
+    let mut posts: Vec<Value> = mm.posts.lock().unwrap().clone();
+    for (i, (method, path, _, body)) in made.iter().enumerate() {
+        let in_channel = path == "/api/v4/posts" && body["channel_id"] == id.as_str();
+        if method == "POST" && (in_channel || path.starts_with("/hooks/commands/")) {
+            posts.push(serde_json::json!({
+                "id": format!("made{i}"), "channel_id": id, "props": body["props"],
+            }));
+        }
+    }
+    let posts: serde_json::Map<String, Value> = posts
+        .into_iter()
+        .filter(|p| p["channel_id"] == id.as_str())
+        .map(|p| (p["id"].as_str().unwrap_or_default().to_string(), p))
+        .collect();
+    let order: Vec<String> = posts.keys().cloned().collect();
+    axum::Json(serde_json::json!({"order": order, "posts": posts}))
 }
 
 async fn mm_dialog_open(
