@@ -16,6 +16,7 @@ mod directory;
 mod health;
 mod history;
 mod jobs;
+mod kill;
 mod locks;
 mod mattermost;
 mod metrics;
