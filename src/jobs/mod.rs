@@ -192,19 +192,48 @@ impl Jobs {
                 job: job.map(Box::new),
             });
         }
-        let answer = client
-            .trigger_sync(&job.connector_id, job.local)
-            .await
-            .map_err(SyncStartError::Trigger)?;
+        // The job is stored (its lease held, not followed yet) before the trigger: a
+        // crash in between leaves a job that finds its sync (the first one newer than
+        // the baseline) or ends at `max_wait`, never a sync that nobody follows.
         job.baseline_sync_id = before.map(|s| s.id);
-        job.sync_id = answer.sync_id();
-        let job_id = self.start(job).await;
-        if let Err(e) = &job_id {
-            tracing::error!(error = %e, "cannot store a job");
+        let asked = std::time::Instant::now();
+        let stored = self
+            .store
+            .insert_leased_job(&job, &self.replica.owner, self.replica.ttl())
+            .await;
+        if let Err(e) = &stored {
+            tracing::error!(error = %e, "cannot store a job; triggering it all the same");
         }
+        let answer = match client.trigger_sync(&job.connector_id, job.local).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if let Ok(id) = stored {
+                    // Refused: the person reads why in the reply; nothing to follow.
+                    job.id = id;
+                    job.state = JobState::Failed;
+                    job.delivery = Delivery::Posted;
+                    job.finished_at = Some(Utc::now());
+                    self.save(&mut job).await;
+                }
+                return Err(SyncStartError::Trigger(e));
+            }
+        };
+        job.sync_id = answer.sync_id();
+        let job_id = match stored {
+            Ok(id) => {
+                job.id = id;
+                // Followed here unless another replica took the job meanwhile (then it
+                // follows it, finding the sync after the baseline).
+                if self.save(&mut job).await {
+                    self.spawn_held(job, asked);
+                }
+                Some(id)
+            }
+            Err(_) => None,
+        };
         Ok(SyncStart::Started {
             sync_id: answer.sync_id(),
-            job_id: job_id.ok(),
+            job_id,
         })
     }
 

@@ -1,5 +1,6 @@
-//! Kill tests: the real binary on SQLite, SIGKILLed at seeded random moments while it
-//! follows runs and announces syncs, restarted each time on the same store; then every
+//! Kill tests: the real binary on SQLite (and two replicas of it on PostgreSQL), SIGKILLed
+//! at seeded random moments while it follows runs and announces syncs, restarted each
+//! time on the same store; then every
 //! run got one answer and at most one sync, every job exactly one outcome, and every
 //! sync the watcher saw finish exactly one announcement — none repeated, none skipped.
 //! `KILL_SEED=<n>` replays a run; the seed is printed.
@@ -15,7 +16,6 @@ use usersync_bot::simulator::SyncOrigin;
 use usersync_bot::store::{Delivery, JobKind, Store};
 use usersync_bot::usersync::ApiFlavour;
 
-use crate::shutdown::serve;
 use crate::support::bot::*;
 use crate::support::*;
 
@@ -41,27 +41,111 @@ impl Rng {
     }
 }
 
+/// Where the replicas keep their store: a SQLite file (one replica), or a PostgreSQL
+/// database shared by all.
+#[derive(Clone)]
+enum Storage {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Storage {
+    fn url(&self) -> String {
+        match self {
+            Storage::Sqlite(db) => format!("sqlite://{}", db.display()),
+            Storage::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+/// Replica `n`'s configuration: its own folder (for its configuration file), the shared
+/// store, the simulator and the fake Slack.
 fn setup<'a>(
     sim: &'a usersync_bot::simulator::SimulatorHandle,
     slack: &FakeSlackHandle,
-    db: &std::path::Path,
+    storage: &Storage,
+    dirs: &[std::path::PathBuf],
+    n: usize,
 ) -> BotSetup<'a> {
     let mut setup = BotSetup::new(sim);
-    setup.db = db.to_path_buf();
+    match storage {
+        Storage::Sqlite(db) => setup.db = db.clone(),
+        Storage::Postgres(url) => {
+            setup.db = dirs[n].clone();
+            setup.storage_url = Some(url.clone());
+        }
+    }
     setup.slack_extra = format!(
         "bot_token = \"xoxb-kill\"\napi_base_url = \"http://{}/api\"",
         slack.addr
     );
+    let cluster = match storage {
+        Storage::Sqlite(_) => "",
+        Storage::Postgres(_) => "[cluster]\nlease = \"3s\"\n",
+    };
     // The response_url lapses at once: outcomes go with the bot token, tagged and findable.
     setup.extra = Box::leak(
         format!(
-            "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1ms\"\n\
-             [watch]\ninterval = \"100ms\"\n\
+            "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"5s\"\nresponse_url_lifetime = \"1ms\"\n\
+             [watch]\ninterval = \"100ms\"\n{cluster}\
              [[notify]]\nconnectors = [\"Okta\"]\nchannel = \"slack:{WATCHED}\"\non = [\"success\", \"failure\"]\n"
         )
         .into_boxed_str(),
     );
     setup
+}
+
+/// A free port on loopback (bound and released: the bot binds it right after).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `usersync-bot serve` on a free port, its log (info) appended to `bot.log` beside its
+/// configuration (printed when it does not come up); waits until it is healthy.
+async fn serve(setup: BotSetup<'_>) -> (tokio::process::Child, u16) {
+    let port = free_port();
+    let config = setup.config_text().replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    let path = setup.db.with_file_name("usersync-bot.toml");
+    std::fs::write(&path, config).unwrap();
+    let log_path = setup.db.with_file_name("bot.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    let child = tokio::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("TEST_SIGNING_SECRET", SECRET)
+        .env("RUST_LOG", "info")
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let healthy = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status().is_success()) {
+            return (child, port);
+        }
+        if tokio::time::Instant::now() > healthy {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "the bot did not come up in 20 s; its log ends:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Sends a signed command; `None` when the process died before answering.
@@ -99,6 +183,27 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
     if crate::support::pg::sqlite_only("fifty_sigkills_lose_no_outcome") {
         return;
     }
+    kill_run(Storage::Sqlite(temp_db()), 1).await;
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_killed_in_turn_lose_nothing_and_repeat_nothing() {
+    // Its own database: run once, in the SQLite run of the suite.
+    if crate::support::pg::sqlite_only("two_replicas_on_postgres_killed_in_turn") {
+        return;
+    }
+    let Some(db) =
+        crate::support::pg::fresh_database("two_replicas_on_postgres_killed_in_turn").await
+    else {
+        return;
+    };
+    kill_run(Storage::Postgres(db.url.clone()), 2).await;
+}
+
+/// `KILLS` rounds on `replicas` processes sharing `storage`: each round one command goes
+/// to a replica drawn at random and one replica drawn at random is SIGKILLed and started
+/// again; then the checks.
+async fn kill_run(storage: Storage, replicas: usize) {
     let seed = std::env::var("KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -107,11 +212,15 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
     let mut rng = Rng(seed);
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
     let slack = FakeSlackHandle::start().await;
-    let db = temp_db();
-    let url = format!("sqlite://{}", db.display());
+    let url = storage.url();
+    let dirs: Vec<_> = (0..replicas).map(|_| temp_db()).collect();
+    let start = |n: usize| serve(setup(&sim, &slack, &storage, &dirs, n));
 
     // The first start: the watcher's baseline, before anything is killed.
-    let (mut child, mut port) = serve(setup(&sim, &slack, &db), &[]).await;
+    let mut running = Vec::new();
+    for n in 0..replicas {
+        running.push(start(n).await);
+    }
     let store: std::sync::Arc<dyn Store> = usersync_bot::store::open(&url).await.unwrap();
     wait_for("the watcher's first look", || async {
         store.handled_sync("jira", OKTA).await.unwrap().map(|_| ())
@@ -122,6 +231,7 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
     let mut okta_syncs: Vec<u64> = Vec::new();
     for round in 0..KILLS {
         // Whatever was not answered before the last kill is delivered again, as Slack does.
+        let port = running[rng.below(replicas as u64) as usize].1;
         for (body, answer) in commands.iter_mut().filter(|(_, a)| a.is_none()) {
             *answer = send(port, body, 1).await;
         }
@@ -141,27 +251,38 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
         };
         commands.push((body, answer));
         tokio::time::sleep(delay.saturating_sub(Duration::from_millis(rng.below(100)))).await;
-        kill(&child);
-        let _ = child.wait().await;
-        (child, port) = serve(setup(&sim, &slack, &db), &[]).await;
+        let victim = rng.below(replicas as u64) as usize;
+        kill(&running[victim].0);
+        let _ = running[victim].0.wait().await;
+        running[victim] = start(victim).await;
     }
     for (body, answer) in commands.iter_mut().filter(|(_, a)| a.is_none()) {
-        *answer = send(port, body, 1).await;
+        *answer = send(running[0].1, body, 1).await;
     }
 
     // Let everything settle: every job over, every Okta sync announced.
     let last_okta = okta_syncs.last().copied();
-    wait_for("every job over and every sync announced", || async {
+    // (a job whose trigger a kill prevented ends at `max_wait`, 5 s).
+    let settled = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
         let open = store.open_jobs().await.unwrap();
         let announced = store
             .announced(Platform::Slack, WATCHED, "jira", OKTA)
             .await
             .unwrap();
-        (open.is_empty() && announced >= last_okta).then_some(())
-    })
-    .await;
+        if open.is_empty() && announced >= last_okta {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < settled,
+            "seed {seed}: not settled within 60 s: open jobs {open:?}, announced {announced:?} of {last_okta:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    crate::shutdown::terminate(&mut child).await;
+    for (child, _) in &mut running {
+        crate::shutdown::terminate(child).await;
+    }
 
     let unanswered = commands.iter().filter(|(_, a)| a.is_none()).count();
     assert_eq!(unanswered, 0, "seed {seed}: every command got an answer");
@@ -172,21 +293,25 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
         .into_iter()
         .filter(|j| j.kind == JobKind::Sync)
         .collect();
+    // A job whose trigger was refused was told in the reply and has nothing to post.
+    let refused = |j: &usersync_bot::store::JobRecord| {
+        j.state == usersync_bot::store::JobState::Failed && j.sync_id.is_none()
+    };
     let triggers = calls_with(&sim, "POST");
+    let with_sync = jobs.iter().filter(|j| j.sync_id.is_some()).count();
     assert_eq!(
-        triggers,
-        jobs.len(),
-        "seed {seed}: one sync triggered per job, none twice, none without a job"
+        triggers, with_sync,
+        "seed {seed}: each sync triggered was found by its job, none triggered twice or without a job"
     );
     let mut sync_ids: Vec<_> = jobs.iter().filter_map(|j| j.sync_id).collect();
     sync_ids.sort_unstable();
     sync_ids.dedup();
     assert_eq!(
         sync_ids.len(),
-        jobs.len(),
+        with_sync,
         "seed {seed}: each job its own sync"
     );
-    assert!(!jobs.is_empty(), "seed {seed}: some runs started");
+    assert!(with_sync > 0, "seed {seed}: some runs started");
 
     let posts: Vec<Value> = slack
         .received()
@@ -204,7 +329,7 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
         assert_eq!(job.delivery, Delivery::Posted, "seed {seed}: {job:?}");
         assert_eq!(
             tagged(&outcome_tag(job.id)),
-            1,
+            usize::from(!refused(job)),
             "seed {seed}: job {} has exactly one outcome",
             job.id
         );
@@ -224,7 +349,7 @@ async fn fifty_sigkills_lose_no_outcome_and_repeat_no_sync_or_announcement() {
         "seed {seed}: nothing else announced"
     );
     eprintln!(
-        "kill test: {KILLS} kills, {} commands, {} jobs, {} announcements, seed {seed}",
+        "kill test: {KILLS} kills of {replicas} replica(s), {} commands, {} jobs ({with_sync} with a sync), {} announcements, seed {seed}",
         commands.len(),
         jobs.len(),
         okta_syncs.len()

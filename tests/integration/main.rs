@@ -13,6 +13,7 @@ mod changes;
 mod cli;
 mod client_against_simulator;
 mod directory;
+mod faults;
 mod health;
 mod history;
 mod jobs;

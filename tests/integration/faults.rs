@@ -1,0 +1,105 @@
+//! Upstream faults end to end: the product hangs, answers 5xx, cut-off JSON, or slowly;
+//! for each, the person's `status` and `run` get a 200 with a plain answer that names the
+//! instance (never a raw error, never past Slack's 3 s), nothing is triggered, `/readyz`
+//! stays ready (the bot itself is fine), and once the product recovers the same command
+//! works again without a restart.
+
+use std::time::{Duration, Instant};
+
+use usersync_bot::simulator::Faults;
+use usersync_bot::usersync::ApiFlavour;
+
+use crate::support::bot::*;
+use crate::support::*;
+
+fn faults(name: &str) -> Faults {
+    let base = Faults::default();
+    match name {
+        "hang" => Faults { hang: true, ..base },
+        "5xx" => Faults {
+            error_rate: 1.0,
+            error_status: 502,
+            ..base
+        },
+        "malformed" => Faults {
+            malformed_json: true,
+            ..base
+        },
+        "slow" => Faults {
+            latency_ms: 5_000,
+            ..base
+        },
+        other => panic!("no fault {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_upstream_fault_gets_a_plain_answer_changes_nothing_and_passes() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let mut setup = BotSetup::new(&sim);
+    // Short upstream time, so that a hang is an answer well within Slack's 3 s.
+    setup.inline_budget = "2s";
+    let bot = setup.start().await;
+    let slack = FakeSlackHandle::start().await;
+    let readyz = bot.url.replace("/slack/commands", "/readyz");
+    for fault in ["hang", "5xx", "malformed", "slow"] {
+        sim.state().set_faults(faults(fault));
+        for (text, user) in [("status okta", VIEWER), ("run okta", OPERATOR)] {
+            let id = format!("{fault}-{}", text.replace(' ', "-"));
+            let mut cmd = Cmd::new(user, text);
+            cmd.response_url = Some(slack.response_url(&id));
+            let asked = Instant::now();
+            let reply = bot.command(&cmd).await;
+            let took = asked.elapsed();
+            assert!(
+                took < Duration::from_millis(3_000),
+                "{fault}/{text}: answered within Slack's 3 s ({took:?})"
+            );
+            // The answer itself: inline, or posted to the response_url once it is known.
+            let mut shown = visible(&reply);
+            if shown.contains("Working on it") {
+                let path = format!("/commands/T0001/{id}");
+                shown = wait_for(&format!("{fault}/{text}: the answer"), || async {
+                    slack
+                        .received()
+                        .into_iter()
+                        .find(|(p, _)| *p == path)
+                        .map(|(_, b)| visible(&b))
+                })
+                .await;
+            }
+            let plain = match fault {
+                "hang" | "slow" => "jira could not be reached (no answer within 3s)",
+                "5xx" => "jira: the product answered with an error (HTTP 502)",
+                _ => "jira: the answer was not JSON of the expected shape",
+            };
+            assert!(
+                shown.contains(plain),
+                "{fault}/{text}: says plainly what happened ({plain}): {shown}"
+            );
+            for raw in ["panicked", "reqwest", "error decoding", "hyper", "Os {"] {
+                assert!(
+                    !shown.contains(raw),
+                    "{fault}/{text}: no raw error ({raw}): {shown}"
+                );
+            }
+        }
+        let ready = bot.http.get(&readyz).send().await.unwrap();
+        assert_eq!(
+            ready.status(),
+            200,
+            "{fault}: the bot itself is ready; the product is what fails"
+        );
+        assert_eq!(
+            calls_with(&sim, "POST"),
+            0,
+            "{fault}: no sync was triggered through a failing product"
+        );
+        sim.state().set_faults(Faults::default());
+        let reply = visible(&bot.command(&Cmd::new(VIEWER, "status okta")).await);
+        assert!(
+            reply.contains("Okta") && reply.contains("sync"),
+            "{fault}: recovered without a restart: {reply}"
+        );
+    }
+}
