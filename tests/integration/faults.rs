@@ -2,7 +2,9 @@
 //! for each, the person's `status` and `run` get a 200 with a plain answer that names the
 //! instance (never a raw error, never past Slack's 3 s), nothing is triggered, `/readyz`
 //! stays ready (the bot itself is fine), and once the product recovers the same command
-//! works again without a restart.
+//! works again without a restart. The chat's Web API failing: a 5xx burst is waited out
+//! and the outcome posted once; one that never ends leaves the job recorded as
+//! undeliverable, with the reason, and nothing posted twice.
 
 use std::time::{Duration, Instant};
 
@@ -102,4 +104,79 @@ async fn every_upstream_fault_gets_a_plain_answer_changes_nothing_and_passes() {
             "{fault}: recovered without a restart: {reply}"
         );
     }
+}
+
+/// A bot whose outcomes go with the bot token (the response_url lapses at once).
+async fn token_bot(
+    sim: &usersync_bot::simulator::SimulatorHandle,
+    slack: &FakeSlackHandle,
+) -> TestBot {
+    let mut setup = BotSetup::new(sim);
+    setup.slack_extra = format!(
+        "bot_token = \"xoxb-faults\"\napi_base_url = \"http://{}/api\"",
+        slack.addr
+    );
+    setup.extra =
+        "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1ms\"\n";
+    setup.start().await
+}
+
+fn token_outcomes(slack: &FakeSlackHandle) -> usize {
+    slack
+        .received()
+        .into_iter()
+        .filter(|(p, b)| {
+            p == "/api/chat.postMessage" && visible(b).contains("Sync of Okta finished")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_burst_of_chat_server_errors_is_waited_out_and_the_outcome_posted_once() {
+    use std::sync::atomic::Ordering;
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
+    let slack = FakeSlackHandle::start().await;
+    let bot = token_bot(&sim, &slack).await;
+    slack.slack.server_errors.store(2, Ordering::SeqCst);
+    bot.command(&run_cmd(&slack, "run okta", "burst")).await;
+    let job = bot.wait_job_over().await;
+    assert_eq!(
+        job.delivery,
+        usersync_bot::store::Delivery::Posted,
+        "{job:?}"
+    );
+    assert_eq!(token_outcomes(&slack), 1, "{:?}", slack.received());
+    assert_eq!(
+        slack.slack.server_errors.load(Ordering::SeqCst),
+        0,
+        "the burst was met"
+    );
+}
+
+#[tokio::test]
+async fn a_chat_server_that_keeps_failing_leaves_the_job_undeliverable_with_the_reason() {
+    use std::sync::atomic::Ordering;
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(200)).await;
+    let slack = FakeSlackHandle::start().await;
+    let bot = token_bot(&sim, &slack).await;
+    slack.slack.server_errors.store(1_000, Ordering::SeqCst);
+    let reply = visible(&bot.command(&run_cmd(&slack, "run okta", "down")).await);
+    assert!(reply.contains("Sync of Okta started"), "{reply}");
+    let job = wait_for("the job to give up delivering", || async {
+        let j = bot.bot.app.store.recent_jobs(1).await.unwrap().remove(0);
+        (j.delivery == usersync_bot::store::Delivery::Undeliverable).then_some(j)
+    })
+    .await;
+    assert!(
+        job.delivery_error
+            .as_deref()
+            .is_some_and(|e| e.contains("503")),
+        "{job:?}"
+    );
+    assert_eq!(token_outcomes(&slack), 0, "nothing reached the channel");
+    assert_eq!(
+        calls_with(&sim, "POST"),
+        1,
+        "the sync ran once all the same"
+    );
 }

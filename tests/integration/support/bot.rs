@@ -37,6 +37,8 @@ pub struct FakeSlack {
     pub received: Arc<Mutex<Vec<(String, Value)>>>,
     /// Answer this many Web API calls with 429 and `Retry-After: 1` first.
     pub rate_limit: Arc<std::sync::atomic::AtomicU32>,
+    /// Then answer this many Web API calls with 503.
+    pub server_errors: Arc<std::sync::atomic::AtomicU32>,
     /// When each Web API call arrived, and its Authorization header.
     pub api_calls: Arc<Mutex<Vec<ApiCall>>>,
     /// Messages in channels besides those posted here (as a process before a crash
@@ -129,6 +131,13 @@ async fn record_api(
             "rate limited",
         )
             .into_response();
+    }
+    let failing = s
+        .server_errors
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response();
     }
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
     s.received
