@@ -149,10 +149,35 @@ async fn product_checks(State(state): AppState, request: Request, next: Next) ->
             )
                 .into_response();
         }
+        if plan.oversize_bytes > 0 {
+            response = oversize(response, plan.oversize_bytes).await;
+        }
         response
     };
     state.record_status(index, response.status().as_u16());
     response
+}
+
+/// `response` with `padding` bytes of whitespace before its JSON, streamed in chunks and
+/// without a length, as a misbehaving server or proxy might answer.
+async fn oversize(response: Response, padding: u64) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let (mut parts, body) = response.into_parts();
+    let Ok(json) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return failure(500, "The simulator could not read its own answer");
+    };
+    let spaces = Bytes::from(vec![b' '; CHUNK]);
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut left = padding;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        chunks.push(spaces.slice(..n));
+        left -= n as u64;
+    }
+    chunks.push(json);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 fn unauthorized() -> Response {

@@ -88,6 +88,9 @@ pub struct Faults {
     pub malformed_json: bool,
     /// Never answer.
     pub hang: bool,
+    /// Answer with the real JSON after this many bytes of whitespace (still valid JSON),
+    /// streamed with no length given: an answer too large to buffer. `0` is off.
+    pub oversize_bytes: u64,
     /// Only calls with this method (GET, POST, …).
     pub method: Option<String>,
     /// Only calls whose path contains this.
@@ -105,6 +108,7 @@ impl Default for Faults {
             unauthorized: false,
             malformed_json: false,
             hang: false,
+            oversize_bytes: 0,
             method: None,
             path_contains: None,
             remaining: None,
@@ -119,6 +123,7 @@ impl Faults {
                 || self.error_rate > 0.0
                 || self.unauthorized
                 || self.malformed_json
+                || self.oversize_bytes > 0
                 || self.hang)
     }
 
@@ -141,6 +146,7 @@ pub struct FaultPlan {
     pub unauthorized: bool,
     pub error_status: Option<u16>,
     pub malformed_json: bool,
+    pub oversize_bytes: u64,
 }
 
 /// One request the simulator received.
@@ -422,6 +428,7 @@ impl SimState {
             unauthorized: faults.unauthorized,
             error_status: error.then_some(faults.error_status),
             malformed_json: faults.malformed_json,
+            oversize_bytes: faults.oversize_bytes,
         }
     }
 

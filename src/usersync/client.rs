@@ -32,6 +32,10 @@ pub const XSRF_VALUE: &str = "no-check";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time to open a connection, within the request timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest answer read from a product. The API's biggest answers (a connector list,
+/// a page of sync results) are well under a megabyte; a body past this is not the
+/// product's, and is not buffered whole.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// The most of a product's error message shown to a person.
 const MAX_ERROR_MESSAGE_CHARS: usize = 300;
 
@@ -560,10 +564,7 @@ impl UserSyncClient {
             .await
             .map_err(|e| self.transport_error(e, &url))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e, &url))?;
+        let bytes = self.read_answer(response, &url).await?;
         if status.is_success() {
             return Ok((status, bytes));
         }
@@ -592,6 +593,36 @@ impl UserSyncClient {
         })
     }
 
+    /// The answer's body, read chunk by chunk up to [`MAX_ANSWER_BYTES`].
+    async fn read_answer(
+        &self,
+        mut response: reqwest::Response,
+        url: &Url,
+    ) -> Result<bytes::Bytes, UserSyncError> {
+        let too_large = || UserSyncError::TooLarge {
+            instance: self.config.name.clone(),
+            limit: MAX_ANSWER_BYTES,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e, url))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
     fn transport_error(&self, e: reqwest::Error, url: &Url) -> UserSyncError {
         let instance = self.config.name.clone();
         if e.is_timeout() {
@@ -604,6 +635,8 @@ impl UserSyncClient {
                 instance,
                 url: origin(url),
             }
+        } else if cut_off(&e) {
+            UserSyncError::Interrupted { instance }
         } else {
             // The reqwest error names the URL; that carries no secret (credentials travel
             // in headers), but the path is left out to keep the message short.
@@ -613,6 +646,29 @@ impl UserSyncClient {
             }
         }
     }
+}
+
+/// Whether the connection was closed or reset under the request: the product (or a proxy
+/// before it) went away mid-exchange, which may pass on its own.
+fn cut_off(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        // hyper's "connection closed before message completed" carries no io::Error.
+        if err.to_string().contains("connection closed") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 fn origin(url: &Url) -> String {

@@ -49,6 +49,12 @@ pub enum UserSyncError {
         detail: String,
     },
 
+    #[error("{instance}: the answer was larger than {} MiB — is base_url pointing at the product?", .limit / (1024 * 1024))]
+    TooLarge { instance: String, limit: usize },
+
+    #[error("{instance}: the connection was cut before the product answered — it may be restarting, or a proxy before it failing")]
+    Interrupted { instance: String },
+
     #[error("{instance}: {message}")]
     InvalidArgument { instance: String, message: String },
 
@@ -74,6 +80,8 @@ impl UserSyncError {
             | UserSyncError::Timeout { instance, .. }
             | UserSyncError::CannotConnect { instance, .. }
             | UserSyncError::BadAnswer { instance, .. }
+            | UserSyncError::TooLarge { instance, .. }
+            | UserSyncError::Interrupted { instance }
             | UserSyncError::InvalidArgument { instance, .. }
             | UserSyncError::Transport { instance, .. } => instance,
         }
@@ -82,7 +90,9 @@ impl UserSyncError {
     /// Worth trying an idempotent request again: the product may answer next time.
     pub fn is_transient(&self) -> bool {
         match self {
-            UserSyncError::Timeout { .. } | UserSyncError::CannotConnect { .. } => true,
+            UserSyncError::Timeout { .. }
+            | UserSyncError::CannotConnect { .. }
+            | UserSyncError::Interrupted { .. } => true,
             UserSyncError::Upstream { status, .. } => matches!(status, 502..=504),
             _ => false,
         }

@@ -2,16 +2,19 @@
 //! for each, the person's `status` and `run` get a 200 with a plain answer that names the
 //! instance (never a raw error, never past Slack's 3 s), nothing is triggered, `/readyz`
 //! stays ready (the bot itself is fine), and once the product recovers the same command
-//! works again without a restart. The chat's Web API failing: a 5xx burst is waited out
+//! works again without a restart. The same for an answer too large to buffer (the client
+//! stops at 16 MiB), a connection reset before any answer, and one dripped byte by byte.
+//! The chat's Web API failing: a 5xx burst is waited out
 //! and the outcome posted once; one that never ends leaves the job recorded as
 //! undeliverable, with the reason, and nothing posted twice.
 
 use std::time::{Duration, Instant};
 
-use usersync_bot::simulator::Faults;
+use usersync_bot::simulator::{Faults, SimulatorHandle};
 use usersync_bot::usersync::ApiFlavour;
 
 use crate::support::bot::*;
+use crate::support::proxy::{FaultProxy, Mode};
 use crate::support::*;
 
 fn faults(name: &str) -> Faults {
@@ -43,67 +46,138 @@ async fn every_upstream_fault_gets_a_plain_answer_changes_nothing_and_passes() {
     setup.inline_budget = "2s";
     let bot = setup.start().await;
     let slack = FakeSlackHandle::start().await;
-    let readyz = bot.url.replace("/slack/commands", "/readyz");
-    for fault in ["hang", "5xx", "malformed", "slow"] {
-        sim.state().set_faults(faults(fault));
-        for (text, user) in [("status okta", VIEWER), ("run okta", OPERATOR)] {
-            let id = format!("{fault}-{}", text.replace(' ', "-"));
-            let mut cmd = Cmd::new(user, text);
-            cmd.response_url = Some(slack.response_url(&id));
-            let asked = Instant::now();
-            let reply = bot.command(&cmd).await;
-            let took = asked.elapsed();
-            assert!(
-                took < Duration::from_millis(3_000),
-                "{fault}/{text}: answered within Slack's 3 s ({took:?})"
-            );
-            // The answer itself: inline, or posted to the response_url once it is known.
-            let mut shown = visible(&reply);
-            if shown.contains("Working on it") {
-                let path = format!("/commands/T0001/{id}");
-                shown = wait_for(&format!("{fault}/{text}: the answer"), || async {
-                    slack
-                        .received()
-                        .into_iter()
-                        .find(|(p, _)| *p == path)
-                        .map(|(_, b)| visible(&b))
-                })
-                .await;
+    for fault in ["hang", "5xx", "malformed", "slow", "huge"] {
+        let plain = match fault {
+            "hang" | "slow" => "jira could not be reached (no answer within 3s)",
+            "5xx" => "jira: the product answered with an error (HTTP 502)",
+            "huge" => "jira: the answer was larger than 16 MiB",
+            _ => "jira: the answer was not JSON of the expected shape",
+        };
+        let upstream = if fault == "huge" {
+            // Valid JSON after 20 MiB of whitespace, streamed with no length.
+            Faults {
+                oversize_bytes: 20 * 1024 * 1024,
+                ..Faults::default()
             }
-            let plain = match fault {
-                "hang" | "slow" => "jira could not be reached (no answer within 3s)",
-                "5xx" => "jira: the product answered with an error (HTTP 502)",
-                _ => "jira: the answer was not JSON of the expected shape",
-            };
-            assert!(
-                shown.contains(plain),
-                "{fault}/{text}: says plainly what happened ({plain}): {shown}"
-            );
-            for raw in ["panicked", "reqwest", "error decoding", "hyper", "Os {"] {
-                assert!(
-                    !shown.contains(raw),
-                    "{fault}/{text}: no raw error ({raw}): {shown}"
-                );
-            }
-        }
-        let ready = bot.http.get(&readyz).send().await.unwrap();
-        assert_eq!(
-            ready.status(),
-            200,
-            "{fault}: the bot itself is ready; the product is what fails"
-        );
-        assert_eq!(
-            calls_with(&sim, "POST"),
-            0,
-            "{fault}: no sync was triggered through a failing product"
-        );
+        } else {
+            faults(fault)
+        };
+        sim.state().set_faults(upstream);
+        told_plainly(&bot, &slack, &sim, fault, plain).await;
         sim.state().set_faults(Faults::default());
-        let reply = visible(&bot.command(&Cmd::new(VIEWER, "status okta")).await);
-        assert!(
-            reply.contains("Okta") && reply.contains("sync"),
-            "{fault}: recovered without a restart: {reply}"
-        );
+        recovered(&bot, fault).await;
     }
+}
+
+/// Faults of the connection itself, made by a proxy between the bot and the product: the
+/// connection reset before any answer, and an answer dripped a byte every 50 ms.
+#[tokio::test]
+async fn a_reset_or_a_dripping_connection_gets_a_plain_answer_and_passes() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let proxy = FaultProxy::start(sim.addr()).await;
+    let mut setup = BotSetup::new(&sim);
+    setup.inline_budget = "2s";
+    setup.base_url_override = Some(proxy.url());
+    let bot = setup.start().await;
+    let slack = FakeSlackHandle::start().await;
+    for (fault, mode, plain) in [
+        (
+            "reset",
+            Mode::Reset,
+            "jira: the connection was cut before the product answered",
+        ),
+        (
+            "drip",
+            Mode::Drip(Duration::from_millis(50)),
+            "jira could not be reached (no answer within 3s)",
+        ),
+    ] {
+        proxy.set(mode);
+        // Connections the bot keeps from before go through the fault too.
+        proxy.cut_all();
+        let before = proxy.accepted();
+        told_plainly(&bot, &slack, &sim, fault, plain).await;
+        assert!(
+            proxy.accepted() > before,
+            "{fault}: the bot's calls went through the faulty connection"
+        );
+        proxy.set(Mode::Pass);
+        proxy.cut_all();
+        recovered(&bot, fault).await;
+    }
+}
+
+/// `status` and `run` under `fault`: each answered within 3 s, with `plain` and no raw
+/// error; the bot stays ready; no sync triggered.
+async fn told_plainly(
+    bot: &TestBot,
+    slack: &FakeSlackHandle,
+    sim: &SimulatorHandle,
+    fault: &str,
+    plain: &str,
+) {
+    let readyz = bot.url.replace("/slack/commands", "/readyz");
+    for (text, user) in [("status okta", VIEWER), ("run okta", OPERATOR)] {
+        let id = format!("{fault}-{}", text.replace(' ', "-"));
+        let mut cmd = Cmd::new(user, text);
+        cmd.response_url = Some(slack.response_url(&id));
+        let asked = Instant::now();
+        let reply = bot.command(&cmd).await;
+        let took = asked.elapsed();
+        assert!(
+            took < Duration::from_millis(3_000),
+            "{fault}/{text}: answered within Slack's 3 s ({took:?})"
+        );
+        // The answer itself: inline, or posted to the response_url once it is known.
+        let mut shown = visible(&reply);
+        if shown.contains("Working on it") {
+            let path = format!("/commands/T0001/{id}");
+            shown = wait_for(&format!("{fault}/{text}: the answer"), || async {
+                slack
+                    .received()
+                    .into_iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, b)| visible(&b))
+            })
+            .await;
+        }
+        assert!(
+            shown.contains(plain),
+            "{fault}/{text}: says plainly what happened ({plain}): {shown}"
+        );
+        for raw in [
+            "panicked",
+            "reqwest",
+            "error decoding",
+            "hyper",
+            "Os {",
+            "127.0.0.1",
+        ] {
+            assert!(
+                !shown.contains(raw),
+                "{fault}/{text}: no raw error ({raw}): {shown}"
+            );
+        }
+    }
+    let ready = bot.http.get(&readyz).send().await.unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "{fault}: the bot itself is ready; the product is what fails"
+    );
+    assert_eq!(
+        calls_with(sim, "POST"),
+        0,
+        "{fault}: no sync was triggered through a failing product"
+    );
+}
+
+async fn recovered(bot: &TestBot, fault: &str) {
+    let reply = visible(&bot.command(&Cmd::new(VIEWER, "status okta")).await);
+    assert!(
+        reply.contains("Okta") && reply.contains("sync"),
+        "{fault}: recovered without a restart: {reply}"
+    );
 }
 
 /// A bot whose outcomes go with the bot token (the response_url lapses at once).

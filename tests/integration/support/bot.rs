@@ -381,6 +381,8 @@ pub struct BotSetup<'a> {
     pub admin_extra: String,
     /// Top-level keys, placed before any table (e.g. `public_url = "…"`).
     pub top_extra: String,
+    /// A base URL for every instance instead of its simulator's (a proxy before it).
+    pub base_url_override: Option<String>,
 }
 
 impl<'a> BotSetup<'a> {
@@ -398,6 +400,7 @@ impl<'a> BotSetup<'a> {
             roles_extra: String::new(),
             admin_extra: String::new(),
             top_extra: String::new(),
+            base_url_override: None,
         }
     }
 
@@ -455,7 +458,10 @@ api = "{api}"
 default = {default}
 timeout = "3s"
 "#,
-                url = sim.base_url(),
+                url = self
+                    .base_url_override
+                    .clone()
+                    .unwrap_or_else(|| sim.base_url().to_string()),
                 api = sim.state().api.as_str(),
             ));
         }

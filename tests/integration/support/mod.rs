@@ -3,6 +3,7 @@
 
 pub mod bot;
 pub mod pg;
+pub mod proxy;
 pub mod socket_mode;
 
 use std::future::Future;
