@@ -35,6 +35,24 @@ pub struct AuditStats {
     pub written: Counter,
     /// `audit_write_failures_total`.
     pub write_failures: Counter,
+    /// Why the batch being written now failed its last try; `None` once one succeeds.
+    /// `/readyz` says so: a store that answers but cannot take rows (full, read-only) is
+    /// not ready.
+    failing: std::sync::Mutex<Option<String>>,
+}
+
+impl AuditStats {
+    /// The reason the writer is failing now, if it is.
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_failing(&self, reason: Option<String>) {
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
 }
 
 /// Writes audit rows in the background, in batches.
@@ -94,9 +112,14 @@ async fn write_all(
 /// locked or briefly unreachable database must not lose acknowledged rows.
 async fn write_batch(store: &dyn Store, batch: &[AuditEntry], stats: &AuditStats) {
     let mut pause = RETRY_FIRST;
+    let mut failed = false;
     loop {
         match store.record_audits(batch).await {
             Ok(()) => {
+                if failed {
+                    stats.set_failing(None);
+                    tracing::info!(rows = batch.len(), "audit rows written after failed tries");
+                }
                 stats
                     .written
                     .inc_by(u64::try_from(batch.len()).unwrap_or(u64::MAX));
@@ -107,6 +130,10 @@ async fn write_batch(store: &dyn Store, batch: &[AuditEntry], stats: &AuditStats
             }
             Err(e) => {
                 stats.write_failures.inc();
+                failed = true;
+                stats.set_failing(Some(
+                    e.to_string().lines().next().unwrap_or_default().into(),
+                ));
                 tracing::warn!(error = %e, rows = batch.len(), ?pause, "audit write failed; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(RETRY_CAP);

@@ -120,12 +120,15 @@ impl App {
             return Err(NotReady::NoSocket(self.socket.problem()));
         }
         let reason = match tokio::time::timeout(READY_STORE_TIMEOUT, self.store.ping()).await {
-            Ok(Ok(())) => return Ok(()),
+            Ok(Ok(())) => match self.audit.stats.failing() {
+                None => return Ok(()),
+                Some(why) => format!("audit rows cannot be written: {why}"),
+            },
             Ok(Err(e)) => e.to_string().lines().next().unwrap_or_default().to_string(),
             Err(_) => format!("no answer within {}s", READY_STORE_TIMEOUT.as_secs()),
         };
         let reason = without_password(&reason, &self.config.storage_url);
-        tracing::warn!(%reason, "not ready: the store does not answer");
+        tracing::warn!(%reason, "not ready: the store does not answer or take writes");
         Err(NotReady::Store(reason))
     }
 

@@ -25,6 +25,8 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    StoreWaited(#[from] crate::store::transient::Waited),
+    #[error(transparent)]
     Client(#[from] UserSyncError),
     #[error("cannot set up the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
@@ -72,12 +74,16 @@ impl App {
     /// which ends once the app is dropped and every row is written.
     pub async fn start(config: Config) -> Result<(Arc<App>, JoinHandle<()>), StartError> {
         let mut metrics = Metrics::new();
+        // Opened and written to (the key) until both work or `storage.start_wait` is spent:
+        // a locked SQLite file opens and reads but cannot be written.
+        let (store, key) = crate::store::transient::within(config.storage_start_wait, || async {
+            let store = crate::store::open(&config.storage_url).await?;
+            let key = bot_key(store.as_ref()).await?;
+            Ok((store, key))
+        })
+        .await?;
         // Every store operation of the bot is timed: the one place the store is made.
-        let store = TimedStore::wrap(
-            crate::store::open(&config.storage_url).await?,
-            metrics.store_durations.clone(),
-        );
-        let key = bot_key(store.as_ref()).await?;
+        let store = TimedStore::wrap(store, metrics.store_durations.clone());
         let instances = config
             .instances
             .iter()

@@ -115,7 +115,8 @@ pub(super) struct RawNotify {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStorage {
-    pub(super) url: String,
+    pub(super) url: Option<String>,
+    pub(super) start_wait: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,6 +32,9 @@ pub struct Config {
     /// `listen`.
     pub metrics_listen: Option<SocketAddr>,
     pub storage_url: String,
+    /// How long start-up keeps trying a store that is down, starting, locked or full
+    /// before giving up (`storage.start_wait`); zero: give up at the first failure.
+    pub storage_start_wait: Duration,
     pub slack: Option<SlackConfig>,
     pub mattermost: Option<MattermostConfig>,
     pub instances: Vec<InstanceConfig>,

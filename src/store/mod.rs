@@ -15,6 +15,7 @@ mod test_database;
 #[cfg(test)]
 mod tests;
 mod timed;
+pub mod transient;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use posts::{PostIntent, PostMark};
 pub use revisions::{NewRevision, Revision, RevisionPage};
 pub use sqlite::SqliteStore;
 pub use timed::{operation_durations, OperationDurations, OperationLabels, TimedStore};
+pub use transient::open_within;
 
 use crate::domain::Platform;
 
@@ -40,8 +42,13 @@ pub enum StoreError {
     )]
     UnsupportedUrl(String),
     /// No connection could be made (down, refused, unknown database, TLS, credentials).
+    /// `transient`: the database is down or starting, not misnamed or refusing us.
     #[error("cannot reach the database at {target}: {reason}")]
-    Unreachable { target: String, reason: String },
+    Unreachable {
+        target: String,
+        reason: String,
+        transient: bool,
+    },
     /// The database has migrations applied that this binary does not know.
     #[error(
         "the database schema is newer than this binary (migration {0} is applied but unknown \
@@ -384,8 +391,8 @@ pub fn owner_id() -> String {
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Whether the store answers a trivial query (for `/readyz`); it was migrated when it
-    /// was opened, so answering is enough.
+    /// Whether the store takes a write (for `/readyz`): a trivial one, rolled back; it was
+    /// migrated when it was opened, so taking it is enough.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Writes audit rows, all or none.

@@ -50,6 +50,7 @@ fn unreachable(url: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     move |e| StoreError::Unreachable {
         target: redact_url(url),
         reason: super::scrub(&e.to_string(), url),
+        transient: super::transient::passes(&e),
     }
 }
 
@@ -61,6 +62,7 @@ async fn connect_once(url: &str) -> Result<(PgConnectOptions, PgConnection), Sto
         .map_err(|_| StoreError::Unreachable {
             target: redact_url(url),
             reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+            transient: true,
         })?
         .map_err(unreachable(url))?;
     Ok((options, conn))

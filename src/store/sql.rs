@@ -294,7 +294,13 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl Store for $store {
             async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                // A write that changes nothing, rolled back: it needs the write lock, so a
+                // SQLite file another process holds locked is not ready (reads still pass).
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE bot_keys SET name = name WHERE 1 = 0")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
                 Ok(())
             }
 

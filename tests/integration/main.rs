@@ -32,5 +32,6 @@ mod slack_commands;
 mod slack_verification;
 mod snapshots;
 mod socket_mode;
+mod store_faults;
 mod undeliverable;
 mod unprivileged;

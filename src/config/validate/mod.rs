@@ -56,7 +56,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut p = Problems::default();
     let listen = service::listen(raw.listen, &mut p);
     let metrics_listen = service::metrics_listen(raw.metrics_listen, listen, &mut p);
-    let storage_url = service::storage(raw.storage, &mut p);
+    let (storage_url, storage_start_wait) = service::storage(raw.storage, &mut p);
     let slack = raw.slack.and_then(|s| chat::slack(s, &mut p));
     let mattermost = raw.mattermost.and_then(|m| chat::mattermost(m, &mut p));
     chat::require_a_platform(slack.is_some() || mattermost.is_some(), &mut p);
@@ -77,6 +77,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         listen,
         metrics_listen,
         storage_url,
+        storage_start_wait,
         slack,
         mattermost,
         instances,

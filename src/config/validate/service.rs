@@ -1,6 +1,7 @@
 //! `listen` and `[storage]`: where the bot accepts requests and keeps its state.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::Problems;
 use crate::config::raw::RawStorage;
@@ -8,6 +9,9 @@ use crate::store::{redact_url, Backend};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 const DEFAULT_STORAGE_URL: &str = "sqlite://usersync-bot.db";
+/// Long enough for a database started beside the bot (a pod, a compose service) to come
+/// up; short enough that a wrong address fails the start within a minute.
+const DEFAULT_START_WAIT: Duration = Duration::from_secs(30);
 
 /// The address to bind; local-only by default, so nothing is exposed by accident.
 pub(super) fn listen(raw: Option<String>, p: &mut Problems) -> SocketAddr {
@@ -50,8 +54,21 @@ pub(super) fn metrics_listen(
 
 /// The store's URL: SQLite (the default) or PostgreSQL; anything else is refused here
 /// rather than when the store is opened. Messages show the URL without its password.
-pub(super) fn storage(raw: Option<RawStorage>, p: &mut Problems) -> String {
-    let url = raw.map_or_else(|| DEFAULT_STORAGE_URL.into(), |s| s.url);
+/// With it, how long start-up waits for a store that is not there yet (`"0s"`: not at all).
+pub(super) fn storage(raw: Option<RawStorage>, p: &mut Problems) -> (String, Duration) {
+    let (url, start_wait) = raw.map_or((None, None), |s| (s.url, s.start_wait));
+    let url = url.unwrap_or_else(|| DEFAULT_STORAGE_URL.into());
+    let start_wait = match start_wait.as_deref().map(humantime::parse_duration) {
+        None => DEFAULT_START_WAIT,
+        Some(Ok(wait)) => wait,
+        Some(Err(e)) => {
+            p.push(format!(
+                "storage.start_wait: {:?} is not a duration like \"30s\" or \"0s\" ({e})",
+                start_wait.unwrap_or_default()
+            ));
+            DEFAULT_START_WAIT
+        }
+    };
     match Backend::of_url(&url) {
         Some(Backend::Sqlite) => {}
         Some(Backend::Postgres) => {
@@ -68,7 +85,7 @@ pub(super) fn storage(raw: Option<RawStorage>, p: &mut Problems) -> String {
             redact_url(&url)
         )),
     }
-    url
+    (url, start_wait)
 }
 
 #[cfg(test)]
@@ -114,10 +131,14 @@ mod tests {
     #[test]
     fn storage_defaults_to_sqlite_and_refuses_other_databases() {
         let mut p = Problems::default();
-        assert_eq!(storage(None, &mut p), DEFAULT_STORAGE_URL);
+        assert_eq!(
+            storage(None, &mut p),
+            (DEFAULT_STORAGE_URL.to_string(), DEFAULT_START_WAIT)
+        );
         assert!(p.is_empty());
         let raw = RawStorage {
-            url: "mysql://bot:secret@db/bot".into(),
+            url: Some("mysql://bot:secret@db/bot".into()),
+            start_wait: None,
         };
         storage(Some(raw), &mut p);
         assert_eq!(
@@ -136,12 +157,16 @@ mod tests {
             "postgres://bot@127.0.0.1:5432/bot",
             "postgresql://bot:secret@db.example/bot?sslmode=require",
         ] {
-            let raw = RawStorage { url: url.into() };
-            assert_eq!(storage(Some(raw), &mut p), url);
+            let raw = RawStorage {
+                url: Some(url.into()),
+                start_wait: None,
+            };
+            assert_eq!(storage(Some(raw), &mut p).0, url);
         }
         assert!(p.is_empty(), "{:?}", p.into_vec());
         let raw = RawStorage {
-            url: "postgres://:secret@/bot".into(),
+            url: Some("postgres://:secret@/bot".into()),
+            start_wait: None,
         };
         storage(Some(raw), &mut p);
         let problems = p.into_vec();
@@ -151,5 +176,27 @@ mod tests {
             "{problems:?}"
         );
         assert!(!problems[0].contains("secret"), "{problems:?}");
+    }
+
+    #[test]
+    fn start_wait_defaults_may_be_zero_and_refuses_a_non_duration() {
+        let wait = |text: &str, p: &mut Problems| {
+            let raw = RawStorage {
+                url: None,
+                start_wait: Some(text.into()),
+            };
+            storage(Some(raw), p).1
+        };
+        let mut p = Problems::default();
+        assert_eq!(wait("2m", &mut p), Duration::from_secs(120));
+        assert_eq!(wait("0s", &mut p), Duration::ZERO);
+        assert!(p.is_empty());
+        assert_eq!(wait("soon", &mut p), DEFAULT_START_WAIT);
+        let problems = p.into_vec();
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("storage.start_wait: \"soon\" is not a duration like \"30s\""),
+            "{problems:?}"
+        );
     }
 }

@@ -383,6 +383,8 @@ pub struct BotSetup<'a> {
     pub top_extra: String,
     /// A base URL for every instance instead of its simulator's (a proxy before it).
     pub base_url_override: Option<String>,
+    /// More `[storage]` keys (e.g. `start_wait = "0s"`).
+    pub storage_extra: String,
 }
 
 impl<'a> BotSetup<'a> {
@@ -401,6 +403,7 @@ impl<'a> BotSetup<'a> {
             admin_extra: String::new(),
             top_extra: String::new(),
             base_url_override: None,
+            storage_extra: String::new(),
         }
     }
 
@@ -412,6 +415,7 @@ listen = "127.0.0.1:0"
 
 [storage]
 url = "{storage}"
+{storage_extra}
 
 [slack]
 signing_secrets = ["{OLD_SECRET}", "${{TEST_SIGNING_SECRET}}"]
@@ -444,6 +448,7 @@ run = ["slack:{OPS_CHANNEL}", "mattermost:{MM_OPS_CHANNEL}"]
             roles_extra = self.roles_extra,
             admin_extra = self.admin_extra,
             top_extra = self.top_extra,
+            storage_extra = self.storage_extra,
             mattermost = self.mattermost.clone().unwrap_or_default(),
         );
         for (name, sim, default) in &self.instances {
