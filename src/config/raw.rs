@@ -176,6 +176,7 @@ pub(super) struct RawJobs {
     pub(super) poll_interval: Option<String>,
     pub(super) max_wait: Option<String>,
     pub(super) response_url_lifetime: Option<String>,
+    pub(super) start_window: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,7 +198,7 @@ mod tests {
         assert_eq!(err.problems.len(), 1);
         assert_eq!(
             err.problems[0],
-            "jobs.max_wiat: unknown field `max_wiat`, expected one of `poll_interval`, `max_wait`, `response_url_lifetime`"
+            "jobs.max_wiat: unknown field `max_wiat`, expected one of `poll_interval`, `max_wait`, `response_url_lifetime`, `start_window`"
         );
     }
 

@@ -312,6 +312,10 @@ pub struct JobsConfig {
     pub max_wait: Duration,
     /// How long a command's `response_url` accepts posts (30 minutes on both platforms).
     pub response_url_lifetime: Duration,
+    /// How long a job with no sync of its own yet (the trigger's answer was lost, or a
+    /// crash came between storing the job and triggering) looks for one newer than its
+    /// baseline before it ends as "did not start".
+    pub start_window: Duration,
 }
 
 impl Default for JobsConfig {
@@ -320,6 +324,7 @@ impl Default for JobsConfig {
             poll_interval: Duration::from_secs(5),
             max_wait: Duration::from_secs(4 * 3600),
             response_url_lifetime: RESPONSE_URL_LIFETIME,
+            start_window: Duration::from_secs(120),
         }
     }
 }

@@ -172,6 +172,17 @@ pub async fn acknowledge(app: &App, inv: &Invocation, wanted: &str) -> Result<Re
 fn answer(app: &App, inv: &Invocation, found: &Found, local: bool, started: SyncStart) -> Reply {
     let name = found.connector.display_name();
     match started {
+        SyncStart::Unconfirmed { job_id, error } => {
+            tracing::warn!(job = job_id, %error, "run: the trigger was not confirmed");
+            let words = reply::jobs::sync_unconfirmed(
+                inv,
+                name,
+                found.client.instance(),
+                job_id,
+                app.config.jobs.start_window,
+            );
+            Reply::with(words, Outcome::SyncUnconfirmed { job: job_id })
+        }
         SyncStart::AlreadyFollowing(job) => {
             let outcome = Outcome::AlreadyFollowing { job: job.id };
             Reply::with(reply::jobs::already_following(name, &job), outcome)

@@ -90,6 +90,8 @@ pub fn next(s: &SyncStatus, last_progress: Option<(&str, Duration)>) -> Next {
 /// What woke the follow loop.
 enum Wake {
     Observed(Box<Observation>),
+    /// The start window ended and the job has no sync yet.
+    StartWindow,
     Deadline,
     Shutdown,
 }
@@ -121,6 +123,9 @@ impl Jobs {
         };
         let waited = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let deadline = tokio::time::Instant::now() + self.settings.max_wait.saturating_sub(waited);
+        // A job with no sync of its own yet looks for one only this long.
+        let mut look_by =
+            tokio::time::Instant::now() + self.settings.start_window.saturating_sub(waited);
         let mut shutdown = self.shutdown.clone();
         let mut updates = self.pollers.subscribe(&client, &job.connector_id);
         let mut f = Follow {
@@ -130,8 +135,15 @@ impl Jobs {
             last_progress: None,
         };
         loop {
+            let start_by = f.job.sync_id.is_none().then_some(look_by);
             match self
-                .wake(&mut f, &mut updates, (&mut shutdown, &mut lost), deadline)
+                .wake(
+                    &mut f,
+                    &mut updates,
+                    (&mut shutdown, &mut lost),
+                    deadline,
+                    start_by,
+                )
                 .await
             {
                 Wake::Observed(obs) => {
@@ -142,6 +154,16 @@ impl Jobs {
                         return;
                     }
                 }
+                Wake::StartWindow => match self.look_for_start(&f).await {
+                    Some(Ok(current)) => {
+                        if self.advance(&mut f, current).await {
+                            return;
+                        }
+                    }
+                    Some(Err(())) => return self.not_started(f.job).await,
+                    // The product cannot say now: look again after a poll interval.
+                    None => look_by = tokio::time::Instant::now() + self.settings.poll_interval,
+                },
                 Wake::Deadline => return self.time_out(f.job).await,
                 Wake::Shutdown => return,
             }
@@ -156,9 +178,18 @@ impl Jobs {
         updates: &mut watch::Receiver<Option<Observation>>,
         (shutdown, lost): (&mut watch::Receiver<bool>, &mut watch::Receiver<bool>),
         deadline: tokio::time::Instant,
+        start_by: Option<tokio::time::Instant>,
     ) -> Wake {
+        let start_window = async {
+            match start_by {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(start_window);
         loop {
             tokio::select! {
+                _ = &mut start_window => return Wake::StartWindow,
                 changed = updates.changed() => {
                     if changed.is_err() {
                         // The poller ended (no subscriber for a moment): join a new one.
@@ -237,6 +268,29 @@ impl Jobs {
             Next::Quiet => {}
         }
         false
+    }
+
+    /// At the end of the start window, asks the product directly: `Ok` with a sync newer
+    /// than the baseline (it started after all), `Err` when there is none (it did not
+    /// start), `None` when the product cannot be asked now.
+    async fn look_for_start(&self, f: &Follow) -> Option<Result<SyncStatus, ()>> {
+        match f.client.last_sync_status(&f.job.connector_id).await {
+            Ok(latest) if f.job.baseline_sync_id.is_none_or(|b| latest.id > b) => Some(Ok(latest)),
+            Ok(_) | Err(UserSyncError::NotFound { .. }) => Some(Err(())),
+            Err(e) => {
+                tracing::warn!(job = f.job.id, error = %e, "cannot tell whether the sync started; asking again");
+                None
+            }
+        }
+    }
+
+    async fn not_started(&self, mut job: JobRecord) {
+        tracing::warn!(job = job.id, "no sync started within the start window");
+        let message =
+            reply::jobs::did_not_start(&job, self.settings.start_window, &self.slash_command);
+        job.state = JobState::Failed;
+        job.finished_at = Some(Utc::now());
+        self.finish(job, message).await;
     }
 
     async fn time_out(&self, mut job: JobRecord) {

@@ -71,6 +71,10 @@ pub enum SyncStart {
         sync_id: Option<u64>,
         job_id: Option<i64>,
     },
+    /// The trigger's answer was lost (`error`): the sync may have started. The job looks
+    /// for it (a sync newer than the baseline) for `[jobs] start_window`, and follows it
+    /// or ends as not started.
+    Unconfirmed { job_id: i64, error: UserSyncError },
     /// A job of the bot already follows a sync of the connector.
     AlreadyFollowing(Box<JobRecord>),
     /// The product already runs a sync (and the bot's job for it, if it started it).
@@ -207,6 +211,18 @@ impl Jobs {
         let answer = match client.trigger_sync(&job.connector_id, job.local).await {
             Ok(answer) => answer,
             Err(e) => {
+                if let (Ok(id), true) = (&stored, e.may_have_been_done()) {
+                    // Maybe started: followed as if triggered, looking for its sync.
+                    job.id = *id;
+                    tracing::warn!(job = job.id, error = %e, "the trigger's answer was lost; looking for the sync it may have started");
+                    if self.save(&mut job).await {
+                        self.spawn_held(job, asked);
+                    }
+                    return Ok(SyncStart::Unconfirmed {
+                        job_id: *id,
+                        error: e,
+                    });
+                }
                 if let Ok(id) = stored {
                     // Refused: the person reads why in the reply; nothing to follow.
                     job.id = id;

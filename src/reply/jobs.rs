@@ -239,6 +239,48 @@ pub fn trouble(job: &JobRecord, e: &UserSyncError, failures: u32, max_wait: Dura
 }
 
 /// A job stopped because it ran past `jobs.max_wait`.
+/// `run` whose trigger got no clear answer: it may have started; the job looks for it.
+pub fn sync_unconfirmed(
+    inv: &Invocation,
+    connector: &str,
+    instance: &str,
+    job_id: i64,
+    start_window: Duration,
+) -> Message {
+    let by = who(inv.user_name.as_deref(), &inv.user);
+    Message::new(
+        Tone::Warning,
+        format!("Sync of {connector} asked for by {by}: not confirmed"),
+    )
+    .in_channel()
+    .text(Text::new().plain(format!(
+        "{instance} did not confirm the start, so it may or may not have started. It was not asked again. \
+         The bot looks for it as job {job_id}: the outcome is posted here, or that it did not start \
+         if no new sync shows up within {}.",
+        humantime::format_duration(start_window)
+    )))
+}
+
+/// A job whose sync never showed up within the start window.
+pub fn did_not_start(job: &JobRecord, start_window: Duration, slash: &str) -> Message {
+    Message::new(
+        Tone::Failure,
+        format!("Sync of {} did not start", job.connector_name),
+    )
+    .in_channel()
+    .text(Text::new().plain(format!(
+        "No new sync of it appeared on {} within {} of the request (job {}), so nothing is running. ",
+        job.instance,
+        humantime::format_duration(start_window),
+        job.id
+    )))
+    .context(
+        Text::new()
+            .plain("Start it again with ")
+            .code(format!("{slash} run {}", job.connector_name)),
+    )
+}
+
 pub fn timed_out(job: &JobRecord, max_wait: Duration, slash: &str) -> Message {
     let status: Option<SyncStatus> = job
         .last_status

@@ -95,6 +95,10 @@ pub enum Outcome {
     SyncStarted {
         sync: Option<u64>,
     },
+    /// The trigger got no clear answer; the job looks for the sync it may have started.
+    SyncUnconfirmed {
+        job: i64,
+    },
     /// A job of the bot already follows a sync of the connector.
     AlreadyFollowing {
         job: i64,
@@ -142,6 +146,9 @@ impl std::fmt::Display for Outcome {
             Outcome::Ok => f.write_str("ok"),
             Outcome::SyncStarted { sync: Some(n) } => write!(f, "sync started as sync {n}"),
             Outcome::SyncStarted { sync: None } => f.write_str("sync started"),
+            Outcome::SyncUnconfirmed { job } => {
+                write!(f, "trigger not confirmed: job {job} looks for the sync")
+            }
             Outcome::AlreadyFollowing { job } => {
                 write!(f, "not started: job {job} still following")
             }

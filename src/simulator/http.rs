@@ -152,6 +152,10 @@ async fn product_checks(State(state): AppState, request: Request, next: Next) ->
         if plan.oversize_bytes > 0 {
             response = oversize(response, plan.oversize_bytes).await;
         }
+        if plan.hang_after {
+            state.record_status(index, response.status().as_u16());
+            tokio::time::sleep(HANG).await;
+        }
         response
     };
     state.record_status(index, response.status().as_u16());

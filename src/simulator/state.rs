@@ -88,6 +88,9 @@ pub struct Faults {
     pub malformed_json: bool,
     /// Never answer.
     pub hang: bool,
+    /// Do what the call asks, then never answer: the work is done and its answer lost
+    /// (a sync triggered behind a proxy that timed out).
+    pub hang_after: bool,
     /// Answer with the real JSON after this many bytes of whitespace (still valid JSON),
     /// streamed with no length given: an answer too large to buffer. `0` is off.
     pub oversize_bytes: u64,
@@ -108,6 +111,7 @@ impl Default for Faults {
             unauthorized: false,
             malformed_json: false,
             hang: false,
+            hang_after: false,
             oversize_bytes: 0,
             method: None,
             path_contains: None,
@@ -124,7 +128,8 @@ impl Faults {
                 || self.unauthorized
                 || self.malformed_json
                 || self.oversize_bytes > 0
-                || self.hang)
+                || self.hang
+                || self.hang_after)
     }
 
     fn matches(&self, method: &str, path: &str) -> bool {
@@ -143,6 +148,7 @@ impl Faults {
 pub struct FaultPlan {
     pub latency: Duration,
     pub hang: bool,
+    pub hang_after: bool,
     pub unauthorized: bool,
     pub error_status: Option<u16>,
     pub malformed_json: bool,
@@ -425,6 +431,7 @@ impl SimState {
         FaultPlan {
             latency: Duration::from_millis(faults.latency_ms),
             hang: faults.hang,
+            hang_after: faults.hang_after,
             unauthorized: faults.unauthorized,
             error_status: error.then_some(faults.error_status),
             malformed_json: faults.malformed_json,

@@ -88,6 +88,17 @@ impl UserSyncError {
     }
 
     /// Worth trying an idempotent request again: the product may answer next time.
+    /// Whether a change that failed so may have been made all the same: the request may
+    /// have reached the product, which did it, and only the answer was lost (no answer in
+    /// time, the connection cut, a gateway between giving up).
+    pub fn may_have_been_done(&self) -> bool {
+        match self {
+            UserSyncError::Timeout { .. } | UserSyncError::Interrupted { .. } => true,
+            UserSyncError::Upstream { status, .. } => matches!(status, 502 | 504),
+            _ => false,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         match self {
             UserSyncError::Timeout { .. }

@@ -254,3 +254,128 @@ async fn a_chat_server_that_keeps_failing_leaves_the_job_undeliverable_with_the_
         "the sync ran once all the same"
     );
 }
+
+/// Every message posted to the response_url of `id`, as a person reads them, in order.
+fn posted_to(slack: &FakeSlackHandle, id: &str) -> Vec<String> {
+    let path = format!("/commands/T0001/{id}");
+    slack
+        .received()
+        .into_iter()
+        .filter(|(p, _)| *p == path)
+        .map(|(_, b)| visible(&b))
+        .collect()
+}
+
+/// The product starts the sync but its answer never comes (a proxy before it timed out):
+/// the person is told it may have started, the trigger is not sent again, and the job
+/// finds the sync newer than its baseline and posts its outcome once.
+#[tokio::test]
+async fn a_trigger_whose_answer_is_lost_is_followed_to_its_outcome_and_never_sent_twice() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
+    let baseline = client(&sim, ApiFlavour::V2)
+        .last_sync_status(OKTA)
+        .await
+        .unwrap()
+        .id;
+    let slack = FakeSlackHandle::start().await;
+    let mut setup = BotSetup::new(&sim);
+    setup.extra = "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\nstart_window = \"30s\"\n";
+    let bot = setup.start().await;
+    sim.state().set_faults(Faults {
+        hang_after: true,
+        method: Some("POST".into()),
+        ..Faults::default()
+    });
+    let reply = visible(&bot.command(&run_cmd(&slack, "run okta", "lost")).await);
+    assert!(
+        reply.contains("Working on it"),
+        "deferred while the trigger waits: {reply}"
+    );
+    let said = wait_for("the unconfirmed start", || async {
+        posted_to(&slack, "lost")
+            .into_iter()
+            .find(|t| t.contains("not confirmed"))
+    })
+    .await;
+    assert!(
+        said.contains("Sync of Okta asked for by @tester: not confirmed")
+            && said.contains("may or may not have started. It was not asked again.")
+            && said.contains("looks for it as job 1"),
+        "{said}"
+    );
+    sim.state().set_faults(Faults::default());
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, usersync_bot::store::JobState::Done, "{job:?}");
+    let started = client(&sim, ApiFlavour::V2)
+        .last_sync_status(OKTA)
+        .await
+        .unwrap();
+    assert!(started.id > baseline);
+    assert_eq!(
+        job.sync_id,
+        Some(started.id),
+        "the job found the sync it started"
+    );
+    let finished: Vec<_> = posted_to(&slack, "lost")
+        .into_iter()
+        .filter(|t| t.contains("Sync of Okta finished"))
+        .collect();
+    assert_eq!(finished.len(), 1, "one outcome: {finished:?}");
+    assert!(
+        finished[0].contains(&format!("sync {}", started.id)),
+        "{finished:?}"
+    );
+    assert_eq!(calls_with(&sim, "POST"), 1, "the trigger was sent once");
+}
+
+/// The trigger never reached the product (it hung before doing anything): after the
+/// start window the job ends as "did not start", and `run` works again at once.
+#[tokio::test]
+async fn a_trigger_that_never_started_a_sync_ends_as_did_not_start_and_frees_the_connector() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let baseline = client(&sim, ApiFlavour::V2)
+        .last_sync_status(OKTA)
+        .await
+        .unwrap()
+        .id;
+    let slack = FakeSlackHandle::start().await;
+    let mut setup = BotSetup::new(&sim);
+    setup.extra = "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\nstart_window = \"1s\"\n";
+    let bot = setup.start().await;
+    sim.state().set_faults(Faults {
+        hang: true,
+        method: Some("POST".into()),
+        ..Faults::default()
+    });
+    bot.command(&run_cmd(&slack, "run okta", "never")).await;
+    let said = wait_for("the job to end", || async {
+        posted_to(&slack, "never")
+            .into_iter()
+            .find(|t| t.contains("Sync of Okta did not start"))
+    })
+    .await;
+    assert!(
+        said.contains("No new sync of it appeared on jira within 1s of the request (job 1)"),
+        "{said}"
+    );
+    let posted = posted_to(&slack, "never");
+    assert!(
+        posted.iter().any(|t| t.contains("not confirmed")),
+        "{posted:?}"
+    );
+    assert!(!posted.iter().any(|t| t.contains("finished")), "{posted:?}");
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, usersync_bot::store::JobState::Failed);
+    assert_eq!(job.sync_id, None);
+    let latest = client(&sim, ApiFlavour::V2)
+        .last_sync_status(OKTA)
+        .await
+        .unwrap();
+    assert_eq!(latest.id, baseline, "no sync was started");
+
+    // The connector is free: the next run starts and is followed, not "already syncing".
+    sim.state().set_faults(Faults::default());
+    let reply = visible(&bot.command(&run_cmd(&slack, "run okta", "again")).await);
+    assert!(reply.contains("Sync of Okta started by @tester"), "{reply}");
+    assert_eq!(calls_with(&sim, "POST"), 2);
+}

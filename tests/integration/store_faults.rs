@@ -58,8 +58,9 @@ fn test_bot(bot: RunningBot) -> TestBot {
     }
 }
 
-/// Sends `text` as `user` and returns what a person reads, checking the answer came
-/// within Slack's 3 s with 200 (never a 5xx from the bot's webhook).
+/// Sends `text` as `user` and returns what a person finally reads (inline, or posted after
+/// "Working on it"), checking the first answer came within Slack's 3 s with 200 (never a
+/// 5xx from the bot's webhook).
 async fn asked(bot: &TestBot, slack: &FakeSlackHandle, user: &str, text: &str, id: &str) -> String {
     let mut cmd = Cmd::new(user, text);
     cmd.response_url = Some(slack.response_url(id));
@@ -70,7 +71,7 @@ async fn asked(bot: &TestBot, slack: &FakeSlackHandle, user: &str, text: &str, i
         took < Duration::from_secs(3),
         "{text}: answered within 3 s ({took:?})"
     );
-    visible(&reply)
+    finally(slack, visible(&reply), id).await
 }
 
 #[tokio::test]
@@ -281,7 +282,6 @@ async fn sqlite_locked_by_another_process_mid_run_is_said_plainly_and_nothing_is
         "a read needs only the product: {shown}"
     );
     let shown = asked(&bot, &slack, OPERATOR, "run okta", "locked-run").await;
-    let shown = finally(&slack, shown, "locked-run").await;
     assert!(
         shown.contains("Not started") && shown.contains("cannot record the request in its store"),
         "{shown}"
@@ -420,7 +420,6 @@ async fn sqlite_on_a_full_disk_is_said_plainly_not_ready_and_loses_nothing_once_
 
     let filler = disk.fill();
     let shown = asked(&bot, &slack, OPERATOR, "run okta", "full-run").await;
-    let shown = finally(&slack, shown, "full-run").await;
     assert!(
         shown.contains("Not started") && shown.contains("cannot record the request in its store"),
         "{shown}"

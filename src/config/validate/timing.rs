@@ -30,6 +30,12 @@ pub(super) fn jobs(raw: Option<RawJobs>, p: &mut Problems) -> JobsConfig {
             d.response_url_lifetime,
             p,
         ),
+        start_window: duration(
+            j.start_window.as_deref(),
+            "jobs.start_window",
+            d.start_window,
+            p,
+        ),
     }
 }
 
