@@ -48,6 +48,9 @@ pub struct App {
     pub key: crate::signing::BotKey,
     /// Slack Socket Mode: whether a socket is connected (kept by `server::socket`).
     pub socket: SocketStatus,
+    /// When this process opened its store: on a store only one process uses (SQLite), a
+    /// command claimed before then and never answered was cut off by a restart.
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The Socket Mode connections as `/readyz` sees them.

@@ -74,6 +74,7 @@ impl App {
     /// which ends once the app is dropped and every row is written.
     pub async fn start(config: Config) -> Result<(Arc<App>, JoinHandle<()>), StartError> {
         let mut metrics = Metrics::new();
+        let started_at = chrono::Utc::now();
         // Opened and written to (the key) until both work or `storage.start_wait` is spent:
         // a locked SQLite file opens and reads but cannot be written.
         let (store, key) = crate::store::transient::within(config.storage_start_wait, || async {
@@ -142,6 +143,7 @@ impl App {
             shutting_down: Default::default(),
             socket: super::SocketStatus::default(),
             key,
+            started_at,
         };
         Ok((Arc::new(app), writer))
     }

@@ -21,6 +21,9 @@ use crate::store::{AuditEntry, Decision};
 pub async fn dispatch(app: &App, inv: &Invocation) -> Answer {
     Metrics::incr(&app.metrics.commands);
     let decided = decide(app, inv).await;
+    if decided.claimed {
+        keep_first_answer(app, inv, decided.answer.message()).await;
+    }
     let decision = match decided.duplicate {
         true => CommandDecision::Duplicate,
         false => decided.decision.into(),
@@ -57,7 +60,63 @@ struct Decided {
     connector: Option<String>,
     /// It ran before (its delivery was claimed already): answered without running.
     duplicate: bool,
+    /// Its delivery was claimed here: its answer is kept for a re-delivery.
+    claimed: bool,
 }
+
+/// Keeps the answer of a claimed delivery before it is sent, so that a re-delivery after
+/// a restart gets it again.
+async fn keep_first_answer(app: &App, inv: &Invocation, answer: &Message) {
+    let Some(trigger) = inv.trigger_id.as_deref() else {
+        return;
+    };
+    let kept = match serde_json::to_string(answer) {
+        Ok(json) => app
+            .store
+            .record_delivery_answer(inv.platform, trigger, &json)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = kept {
+        tracing::warn!(%error, "cannot keep the answer of a claimed delivery; a re-delivery will say it ran before");
+    }
+}
+
+/// What a re-delivery of a command that ran before reads: its first answer, kept in the
+/// store; "on its way" while the first run may still be going; else that the first run
+/// was cut off before it answered (the process stopped), so whether it took effect is
+/// not known here.
+async fn redelivered(app: &App, inv: &Invocation) -> Message {
+    let Some(trigger) = inv.trigger_id.as_deref() else {
+        return reply::pipeline::already_done();
+    };
+    match app.store.delivery_answer(inv.platform, trigger).await {
+        Ok(Some((_, Some(json)))) => {
+            serde_json::from_str(&json).unwrap_or_else(|_| reply::pipeline::already_done())
+        }
+        Ok(Some((at, None)))
+            if chrono::Utc::now() - at < STILL_RUNNING && !before_restart(app, at) =>
+        {
+            reply::pipeline::already_received()
+        }
+        Ok(Some((at, None))) => reply::pipeline::cut_off(at, &inv.command),
+        Ok(None) | Err(_) => reply::pipeline::already_done(),
+    }
+}
+
+/// Whether a delivery claimed at `at` was claimed by an earlier process of a store only
+/// one process uses: then nothing is still running it.
+fn before_restart(app: &App, at: chrono::DateTime<chrono::Utc>) -> bool {
+    let single_process = crate::store::Backend::of_url(&app.config.storage_url)
+        == Some(crate::store::Backend::Sqlite);
+    single_process && at < app.started_at
+}
+
+/// How long a claimed delivery without an answer may still be running its first time:
+/// longer than any command takes to answer (the longest waits are the product's timeout
+/// and the chat's retries).
+const STILL_RUNNING: chrono::Duration = chrono::Duration::seconds(90);
 
 /// For a command that changes something: refused up front when its outcome could not be
 /// posted or when its connector is locked by someone else or frozen, then its delivery
@@ -96,6 +155,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
                 kind: e.command,
                 connector: None,
                 duplicate: false,
+                claimed: false,
             };
         }
     };
@@ -108,6 +168,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
         kind: Some(kind),
         connector: connector.clone(),
         duplicate: false,
+        claimed: false,
     };
     let auth = match app.config.roles.authorize(command, &inv.user, &inv.channel) {
         Ok(auth) => auth,
@@ -127,17 +188,18 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
     } else {
         Ok(Some(None))
     };
+    let claimed = kind.spec().changes && matches!(first, Ok(Some(_)));
     if let (Ok(Some(_)), command::Command::Confirm { .. }) = (&first, auth.command()) {
         let (message, outcome) = typed::by_command(app, inv, &auth).await;
-        return decided(Decision::Allowed, message.into(), outcome);
+        return Decided {
+            claimed,
+            ..decided(Decision::Allowed, message.into(), outcome)
+        };
     }
     let (result, notice) = match first {
         Ok(Some(notice)) => (handlers::handle(app, inv, &auth).await, notice),
         Ok(None) => (
-            Ok(Reply::with(
-                reply::pipeline::already_done(),
-                Outcome::Duplicate,
-            )),
+            Ok(Reply::with(redelivered(app, inv).await, Outcome::Duplicate)),
             None,
         ),
         Err(e) => (Err(e), None),
@@ -148,7 +210,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
     } else {
         ""
     };
-    match result {
+    let mut out = match result {
         Ok(r) => {
             let duplicate = matches!(r.outcome, Outcome::Duplicate);
             let answer = match r.answer {
@@ -175,5 +237,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
                 outcome,
             )
         }
-    }
+    };
+    out.claimed = claimed;
+    out
 }

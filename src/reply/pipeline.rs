@@ -1,7 +1,7 @@
 //! What the pipeline itself says, whatever the command: re-deliveries, deferred answers
 //! and a task that died.
 
-use crate::message::{Message, Tone};
+use crate::message::{Message, Text, Tone};
 
 /// A re-delivered request whose first answer is still on its way.
 pub fn already_received() -> Message {
@@ -13,6 +13,23 @@ pub fn already_received() -> Message {
 pub fn already_done() -> Message {
     Message::new(Tone::Info, "Already done")
         .text("This request was received before and has run once; it does not run again.")
+}
+
+/// A re-delivered request that changes something whose first run was cut off (the bot
+/// stopped) before it answered: not run again, and not claimed to have run.
+pub fn cut_off(received_at: chrono::DateTime<chrono::Utc>, slash: &str) -> Message {
+    Message::new(Tone::Warning, "Cut off before it answered").text(
+        Text::new()
+            .plain(format!(
+                "This request arrived before, at {}, and the bot stopped while it ran. It does not run again, \
+                 and whether it took effect is not known here: ",
+                received_at.format("%H:%M:%S UTC")
+            ))
+            .code(format!("{slash} jobs"))
+            .plain(" shows a run or user update that was made; ")
+            .code(format!("{slash} history <connector>"))
+            .plain(" a change."),
+    )
 }
 
 /// The acknowledgement sent when the answer misses the inline budget.

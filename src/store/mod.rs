@@ -412,6 +412,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         trigger_id: &str,
     ) -> Result<bool, StoreError>;
 
+    /// Keeps the first answer (a message as JSON) of a claimed delivery.
+    async fn record_delivery_answer(
+        &self,
+        platform: Platform,
+        trigger_id: &str,
+        answer: &str,
+    ) -> Result<(), StoreError>;
+
+    /// A claimed delivery: when it was received, and its first answer once it has one.
+    async fn delivery_answer(
+        &self,
+        platform: Platform,
+        trigger_id: &str,
+    ) -> Result<Option<(DateTime<Utc>, Option<String>)>, StoreError>;
+
     /// Forgets deliveries received before `before`; returns how many.
     async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 

@@ -389,6 +389,38 @@ macro_rules! sql_store {
                 Ok(result.rows_affected() == 1)
             }
 
+            async fn record_delivery_answer(
+                &self,
+                platform: Platform,
+                trigger_id: &str,
+                answer: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE deliveries SET answer = $3 WHERE platform = $1 AND trigger_id = $2",
+                )
+                .bind(platform.as_str())
+                .bind(trigger_id)
+                .bind(answer)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delivery_answer(
+                &self,
+                platform: Platform,
+                trigger_id: &str,
+            ) -> Result<Option<(DateTime<Utc>, Option<String>)>, StoreError> {
+                let row: Option<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT received_at, answer FROM deliveries WHERE platform = $1 AND trigger_id = $2",
+                )
+                .bind(platform.as_str())
+                .bind(trigger_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(at, answer)| (parse_ts(&at), answer)))
+            }
+
             async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
                 let result = sqlx::query("DELETE FROM deliveries WHERE received_at < $1")
                     .bind(ts(before))

@@ -521,6 +521,52 @@ async fn a_delivery_is_claimed_once_and_can_be_forgotten() {
 }
 
 #[tokio::test]
+async fn a_claimed_delivery_keeps_its_first_answer_per_platform() {
+    on_each_backend(
+        "a_claimed_delivery_keeps_its_first_answer_per_platform",
+        |s, _url| async move {
+            assert_eq!(
+                s.delivery_answer(Platform::Slack, "t1").await.unwrap(),
+                None
+            );
+            let before = Utc::now() - chrono::Duration::seconds(1);
+            assert!(s.claim_delivery(Platform::Slack, "t1").await.unwrap());
+            assert!(s.claim_delivery(Platform::Mattermost, "t1").await.unwrap());
+            let (at, answer) = s
+                .delivery_answer(Platform::Slack, "t1")
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(at > before && answer.is_none(), "{at} {answer:?}");
+            s.record_delivery_answer(Platform::Slack, "t1", "{\"title\":\"first\"}")
+                .await
+                .unwrap();
+            let (_, answer) = s
+                .delivery_answer(Platform::Slack, "t1")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(answer.as_deref(), Some("{\"title\":\"first\"}"));
+            let (_, other) = s
+                .delivery_answer(Platform::Mattermost, "t1")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(other, None, "per platform");
+            // An answer for a delivery never claimed is not kept.
+            s.record_delivery_answer(Platform::Slack, "t2", "{}")
+                .await
+                .unwrap();
+            assert_eq!(
+                s.delivery_answer(Platform::Slack, "t2").await.unwrap(),
+                None
+            );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_post_is_begun_once_left_in_flight_until_made_and_can_be_forgotten() {
     on_each_backend(
         "a_post_is_begun_once_left_in_flight_until_made_and_can_be_forgotten",

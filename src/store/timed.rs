@@ -89,6 +89,23 @@ impl Store for TimedStore {
         timed!(self, claim_delivery(platform, trigger_id))
     }
 
+    async fn record_delivery_answer(
+        &self,
+        platform: Platform,
+        trigger_id: &str,
+        answer: &str,
+    ) -> Result<(), StoreError> {
+        timed!(self, record_delivery_answer(platform, trigger_id, answer))
+    }
+
+    async fn delivery_answer(
+        &self,
+        platform: Platform,
+        trigger_id: &str,
+    ) -> Result<Option<(DateTime<Utc>, Option<String>)>, StoreError> {
+        timed!(self, delivery_answer(platform, trigger_id))
+    }
+
     async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         timed!(self, forget_deliveries_before(before))
     }

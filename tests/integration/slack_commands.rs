@@ -481,9 +481,72 @@ async fn a_redelivered_run_after_a_restart_does_not_start_a_second_sync() {
     again.db = db;
     let bot = again.start().await;
     let second = visible(&bot.command(&cmd).await);
-    assert!(second.contains("Already done"), "{second}");
+    assert_eq!(
+        second, first,
+        "the re-delivery gets the first answer, kept in the store"
+    );
     let posts = calls_with(&sim, "POST");
     assert_eq!(posts, 1);
+}
+
+#[tokio::test]
+async fn a_redelivered_user_update_after_a_restart_gets_its_first_answer_and_does_not_run_again() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let setup = BotSetup::new(&sim);
+    let db = setup.db.clone();
+    let bot = setup.start().await;
+    let mut cmd = Cmd::new(HELPDESK, "user okta alice.anderson");
+    cmd.response_url = Some(slack.response_url("user"));
+    let first = visible(&bot.command(&cmd).await);
+    assert!(first.contains("alice.anderson"), "{first}");
+    let updates = calls_with(&sim, "POST");
+    assert_eq!(updates, 1);
+    bot.bot.stop().await;
+
+    let mut again = BotSetup::new(&sim);
+    again.db = db;
+    let bot = again.start().await;
+    let second = visible(&bot.command(&cmd).await);
+    assert_eq!(second, first, "the first answer, kept in the store");
+    assert_eq!(calls_with(&sim, "POST"), updates, "not run again");
+    bot.bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivery_of_a_command_cut_off_by_a_restart_says_so_and_does_not_run_it() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let setup = BotSetup::new(&sim);
+    let mut cmd = Cmd::new(OPERATOR, "run okta");
+    cmd.response_url = Some(slack.response_url("cut"));
+    // An earlier process claimed the delivery and died before it answered.
+    let url = crate::support::pg::suite_database(&setup.db)
+        .await
+        .unwrap_or_else(|| format!("sqlite://{}", setup.db.display()));
+    let store = usersync_bot::store::open(&url).await.unwrap();
+    assert!(store
+        .claim_delivery(usersync_bot::domain::Platform::Slack, &cmd.trigger)
+        .await
+        .unwrap());
+    drop(store);
+    let on_sqlite = url.starts_with("sqlite:");
+    let bot = setup.start().await;
+    let text = visible(&bot.command(&cmd).await);
+    if on_sqlite {
+        // One process uses the file: nothing else can still be running it.
+        assert!(text.contains("Cut off before it answered"), "{text}");
+        assert!(
+            text.contains("the bot stopped while it ran. It does not run again"),
+            "{text}"
+        );
+        assert!(text.contains("/usersync jobs"), "{text}");
+    } else {
+        // Another replica may still be running it, for a while.
+        assert!(text.contains("Already received"), "{text}");
+    }
+    assert_eq!(calls_with(&sim, "POST"), 0, "not run");
+    bot.bot.stop().await;
 }
 
 #[tokio::test]
