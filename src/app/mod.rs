@@ -89,6 +89,10 @@ impl SocketStatus {
 
 /// How long `/readyz` waits for the store before calling it not ready.
 pub const READY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long work with no result recorded may still be running its first time: longer
+/// than any command takes (the longest waits are the product's timeout and the chat's
+/// retries).
+pub const STILL_RUNNING: chrono::Duration = chrono::Duration::seconds(90);
 
 /// Why the bot is not ready; shown in `/readyz`'s body, without secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +137,19 @@ impl App {
         let reason = without_password(&reason, &self.config.storage_url);
         tracing::warn!(%reason, "not ready: the store does not answer or take writes");
         Err(NotReady::Store(reason))
+    }
+
+    /// Whether work begun at `at` (a claimed command, a confirmed change) that has no
+    /// result recorded may still be running: in this process, or in another replica for
+    /// [`STILL_RUNNING`]. On a store only one process uses (SQLite), work begun before this
+    /// process started was cut off by the restart.
+    pub fn may_still_run(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+        let single_process = crate::store::Backend::of_url(&self.config.storage_url)
+            == Some(crate::store::Backend::Sqlite);
+        if single_process && at < self.started_at {
+            return false;
+        }
+        chrono::Utc::now() - at < STILL_RUNNING
     }
 
     /// The instance a command names, or the default one.

@@ -108,9 +108,16 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
         return refused(text, Decision::Denied, why, false);
     }
     if pending.state != PendingState::Pending {
-        let why = ClickRefusal::Settled {
-            state: pending.state,
-            by: pending.settled_by.clone(),
+        let why = if handlers::change::cut_off_before_change(app, &pending).await {
+            ClickRefusal::ConfirmedNotMade {
+                connector: pending.connector_name.clone(),
+                by: pending.settled_by.clone(),
+            }
+        } else {
+            ClickRefusal::Settled {
+                state: pending.state,
+                by: pending.settled_by.clone(),
+            }
         };
         return refused(text, Decision::Denied, why, false);
     }

@@ -95,28 +95,11 @@ async fn redelivered(app: &App, inv: &Invocation) -> Message {
         Ok(Some((_, Some(json)))) => {
             serde_json::from_str(&json).unwrap_or_else(|_| reply::pipeline::already_done())
         }
-        Ok(Some((at, None)))
-            if chrono::Utc::now() - at < STILL_RUNNING && !before_restart(app, at) =>
-        {
-            reply::pipeline::already_received()
-        }
+        Ok(Some((at, None))) if app.may_still_run(at) => reply::pipeline::already_received(),
         Ok(Some((at, None))) => reply::pipeline::cut_off(at, &inv.command),
         Ok(None) | Err(_) => reply::pipeline::already_done(),
     }
 }
-
-/// Whether a delivery claimed at `at` was claimed by an earlier process of a store only
-/// one process uses: then nothing is still running it.
-fn before_restart(app: &App, at: chrono::DateTime<chrono::Utc>) -> bool {
-    let single_process = crate::store::Backend::of_url(&app.config.storage_url)
-        == Some(crate::store::Backend::Sqlite);
-    single_process && at < app.started_at
-}
-
-/// How long a claimed delivery without an answer may still be running its first time:
-/// longer than any command takes to answer (the longest waits are the product's timeout
-/// and the chat's retries).
-const STILL_RUNNING: chrono::Duration = chrono::Duration::seconds(90);
 
 /// For a command that changes something: refused up front when its outcome could not be
 /// posted or when its connector is locked by someone else or frozen, then its delivery

@@ -377,6 +377,27 @@ pub async fn confirm(
     Ok((message, Outcome::Changed { fields }))
 }
 
+/// Whether a confirmed change was cut off before it was made (the bot stopped between the
+/// confirmation and the patch): the click that confirmed it is no longer at work, and the
+/// connector is still exactly as the prompt showed it.
+pub async fn cut_off_before_change(app: &App, pending: &PendingRecord) -> bool {
+    if pending.state != PendingState::Confirmed
+        || Patch::from_operation(&pending.operation).is_none()
+        || pending.settled_at.is_none_or(|at| app.may_still_run(at))
+    {
+        return false;
+    }
+    let Ok(client) = app.instance(Some(&pending.instance)) else {
+        return false;
+    };
+    match client.get_connector(&pending.connector_id).await {
+        Ok(current) => {
+            settings::state_fingerprint(&document(&current), &app.key) == pending.fingerprint
+        }
+        Err(_) => false,
+    }
+}
+
 /// Records the connector as changed by the requester (the only one who can confirm); the
 /// revision's number when one was added. When it could not be read back, it is recorded as
 /// the patch should have left it: a difference the product made is then found at the next

@@ -215,6 +215,12 @@ pub enum ClickRefusal {
     NotYours {
         requester: String,
     },
+    /// Confirmed before, by a click whose change was never made (the bot stopped between
+    /// the confirmation and the change): the connector is still as the prompt showed it.
+    ConfirmedNotMade {
+        connector: String,
+        by: Option<String>,
+    },
     /// Confirmed, cancelled or refused before.
     Settled {
         state: PendingState,
@@ -274,6 +280,17 @@ impl ClickRefusal {
                 Message::new(Tone::Info, format!("This change was {what}"))
                     .text(format!("It was settled{by}; a confirmation is used once. {nothing}"))
             }
+            ClickRefusal::ConfirmedNotMade { connector, by } => {
+                let by = by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+                Message::new(Tone::Warning, format!("{connector} was not changed"))
+                    .text(format!(
+                        "This change was confirmed{by}, but the bot stopped before making it: {connector} is still as the prompt showed it. \
+                         A confirmation is used once; run the command again to see a fresh diff. {nothing}"
+                    ))
+            }
             ClickRefusal::Expired { ttl } => Message::new(Tone::Warning, "This confirmation expired")
                 .text(format!(
                     "It could be confirmed for {}. {nothing} Run the command again to see a fresh diff.",
@@ -320,6 +337,9 @@ impl ClickRefusal {
             ClickRefusal::Unknown => "refused: unknown confirmation".into(),
             ClickRefusal::NotYours { .. } => "refused: not the requester".into(),
             ClickRefusal::Settled { state, .. } => format!("refused: already {}", state.as_str()),
+            ClickRefusal::ConfirmedNotMade { .. } => {
+                "refused: confirmed before, by a click cut off before the change".into()
+            }
             ClickRefusal::Expired { .. } => "refused: expired".into(),
             ClickRefusal::Changed { .. } => "refused: connector changed since the prompt".into(),
             ClickRefusal::NoLongerAllowed { .. } => "refused: no longer allowed".into(),

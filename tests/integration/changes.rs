@@ -552,6 +552,80 @@ async fn a_confirmation_survives_a_restart_and_the_permission_is_checked_again_a
     bot.bot.stop().await;
 }
 
+#[tokio::test]
+async fn a_confirmation_cut_off_before_its_change_says_the_connector_was_not_changed() {
+    if crate::support::pg::sqlite_only("a_confirmation_cut_off_before_its_change") {
+        return;
+    }
+    let sim = simulator(ApiFlavour::V2, std::time::Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let setup = BotSetup::new(&sim);
+    let db = setup.db.clone();
+    let bot = setup.start().await;
+    let token = slack_token(
+        &bot.say_to(&slack, ADMIN, "set okta syncSchedule.intervalMinutes=77")
+            .await,
+        "usersync_confirm",
+    );
+    // The click was taken (the confirmation used up) and the process died before the
+    // PATCH: as a kill between the two leaves it.
+    let id = token.rsplit_once('.').unwrap().0;
+    assert!(bot
+        .bot
+        .app
+        .store
+        .settle_pending(
+            id,
+            usersync_bot::store::PendingState::Confirmed,
+            "@clicker",
+            chrono::Utc::now()
+        )
+        .await
+        .unwrap());
+    bot.bot.stop().await;
+
+    let mut again = BotSetup::new(&sim);
+    again.db = db;
+    let bot = again.start().await;
+    let answer = visible(
+        &bot.slack_click(&slack, ADMIN, "usersync_confirm", &token, "again")
+            .await,
+    );
+    assert!(answer.contains("Okta was not changed"), "{answer}");
+    assert!(
+        answer.contains("confirmed by @clicker, but the bot stopped before making it: Okta is still as the prompt showed it"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("Nothing was sent to the product."),
+        "{answer}"
+    );
+    assert!(patches(&sim).is_empty(), "nothing was sent");
+
+    // Once the change was made (here from another prompt), a click on the used-up one
+    // says it was confirmed, not that nothing changed.
+    let other = slack_token(
+        &bot.say_to(&slack, ADMIN, "set okta syncSchedule.intervalMinutes=78")
+            .await,
+        "usersync_confirm",
+    );
+    let made = visible(
+        &bot.slack_click(&slack, ADMIN, "usersync_confirm", &other, "other")
+            .await,
+    );
+    assert!(made.contains("Okta changed"), "{made}");
+    let answer = visible(
+        &bot.slack_click(&slack, ADMIN, "usersync_confirm", &token, "third")
+            .await,
+    );
+    assert!(
+        answer.contains("This change was already confirmed"),
+        "{answer}"
+    );
+    assert_eq!(patches(&sim).len(), 1);
+    bot.bot.stop().await;
+}
+
 /// A bot from a config text (the test's own roles).
 async fn start_with_text(text: &str) -> TestBot {
     let config = usersync_bot::config::Config::parse(text, &|name| {

@@ -1,8 +1,11 @@
 //! Kill tests: the real binary on SQLite (and two replicas of it on PostgreSQL), SIGKILLed
-//! at seeded random moments while it follows runs and announces syncs, restarted each
-//! time on the same store; then every
-//! run got one answer and at most one sync, every job exactly one outcome, and every
-//! sync the watcher saw finish exactly one announcement — none repeated, none skipped.
+//! at seeded random moments while it follows runs, updates users, carries out confirmed
+//! changes and announces syncs, restarted each time on the same store; then every
+//! command got one answer, every run at most one sync, every user update at most one
+//! call to the product (exactly one unless its answer says it was cut off), every
+//! confirmation at most one change (exactly one when its click said it was made), every
+//! job exactly one outcome, and every sync the watcher saw finish exactly one
+//! announcement — none repeated, none skipped.
 //! `KILL_SEED=<n>` replays a run; the seed is printed.
 
 use std::time::Duration;
@@ -148,11 +151,79 @@ async fn serve(setup: BotSetup<'_>) -> (tokio::process::Child, u16) {
     }
 }
 
+/// What a command of the kill run asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Asked {
+    Run,
+    /// `user okta kill-user-<round>`.
+    User(usize),
+    /// `set okta syncSchedule.intervalMinutes=<n>`, then its confirming click.
+    Change(u64),
+}
+
+/// One command sent during the kill run: its body, its answer once one came, and for a
+/// change, its confirming clicks (response_url id, and how many restarts had been made
+/// when it was clicked).
+struct Sent {
+    asked: Asked,
+    body: String,
+    answer: Option<Value>,
+    clicks: Vec<(String, usize)>,
+    /// On a store replicas share: a claim left by a killed one is "on its way" for a while
+    /// (the bot cannot tell it from one another replica still runs), an answer then.
+    shared_store: bool,
+}
+
+impl Sent {
+    /// What every click of a change was answered, so far.
+    fn click_answers(&self, slack: &FakeSlackHandle) -> Vec<String> {
+        self.clicks
+            .iter()
+            .filter_map(|(id, _)| click_answer(slack, id))
+            .collect()
+    }
+}
+
 /// Sends a signed command; `None` when the process died before answering.
 async fn send(port: u16, body: &str, retry: u32) -> Option<Value> {
+    send_to(port, "/slack/commands", body, retry).await
+}
+
+/// Clicks the confirm button of a change's prompt as its requester, answered through
+/// `response_url` `id`; `false` when the process died before taking the click.
+async fn click(port: u16, slack: &FakeSlackHandle, prompt: &Value, id: &str) -> bool {
+    let token = crate::changes::slack_token(prompt, "usersync_confirm");
+    let body =
+        crate::changes::block_actions(ADMIN, "usersync_confirm", &token, &slack.response_url(id));
+    send_to(port, "/slack/interactions", &body, 0)
+        .await
+        .is_some()
+}
+
+/// The answer posted to a click's `response_url`, if any yet.
+fn click_answer(slack: &FakeSlackHandle, id: &str) -> Option<String> {
+    let path = format!("/commands/T0001/{id}");
+    slack
+        .received()
+        .into_iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, b)| visible(&b))
+}
+
+/// Whether a prompt carries buttons (a re-delivery cut off before it answered does not).
+fn has_buttons(answer: &Value) -> bool {
+    answer["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|b| b["type"] == "actions")
+}
+
+/// Sends a signed request to `path`; `None` when the process died before answering.
+async fn send_to(port: u16, path: &str, body: &str, retry: u32) -> Option<Value> {
     let ts = now();
     let mut request = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/slack/commands"))
+        .post(format!("http://127.0.0.1:{port}{path}"))
         .timeout(Duration::from_secs(5))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-slack-request-timestamp", ts.to_string())
@@ -227,15 +298,37 @@ async fn kill_run(storage: Storage, replicas: usize) {
     })
     .await;
 
-    let mut commands: Vec<(String, Option<Value>)> = Vec::new();
+    // Every call to the product takes a while, so that kills land inside user updates and
+    // changes too (between the claim or the confirmation and the product's answer).
+    sim.state().set_faults(usersync_bot::simulator::Faults {
+        latency_ms: 120,
+        ..Default::default()
+    });
+    let mut commands: Vec<Sent> = Vec::new();
     let mut okta_syncs: Vec<u64> = Vec::new();
     for round in 0..KILLS {
-        // Whatever was not answered before the last kill is delivered again, as Slack does.
+        // Whatever was not answered before the last kill is delivered again, as Slack does;
+        // a prompt not yet confirmed (or whose click got no answer) is clicked (again), as
+        // a person would.
         let port = running[rng.below(replicas as u64) as usize].1;
-        for (body, answer) in commands.iter_mut().filter(|(_, a)| a.is_none()) {
-            *answer = send(port, body, 1).await;
-        }
-        let mut cmd = run_cmd(&slack, "run azure", &format!("kill{round}"));
+        settle(&mut commands, port, &slack, round).await;
+        let asked = match rng.below(4) {
+            0 | 1 => Asked::Run,
+            2 => Asked::User(round),
+            _ => Asked::Change(100 + round as u64),
+        };
+        let text = match asked {
+            Asked::Run => "run azure".to_string(),
+            Asked::User(n) => format!("user okta kill-user-{n}"),
+            Asked::Change(n) => format!("set okta syncSchedule.intervalMinutes={n}"),
+        };
+        let user = match asked {
+            Asked::Run => OPERATOR,
+            Asked::User(_) => HELPDESK,
+            Asked::Change(_) => ADMIN,
+        };
+        let mut cmd = Cmd::new(user, &text);
+        cmd.response_url = Some(slack.response_url(&format!("kill{round}")));
         cmd.trigger = format!("kill-{seed}-{round}");
         let body = cmd.body();
         if rng.below(3) == 0 {
@@ -249,15 +342,42 @@ async fn kill_run(storage: Storage, replicas: usize) {
             a = send(port, &body, 0) => a,
             _ = tokio::time::sleep(delay) => None,
         };
-        commands.push((body, answer));
+        commands.push(Sent {
+            asked,
+            body,
+            answer,
+            clicks: Vec::new(),
+            shared_store: matches!(storage, Storage::Postgres(_)),
+        });
+        if asked != Asked::Run {
+            // The click (or the update) races the kill too.
+            settle(&mut commands, port, &slack, round).await;
+        }
         tokio::time::sleep(delay.saturating_sub(Duration::from_millis(rng.below(100)))).await;
         let victim = rng.below(replicas as u64) as usize;
         kill(&running[victim].0);
         let _ = running[victim].0.wait().await;
         running[victim] = start(victim).await;
     }
-    for (body, answer) in commands.iter_mut().filter(|(_, a)| a.is_none()) {
-        *answer = send(running[0].1, body, 1).await;
+    // After the last kill: everything answered, every prompt clicked and its click
+    // answered (clicked again when a kill took the first click's answer).
+    let settled_clicks = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        settle(&mut commands, running[0].1, &slack, KILLS).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let waiting = commands
+            .iter()
+            .filter(|c| {
+                !answered(c) || (!c.clicks.is_empty() && c.click_answers(&slack).is_empty())
+            })
+            .count();
+        if waiting == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < settled_clicks,
+            "seed {seed}: {waiting} command(s) or click(s) never answered"
+        );
     }
 
     // Let everything settle: every job over, every Okta sync announced.
@@ -284,7 +404,7 @@ async fn kill_run(storage: Storage, replicas: usize) {
         crate::shutdown::terminate(child).await;
     }
 
-    let unanswered = commands.iter().filter(|(_, a)| a.is_none()).count();
+    let unanswered = commands.iter().filter(|c| !answered(c)).count();
     assert_eq!(unanswered, 0, "seed {seed}: every command got an answer");
     let jobs: Vec<_> = store
         .recent_jobs(1000)
@@ -297,7 +417,18 @@ async fn kill_run(storage: Storage, replicas: usize) {
     let refused = |j: &usersync_bot::store::JobRecord| {
         j.state == usersync_bot::store::JobState::Failed && j.sync_id.is_none()
     };
-    let triggers = calls_with(&sim, "POST");
+    // The calls the product carried out: a call the bot's kill cut off while the product
+    // was still slow to take it was never handled (it has no status).
+    let calls: Vec<_> = sim
+        .state()
+        .calls()
+        .into_iter()
+        .filter(|c| c.status.is_some())
+        .collect();
+    let triggers = calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+        .count();
     let with_sync = jobs.iter().filter(|j| j.sync_id.is_some()).count();
     assert_eq!(
         triggers, with_sync,
@@ -348,10 +479,106 @@ async fn kill_run(storage: Storage, replicas: usize) {
         okta_syncs.len(),
         "seed {seed}: nothing else announced"
     );
+    // User updates: at most one call each, exactly one unless the answer says the first
+    // run was cut off (then the product may or may not have been asked).
+    let (mut users, mut users_cut_off) = (0, 0);
+    for c in &commands {
+        let Asked::User(n) = c.asked else { continue };
+        users += 1;
+        let id = format!("\"kill-user-{n}\"");
+        let made = calls
+            .iter()
+            .filter(|call| call.path.ends_with("/syncsingle") && call.body.contains(&id))
+            .count();
+        let said = visible(c.answer.as_ref().unwrap());
+        assert!(
+            made <= 1,
+            "seed {seed}: user kill-user-{n} updated {made} times: {said}"
+        );
+        if said.contains("Cut off before it answered") || said.contains("Already received") {
+            users_cut_off += 1;
+        } else {
+            assert_eq!(
+                made, 1,
+                "seed {seed}: user kill-user-{n} answered without being updated: {said}"
+            );
+        }
+    }
+    // Confirmed changes: at most one PATCH each; exactly one when the click said so.
+    let (mut changes, mut changed, mut confirmed_unapplied) = (0, 0, 0);
+    for c in &commands {
+        let Asked::Change(n) = c.asked else { continue };
+        changes += 1;
+        let made = calls
+            .iter()
+            .filter(|call| {
+                call.method == "PATCH"
+                    && serde_json::from_str::<Value>(&call.body)
+                        .is_ok_and(|b| b["syncSchedule"]["intervalMinutes"] == n)
+            })
+            .count();
+        assert!(
+            made <= 1,
+            "seed {seed}: the change to {n} was made {made} times"
+        );
+        let said = c.click_answers(&slack).join("\n");
+        if c.clicks.is_empty() {
+            assert_eq!(made, 0, "seed {seed}: change to {n} made without a click");
+            continue;
+        }
+        if said.contains("Okta changed") {
+            changed += 1;
+            assert_eq!(made, 1, "seed {seed}: change to {n} said made: {said}");
+        }
+        if made == 0 {
+            // Never "already confirmed" for a change that was not made: the click cut off
+            // before the change is said so.
+            assert!(
+                !said.contains("already confirmed"),
+                "seed {seed}: change to {n} not made, yet: {said}"
+            );
+            if said.contains("Okta was not changed") {
+                confirmed_unapplied += 1;
+            }
+        }
+    }
     eprintln!(
-        "kill test: {KILLS} kills of {replicas} replica(s), {} commands, {} jobs ({with_sync} with a sync), {} announcements, seed {seed}",
+        "kill test: {KILLS} kills of {replicas} replica(s), {} commands, {} jobs ({with_sync} with a sync), \
+         {users} user updates ({users_cut_off} cut off), {changes} changes ({changed} made, \
+         {confirmed_unapplied} confirmed by a click a kill cut off before the change), {} announcements, seed {seed}",
         commands.len(),
         jobs.len(),
         okta_syncs.len()
     );
+}
+
+/// Whether a command has its answer: "Already received" (its first run, whose answer was
+/// given up on, still runs) is not one; it is asked again, as Slack retries.
+fn answered(c: &Sent) -> bool {
+    c.answer
+        .as_ref()
+        .is_some_and(|a| c.shared_store || !visible(a).contains("Already received"))
+}
+
+/// Re-delivers every command not answered yet, and clicks every prompt that has buttons
+/// and no click yet, or whose clicks got no answer before the last restart (a person
+/// clicks again). `restarts`: how many have been made so far.
+async fn settle(commands: &mut [Sent], port: u16, slack: &FakeSlackHandle, restarts: usize) {
+    for (i, c) in commands.iter_mut().enumerate() {
+        if !answered(c) {
+            c.answer = send(port, &c.body, 1).await;
+        }
+        let Asked::Change(_) = c.asked else { continue };
+        let Some(prompt) = c.answer.as_ref().filter(|a| has_buttons(a)) else {
+            continue;
+        };
+        let lost =
+            c.click_answers(slack).is_empty() && c.clicks.iter().all(|(_, at)| *at < restarts);
+        if lost {
+            let id = format!("click{i}-{}", c.clicks.len());
+            if click(port, slack, prompt, &id).await {
+                c.clicks.push((id, restarts));
+            }
+        }
+    }
 }
