@@ -150,7 +150,7 @@ async fn product_checks(State(state): AppState, request: Request, next: Next) ->
                 .into_response();
         }
         if plan.oversize_bytes > 0 {
-            response = oversize(response, plan.oversize_bytes).await;
+            response = oversize(response, plan.oversize_bytes, plan.oversize_declared).await;
         }
         if plan.hang_after {
             state.record_status(index, response.status().as_u16());
@@ -164,7 +164,7 @@ async fn product_checks(State(state): AppState, request: Request, next: Next) ->
 
 /// `response` with `padding` bytes of whitespace before its JSON, streamed in chunks and
 /// without a length, as a misbehaving server or proxy might answer.
-async fn oversize(response: Response, padding: u64) -> Response {
+async fn oversize(response: Response, padding: u64, declared: bool) -> Response {
     const CHUNK: usize = 64 * 1024;
     let (mut parts, body) = response.into_parts();
     let Ok(json) = axum::body::to_bytes(body, MAX_BODY).await else {
@@ -179,6 +179,12 @@ async fn oversize(response: Response, padding: u64) -> Response {
         left -= n as u64;
     }
     chunks.push(json);
+    if declared {
+        // One body of known length: hyper sends its Content-Length.
+        let whole: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::from(whole));
+    }
     parts.headers.remove(header::CONTENT_LENGTH);
     let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
     Response::from_parts(parts, Body::from_stream(stream))

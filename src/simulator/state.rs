@@ -94,6 +94,9 @@ pub struct Faults {
     /// Answer with the real JSON after this many bytes of whitespace (still valid JSON),
     /// streamed with no length given: an answer too large to buffer. `0` is off.
     pub oversize_bytes: u64,
+    /// With `oversize_bytes`: say the answer's length up front (`Content-Length`), as a
+    /// server that knows it does, instead of streaming it.
+    pub oversize_declared: bool,
     /// Only calls with this method (GET, POST, …).
     pub method: Option<String>,
     /// Only calls whose path contains this.
@@ -113,6 +116,7 @@ impl Default for Faults {
             hang: false,
             hang_after: false,
             oversize_bytes: 0,
+            oversize_declared: false,
             method: None,
             path_contains: None,
             remaining: None,
@@ -153,6 +157,7 @@ pub struct FaultPlan {
     pub error_status: Option<u16>,
     pub malformed_json: bool,
     pub oversize_bytes: u64,
+    pub oversize_declared: bool,
 }
 
 /// One request the simulator received.
@@ -436,6 +441,7 @@ impl SimState {
             error_status: error.then_some(faults.error_status),
             malformed_json: faults.malformed_json,
             oversize_bytes: faults.oversize_bytes,
+            oversize_declared: faults.oversize_declared,
         }
     }
 

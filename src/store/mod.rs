@@ -391,8 +391,8 @@ pub fn owner_id() -> String {
 
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Whether the store takes a write (for `/readyz`): a trivial one, rolled back; it was
-    /// migrated when it was opened, so taking it is enough.
+    /// Whether the store answers a trivial query (for `/readyz`); it was migrated when it
+    /// was opened, so answering is enough. Whether it takes writes, the audit writer says.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Writes audit rows, all or none.

@@ -663,7 +663,10 @@ fn cut_off(e: &reqwest::Error) -> bool {
             }
         }
         // hyper's "connection closed before message completed" carries no io::Error.
-        if err.to_string().contains("connection closed") {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+        {
             return true;
         }
         source = err.source();

@@ -46,23 +46,44 @@ async fn every_upstream_fault_gets_a_plain_answer_changes_nothing_and_passes() {
     setup.inline_budget = "2s";
     let bot = setup.start().await;
     let slack = FakeSlackHandle::start().await;
-    for fault in ["hang", "5xx", "malformed", "slow", "huge"] {
+    for fault in ["hang", "5xx", "malformed", "slow", "huge", "huge-declared"] {
         let plain = match fault {
             "hang" | "slow" => "jira could not be reached (no answer within 3s)",
             "5xx" => "jira: the product answered with an error (HTTP 502)",
-            "huge" => "jira: the answer was larger than 16 MiB",
+            "huge" | "huge-declared" => "jira: the answer was larger than 16 MiB",
             _ => "jira: the answer was not JSON of the expected shape",
         };
-        let upstream = if fault == "huge" {
-            // Valid JSON after 20 MiB of whitespace, streamed with no length.
+        let upstream = if fault.starts_with("huge") {
+            // Valid JSON after 20 MiB of whitespace, streamed with no length, or with its
+            // length said up front (refused before a byte of the body is read).
             Faults {
                 oversize_bytes: 20 * 1024 * 1024,
+                oversize_declared: fault == "huge-declared",
                 ..Faults::default()
             }
         } else {
             faults(fault)
         };
         sim.state().set_faults(upstream);
+        if fault.starts_with("huge") {
+            // The simulator answers as it should for the case: a length said or not.
+            let raw = reqwest::Client::new()
+                .get(format!(
+                    "{}rest/samlsso-admin/1.0/usersync/connector",
+                    sim.base_url()
+                ))
+                .basic_auth("admin", Some("admin"))
+                .send()
+                .await
+                .unwrap();
+            let said = raw.content_length().is_some_and(|n| n > 16 * 1024 * 1024);
+            assert_eq!(
+                said,
+                fault == "huge-declared",
+                "{fault}: {:?}",
+                raw.content_length()
+            );
+        }
         told_plainly(&bot, &slack, &sim, fault, plain).await;
         sim.state().set_faults(Faults::default());
         recovered(&bot, fault).await;
