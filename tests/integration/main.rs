@@ -16,6 +16,7 @@ mod directory;
 mod faults;
 mod health;
 mod history;
+mod injection;
 mod jobs;
 mod kill;
 mod locks;
