@@ -44,11 +44,6 @@ fn canaries() -> Vec<&'static str> {
     all
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// What the bot was seen to say: every HTTP answer it gave, for the scan.
 #[derive(Default)]
 struct Seen(Vec<String>);

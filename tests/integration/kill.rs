@@ -98,12 +98,6 @@ fn setup<'a>(
     setup
 }
 
-/// A free port on loopback (bound and released: the bot binds it right after).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// `usersync-bot serve` on a free port, its log (info) appended to `bot.log` beside its
 /// configuration (printed when it does not come up); waits until it is healthy.
 async fn serve(setup: BotSetup<'_>) -> (tokio::process::Child, u16) {

@@ -50,12 +50,6 @@ struct Replica {
     http: reqwest::Client,
 }
 
-/// A free port on loopback (bound and released: the bot binds it right after).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 impl Cluster {
     /// `None` (with a notice) without a PostgreSQL server.
     async fn new(test: &str, sync_duration: Duration) -> Option<Cluster> {

@@ -12,12 +12,6 @@ use usersync_bot::usersync::ApiFlavour;
 /// Commands answered before the stop.
 const COMMANDS: usize = 300;
 
-/// A free port on loopback (bound and released: the bot binds it right after).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// `usersync-bot serve` on a free port with the test configuration, and its address.
 /// With `args`, its log is at debug level and captured (read it while the child runs:
 /// a full pipe would stall it).
