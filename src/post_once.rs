@@ -18,6 +18,11 @@ use crate::store::{PostIntent, PostMark, Store};
 /// the store's may differ a little.
 const LOOK_BACK: chrono::Duration = chrono::Duration::minutes(2);
 
+/// Tries of a post the chat server leaves unconfirmed (each after looking for it).
+const UNCONFIRMED_TRIES: u32 = 3;
+/// The pause before looking for an unconfirmed post: time for it to show in the channel.
+const UNCONFIRMED_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What became of a post made once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Made {
@@ -36,15 +41,16 @@ pub struct PostOnce<'a> {
 
 impl PostOnce<'_> {
     /// Makes the post `intent` once: `make` posts it (tagged with `intent.id`) unless it
-    /// was made before. A failed post stays in flight, so that the next try looks for it
-    /// first (a timeout may have posted it all the same).
+    /// was made before. A post the chat server may have taken without answering
+    /// (`Unconfirmed`) is looked for by its tag before it is made again. A failed post
+    /// stays in flight, so that the next try looks for it first.
     pub async fn post<F, Fut>(
         &self,
         intent: &PostIntent<'_>,
-        make: F,
+        mut make: F,
     ) -> Result<Made, DeliveryError>
     where
-        F: FnOnce() -> Fut,
+        F: FnMut() -> Fut,
         Fut: Future<Output = Result<Option<PostedMessage>, DeliveryError>>,
     {
         match self.store.begin_post(intent).await {
@@ -62,7 +68,20 @@ impl PostOnce<'_> {
                 tracing::warn!(post = intent.id, error = %e, "cannot record the intent to post; posting all the same (at least once)");
             }
         }
-        let made = make().await?;
+        let since = Utc::now();
+        let mut made = make().await;
+        for _ in 1..UNCONFIRMED_TRIES {
+            let Err(DeliveryError::Unconfirmed(why)) = &made else {
+                break;
+            };
+            tracing::warn!(post = intent.id, error = %why, "the chat server did not confirm a post; looking for it before posting again");
+            tokio::time::sleep(UNCONFIRMED_PAUSE).await;
+            if self.settle(intent, since, intent.findable).await {
+                return Ok(Made::Before);
+            }
+            made = make().await;
+        }
+        let made = made?;
         if let Err(e) = self
             .store
             .finish_post(intent.id, made.as_ref().map(|p| p.id.as_str()))

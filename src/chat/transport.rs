@@ -16,13 +16,17 @@ pub enum DeliveryError {
     Rejected { status: u16, detail: Option<String> },
     #[error("the chat server could not be reached: {0}")]
     Unreachable(String),
+    /// The request may have reached the server, which gave no answer (a timeout, a
+    /// connection cut after sending): a post may have been made all the same.
+    #[error("the chat server did not answer: {0}")]
+    Unconfirmed(String),
 }
 
 impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             DeliveryError::Rejected { status, .. } => *status == 429 || *status >= 500,
-            DeliveryError::Unreachable(_) => true,
+            DeliveryError::Unreachable(_) | DeliveryError::Unconfirmed(_) => true,
             DeliveryError::NotAllowed(_) => false,
         }
     }
@@ -44,6 +48,33 @@ pub type Attempt = (Result<Value, DeliveryError>, Option<Duration>);
 pub async fn with_retries<F, Fut>(
     what: &str,
     retries: &Counter,
+    once: F,
+) -> Result<Value, DeliveryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    retrying(what, retries, true, once).await
+}
+
+/// As [`with_retries`], for a post made once (tagged): an attempt that may have posted
+/// (`Unconfirmed`) is not repeated here; the caller looks for the post by its tag first.
+pub async fn with_retries_unless_unconfirmed<F, Fut>(
+    what: &str,
+    retries: &Counter,
+    once: F,
+) -> Result<Value, DeliveryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    retrying(what, retries, false, once).await
+}
+
+async fn retrying<F, Fut>(
+    what: &str,
+    retries: &Counter,
+    unconfirmed_too: bool,
     mut once: F,
 ) -> Result<Value, DeliveryError>
 where
@@ -56,6 +87,7 @@ where
         let (result, retry_after) = once().await;
         match result {
             Ok(v) => return Ok(v),
+            Err(e @ DeliveryError::Unconfirmed(_)) if !unconfirmed_too => return Err(e),
             Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
                 let backoff = BASE_DELAY * 2u32.pow(attempt - 1);
                 let delay = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
@@ -120,9 +152,16 @@ fn authorized(
 async fn answer(request: reqwest::RequestBuilder) -> Attempt {
     let response = match request.send().await {
         Ok(r) => r,
-        Err(e) => {
+        // No connection: nothing was sent. Otherwise it may have been.
+        Err(e) if e.is_connect() => {
             return (
                 Err(DeliveryError::Unreachable(e.without_url().to_string())),
+                None,
+            )
+        }
+        Err(e) => {
+            return (
+                Err(DeliveryError::Unconfirmed(e.without_url().to_string())),
                 None,
             )
         }

@@ -122,9 +122,16 @@ impl Jobs {
             store: self.store.as_ref(),
             outbox: &self.outbox,
         };
-        let posted = once
-            .post(&intent, || self.post(&mut job, &message, 0, Some(&tag)))
-            .await;
+        // The post may be made more than once (after looking for an unconfirmed one), each
+        // time counting its use of the response_url on the job.
+        let posted = {
+            let cell = tokio::sync::Mutex::new(&mut job);
+            once.post(&intent, || async {
+                let mut job = cell.lock().await;
+                self.post(&mut job, &message, 0, Some(&tag)).await
+            })
+            .await
+        };
         match posted {
             Ok(made) => {
                 if made == Made::Before {

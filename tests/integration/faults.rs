@@ -276,6 +276,46 @@ async fn a_chat_server_that_keeps_failing_leaves_the_job_undeliverable_with_the_
     );
 }
 
+/// Slack takes the outcome's post but never confirms it (the call times out): the bot
+/// does not post it again blindly; it finds it in the channel by its tag.
+#[tokio::test]
+async fn a_post_the_chat_took_without_answering_is_found_by_its_tag_not_posted_twice() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let slack = FakeSlackHandle::start().await;
+    let bot = token_bot(&sim, &slack).await;
+    slack
+        .slack
+        .swallow_posts
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    bot.command(&run_cmd(&slack, "run okta", "swallowed")).await;
+    // Past the bot's 10 s call timeout, so longer than `wait_for` waits.
+    let until = Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let j = bot.bot.app.store.recent_jobs(1).await.unwrap().remove(0);
+        if !matches!(
+            j.delivery,
+            usersync_bot::store::Delivery::Pending | usersync_bot::store::Delivery::Posting
+        ) {
+            break j;
+        }
+        assert!(Instant::now() < until, "not delivered in 30 s: {j:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        job.delivery,
+        usersync_bot::store::Delivery::Posted,
+        "{job:?}"
+    );
+    assert_eq!(
+        token_outcomes(&slack),
+        1,
+        "posted once: {:?}",
+        slack.received()
+    );
+    let looked = slack.slack.history_calls.lock().unwrap().len();
+    assert!(looked >= 1, "looked for the post in the channel");
+}
+
 /// Every message posted to the response_url of `id`, as a person reads them, in order.
 fn posted_to(slack: &FakeSlackHandle, id: &str) -> Vec<String> {
     let path = format!("/commands/T0001/{id}");

@@ -9,7 +9,8 @@ use url::Url;
 use super::render;
 use crate::chat::platform_api::{ChatApi, PostedMessage};
 use crate::chat::transport::{
-    get_json, http_client, send_json, with_retries, Attempt, DeliveryError,
+    get_json, http_client, send_json, with_retries, with_retries_unless_unconfirmed, Attempt,
+    DeliveryError,
 };
 use crate::domain::Platform;
 use crate::message::{Message, TypedForm};
@@ -109,10 +110,13 @@ impl MattermostApi {
         }
         let body = json!({"channel_id": channel_id, "message": text, "props": props});
         let url = self.api_url(&["posts"])?;
-        let answer = with_retries("posts", &self.retries, || {
-            self.send(reqwest::Method::POST, url.clone(), &body, true)
-        })
-        .await?;
+        let once = || self.send(reqwest::Method::POST, url.clone(), &body, true);
+        // A tagged post is made once: one that may have been posted is looked for by the
+        // caller (`post_once`) before it is made again.
+        let answer = match tag {
+            Some(_) => with_retries_unless_unconfirmed("posts", &self.retries, once).await?,
+            None => with_retries("posts", &self.retries, once).await?,
+        };
         answer["id"]
             .as_str()
             .map(str::to_string)

@@ -8,7 +8,9 @@ use url::Url;
 use super::render;
 use crate::chat::platform_api::{ChatApi, PostedMessage};
 pub use crate::chat::transport::DeliveryError;
-use crate::chat::transport::{get_json, http_client, send_json, with_retries, Attempt};
+use crate::chat::transport::{
+    get_json, http_client, send_json, with_retries, with_retries_unless_unconfirmed, Attempt,
+};
 use crate::domain::Platform;
 use crate::message::{Message, TypedForm};
 use prometheus_client::metrics::counter::Counter;
@@ -116,7 +118,10 @@ impl SlackApi {
         let mut body = message.clone();
         body["channel"] = Value::String(channel.to_string());
         body["unfurl_links"] = Value::Bool(false);
-        let answer = self.call("chat.postMessage", &body).await?;
+        // A tagged post is made once: one that may have been posted is looked for by
+        // the caller (`post_once`) before it is made again.
+        let tagged = !message["metadata"].is_null();
+        let answer = self.call_with("chat.postMessage", &body, !tagged).await?;
         let channel = answer["channel"].as_str().unwrap_or(channel).to_string();
         let ts = answer["ts"].as_str().unwrap_or_default().to_string();
         Ok((channel, ts))
@@ -188,6 +193,17 @@ impl SlackApi {
     }
 
     async fn call(&self, method: &str, body: &Value) -> Result<Value, DeliveryError> {
+        self.call_with(method, body, true).await
+    }
+
+    /// A Web API call, retried; `unconfirmed_too`: also after an attempt that may have
+    /// reached Slack unanswered.
+    async fn call_with(
+        &self,
+        method: &str,
+        body: &Value,
+        unconfirmed_too: bool,
+    ) -> Result<Value, DeliveryError> {
         if self.bot_token.is_none() {
             return Err(DeliveryError::NotAllowed(
                 "no bot token is configured".into(),
@@ -195,10 +211,12 @@ impl SlackApi {
         }
         let mut url = self.api_base_url.clone();
         url.set_path(&format!("{}/{method}", url.path().trim_end_matches('/')));
-        with_retries(method, &self.retries, || {
-            self.post_once(url.clone(), body, true)
-        })
-        .await
+        let once = || self.post_once(url.clone(), body, true);
+        if unconfirmed_too {
+            with_retries(method, &self.retries, once).await
+        } else {
+            with_retries_unless_unconfirmed(method, &self.retries, once).await
+        }
     }
 
     async fn post_once(&self, url: Url, body: &Value, authorized: bool) -> Attempt {

@@ -39,6 +39,9 @@ pub struct FakeSlack {
     pub rate_limit: Arc<std::sync::atomic::AtomicU32>,
     /// Then answer this many Web API calls with 503.
     pub server_errors: Arc<std::sync::atomic::AtomicU32>,
+    /// Take this many tagged `chat.postMessage` calls (the message is posted) and answer
+    /// each only after the bot's call timeout: a post made but never confirmed.
+    pub swallow_posts: Arc<std::sync::atomic::AtomicU32>,
     /// When each Web API call arrived, and its Authorization header.
     pub api_calls: Arc<Mutex<Vec<ApiCall>>>,
     /// Messages in channels besides those posted here (as a process before a crash
@@ -139,11 +142,21 @@ async fn record_api(
     if failing {
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response();
     }
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     s.received
         .lock()
         .unwrap()
-        .push((format!("/api/{method}"), json));
+        .push((format!("/api/{method}"), json.clone()));
+    let tagged = !json["metadata"].is_null();
+    let swallowed = method == "chat.postMessage"
+        && tagged
+        && s.swallow_posts
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if swallowed {
+        // Past the bot's 10 s call timeout: it gives up before this answer comes.
+        tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    }
     axum::Json(serde_json::json!({"ok": true, "channel": "C0OPS0001", "ts": "1700000000.000100"}))
         .into_response()
 }
