@@ -108,16 +108,19 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
         return refused(text, Decision::Denied, why, false);
     }
     if pending.state != PendingState::Pending {
-        let why = if handlers::change::cut_off_before_change(app, &pending).await {
-            ClickRefusal::ConfirmedNotMade {
+        let why = match handlers::change::not_made(app, &pending).await {
+            Some(handlers::change::NotMade::CutOff) => ClickRefusal::ConfirmedNotMade {
                 connector: pending.connector_name.clone(),
                 by: pending.settled_by.clone(),
-            }
-        } else {
-            ClickRefusal::Settled {
+            },
+            Some(handlers::change::NotMade::NotYet) => ClickRefusal::ConfirmedNotYetMade {
+                connector: pending.connector_name.clone(),
+                by: pending.settled_by.clone(),
+            },
+            None => ClickRefusal::Settled {
                 state: pending.state,
                 by: pending.settled_by.clone(),
-            }
+            },
         };
         return refused(text, Decision::Denied, why, false);
     }

@@ -377,25 +377,32 @@ pub async fn confirm(
     Ok((message, Outcome::Changed { fields }))
 }
 
-/// Whether a confirmed change was cut off before it was made (the bot stopped between the
-/// confirmation and the patch): the click that confirmed it is no longer at work, and the
-/// connector is still exactly as the prompt showed it.
-pub async fn cut_off_before_change(app: &App, pending: &PendingRecord) -> bool {
+/// A confirmed change the connector does not show: still as the prompt showed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotMade {
+    /// The click that confirmed it is no longer at work: the bot stopped before the patch.
+    CutOff,
+    /// It may still be at work (on another replica), or have been cut off: not known yet.
+    NotYet,
+}
+
+/// Whether a confirmed change is not (yet) made: the connector is still exactly as the
+/// prompt showed it; `None` when it changed since, or cannot be asked.
+pub async fn not_made(app: &App, pending: &PendingRecord) -> Option<NotMade> {
     if pending.state != PendingState::Confirmed
         || Patch::from_operation(&pending.operation).is_none()
-        || pending.settled_at.is_none_or(|at| app.may_still_run(at))
     {
-        return false;
+        return None;
     }
-    let Ok(client) = app.instance(Some(&pending.instance)) else {
-        return false;
-    };
-    match client.get_connector(&pending.connector_id).await {
-        Ok(current) => {
-            settings::state_fingerprint(&document(&current), &app.key) == pending.fingerprint
-        }
-        Err(_) => false,
+    let client = app.instance(Some(&pending.instance)).ok()?;
+    let current = client.get_connector(&pending.connector_id).await.ok()?;
+    if settings::state_fingerprint(&document(&current), &app.key) != pending.fingerprint {
+        return None;
     }
+    Some(match pending.settled_at {
+        Some(at) if !app.may_still_run(at) => NotMade::CutOff,
+        _ => NotMade::NotYet,
+    })
 }
 
 /// Records the connector as changed by the requester (the only one who can confirm); the

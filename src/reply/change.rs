@@ -221,6 +221,12 @@ pub enum ClickRefusal {
         connector: String,
         by: Option<String>,
     },
+    /// Confirmed before, and the connector does not show the change yet: it may still be
+    /// being made (another replica), or have been cut off — not known yet.
+    ConfirmedNotYetMade {
+        connector: String,
+        by: Option<String>,
+    },
     /// Confirmed, cancelled or refused before.
     Settled {
         state: PendingState,
@@ -291,6 +297,18 @@ impl ClickRefusal {
                          A confirmation is used once; run the command again to see a fresh diff. {nothing}"
                     ))
             }
+            ClickRefusal::ConfirmedNotYetMade { connector, by } => {
+                let by = by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+                Message::new(Tone::Warning, format!("{connector} does not show this change yet"))
+                    .text(format!(
+                        "This change was confirmed{by} moments ago and {connector} is still as the prompt showed it: it is being made, \
+                         or the bot stopped while making it. A confirmation is used once; check {connector}'s history in a minute \
+                         and run the command again if the change is not there. {nothing}"
+                    ))
+            }
             ClickRefusal::Expired { ttl } => Message::new(Tone::Warning, "This confirmation expired")
                 .text(format!(
                     "It could be confirmed for {}. {nothing} Run the command again to see a fresh diff.",
@@ -339,6 +357,9 @@ impl ClickRefusal {
             ClickRefusal::Settled { state, .. } => format!("refused: already {}", state.as_str()),
             ClickRefusal::ConfirmedNotMade { .. } => {
                 "refused: confirmed before, by a click cut off before the change".into()
+            }
+            ClickRefusal::ConfirmedNotYetMade { .. } => {
+                "refused: confirmed before; the change not made yet".into()
             }
             ClickRefusal::Expired { .. } => "refused: expired".into(),
             ClickRefusal::Changed { .. } => "refused: connector changed since the prompt".into(),
