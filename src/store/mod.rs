@@ -30,7 +30,6 @@ pub use posts::{PostIntent, PostMark};
 pub use revisions::{NewRevision, Revision, RevisionPage};
 pub use sqlite::SqliteStore;
 pub use timed::{operation_durations, OperationDurations, OperationLabels, TimedStore};
-pub use transient::open_within;
 
 use crate::domain::Platform;
 

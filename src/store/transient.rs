@@ -3,12 +3,11 @@
 //! kind for `storage.start_wait` (a database started beside the bot comes up after it);
 //! the second fails at once, since trying again cannot help.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::MigrateError;
 
-use super::{open, Store, StoreError};
+use super::StoreError;
 
 /// The first pause between two tries; each further one doubles, up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -54,11 +53,6 @@ pub(super) fn passes(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
-}
-
-/// Opens the store, trying again while it fails in a way that passes, for up to `wait`.
-pub async fn open_within(url: &str, wait: Duration) -> Result<Arc<dyn Store>, Waited> {
-    within(wait, || open(url)).await
 }
 
 /// Runs `attempt` until it succeeds, fails in a way that does not pass, or `wait` is spent
@@ -123,6 +117,8 @@ fn tried(tries: u32, waited: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{open, Store};
+    use std::sync::Arc;
 
     fn unreachable(transient: bool) -> StoreError {
         StoreError::Unreachable {
@@ -151,19 +147,24 @@ mod tests {
         Ok(store)
     }
 
-    #[tokio::test]
-    async fn a_locked_sqlite_file_passes_and_is_waited_for_until_released() {
+    /// A store file, made, and a connection holding its write lock (as another process).
+    async fn locked_file() -> (std::path::PathBuf, String, sqlx::SqliteConnection) {
         use sqlx::Connection;
         let dir = std::env::temp_dir().join(format!("usersync-bot-busy-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bot.db");
-        let url = format!("sqlite://{}", path.display());
+        let url = format!("sqlite://{}", dir.join("bot.db").display());
         drop(open(&url).await.unwrap());
         let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
         sqlx::query("BEGIN EXCLUSIVE")
             .execute(&mut holder)
             .await
             .unwrap();
+        (dir, url, holder)
+    }
+
+    #[tokio::test]
+    async fn a_locked_sqlite_file_passes_and_is_waited_for_until_released() {
+        let (dir, url, mut holder) = locked_file().await;
         // Held past one try (SQLite's own busy wait): the first try fails busy, a later
         // one opens once the lock is let go.
         let release = tokio::spawn(async move {
@@ -180,16 +181,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lock_held_past_the_wait_fails_with_the_reason_and_the_tries() {
-        use sqlx::Connection;
-        let dir = std::env::temp_dir().join(format!("usersync-bot-busy-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("bot.db").display());
-        drop(open(&url).await.unwrap());
-        let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN EXCLUSIVE")
-            .execute(&mut holder)
-            .await
-            .unwrap();
+        let (dir, url, mut holder) = locked_file().await;
         let Err(failed) = within(Duration::from_secs(1), || opened_and_written(&url)).await else {
             panic!("opened a file another process holds locked");
         };

@@ -22,20 +22,9 @@ fn socket_setup<'a>(sim: &'a SimulatorHandle, fake: &FakeSocketMode) -> BotSetup
     setup
 }
 
-/// `/readyz`: status and body.
-async fn readyz(bot: &TestBot) -> (u16, String) {
-    let r = bot
-        .http
-        .get(format!("http://{}/readyz", bot.bot.health_addr()))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 async fn wait_ready(bot: &TestBot) {
     wait_for("the bot to be ready", || async {
-        (readyz(bot).await.0 == 200).then_some(())
+        (bot.readyz().await.0 == 200).then_some(())
     })
     .await;
 }
@@ -230,7 +219,7 @@ async fn a_refresh_opens_the_next_socket_before_closing_the_old_and_loses_no_env
     .await;
     assert!(fake.is_open(1));
     assert_eq!(fake.opens().len(), 2);
-    assert_eq!(readyz(&bot).await.0, 200);
+    assert_eq!(bot.readyz().await.0, 200);
     bot.bot.stop().await;
 }
 
@@ -286,7 +275,7 @@ async fn a_refused_app_token_is_reported_in_readyz_and_retried() {
     fake.refuse(true);
     let bot = socket_setup(&sim, &fake).start().await;
     let (_, body) = wait_for("readyz to say why", || async {
-        let (status, body) = readyz(&bot).await;
+        let (status, body) = bot.readyz().await;
         (status == 503 && body.contains("invalid_auth")).then_some((status, body))
     })
     .await;

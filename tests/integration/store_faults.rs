@@ -11,7 +11,6 @@ use crate::support::bot::*;
 use crate::support::pg::fresh_database;
 use crate::support::proxy::{FaultProxy, Mode};
 use crate::support::*;
-use usersync_bot::config::Config;
 use usersync_bot::server::RunningBot;
 use usersync_bot::usersync::ApiFlavour;
 
@@ -29,33 +28,33 @@ async fn proxied(url: &str) -> (FaultProxy, String) {
     (proxy, url.to_string())
 }
 
-fn config(setup: &BotSetup<'_>) -> Config {
-    let mut config = Config::parse(&setup.config_text(), &|name| {
-        (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
+/// Waits until `/readyz` says ready.
+async fn until_ready(bot: &TestBot) {
+    wait_for("ready again", || async {
+        (bot.readyz().await.0 == 200).then_some(())
     })
-    .expect("test config is valid");
-    for instance in &mut config.instances {
-        instance.retry = QUICK_RETRY;
-    }
-    config
+    .await;
 }
 
-async fn readyz(bot: &TestBot) -> (u16, String) {
-    let r = bot
-        .http
-        .get(format!("http://{}/readyz", bot.bot.health_addr()))
-        .send()
+/// Waits until `/readyz` says 503, and returns why.
+async fn until_not_ready(bot: &TestBot) -> String {
+    wait_for("not ready", || async {
+        let (status, reason) = bot.readyz().await;
+        (status == 503).then_some(reason)
+    })
+    .await
+}
+
+/// The command texts of the first `n` audit rows to land, sorted.
+async fn audited(bot: &TestBot, n: usize) -> Vec<String> {
+    let mut texts: Vec<_> = bot
+        .audit_rows(n)
         .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn test_bot(bot: RunningBot) -> TestBot {
-    TestBot {
-        url: format!("http://{}/slack/commands", bot.addr),
-        bot,
-        http: reqwest::Client::new(),
-    }
+        .into_iter()
+        .map(|a| a.command_text)
+        .collect();
+    texts.sort_unstable();
+    texts
 }
 
 /// Sends `text` as `user` and returns what a person finally reads (inline, or posted after
@@ -87,13 +86,13 @@ async fn on_postgres_a_database_gone_mid_run_is_said_plainly_and_the_bot_recover
     setup.storage_url = Some(url);
     setup.extra = "[jobs]\npoll_interval = \"50ms\"\nmax_wait = \"1m\"\n";
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bot = test_bot(RunningBot::start(config(&setup), listener).await.unwrap());
-    assert_eq!(readyz(&bot).await, (200, "ready".into()));
+    let bot = TestBot::from_running(RunningBot::start(setup.config(), listener).await.unwrap());
+    assert_eq!(bot.readyz().await, (200, "ready".into()));
 
     // The server goes away: every open connection is cut and new ones are refused.
     proxy.set(Mode::Reset);
     proxy.cut_all();
-    let (status, reason) = readyz(&bot).await;
+    let (status, reason) = bot.readyz().await;
     assert_eq!(status, 503, "{reason}");
     assert!(reason.starts_with("store: "), "{reason}");
 
@@ -118,10 +117,7 @@ async fn on_postgres_a_database_gone_mid_run_is_said_plainly_and_the_bot_recover
 
     // The server is back: the bot is ready again on its own and acts.
     proxy.set(Mode::Pass);
-    wait_for("ready again", || async {
-        (readyz(&bot).await.0 == 200).then_some(())
-    })
-    .await;
+    until_ready(&bot).await;
     let shown = asked(&bot, &slack, OPERATOR, "run okta", "after").await;
     assert!(shown.contains("Sync of Okta started by @tester"), "{shown}");
     let posted = wait_outcome(&slack, 1).await;
@@ -132,19 +128,17 @@ async fn on_postgres_a_database_gone_mid_run_is_said_plainly_and_the_bot_recover
     );
     assert_eq!(calls_with(&sim, "POST"), 1);
     // Every command was audited, those of the outage once the store was back.
-    let audit = bot.audit_rows(4).await;
-    let mut texts: Vec<_> = audit.iter().map(|a| a.command_text.as_str()).collect();
-    texts.sort_unstable();
     assert_eq!(
-        texts,
+        audited(&bot, 4).await,
         [
             "/usersync jobs",
             "/usersync run okta",
             "/usersync run okta",
             "/usersync status okta"
         ],
-        "{audit:?}"
+        "every command of the outage audited once the store was back"
     );
+    let audit = bot.audit_rows(4).await;
     assert!(
         audit
             .iter()
@@ -166,7 +160,7 @@ async fn on_postgres_a_database_down_at_start_is_waited_for_and_then_served() {
     setup.storage_url = Some(url);
     setup.storage_extra = "start_wait = \"30s\"".into();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let starting = tokio::spawn(RunningBot::start(config(&setup), listener));
+    let starting = tokio::spawn(RunningBot::start(setup.config(), listener));
     wait_for("a few refused tries", || async {
         (proxy.accepted() >= 3).then_some(())
     })
@@ -176,13 +170,13 @@ async fn on_postgres_a_database_down_at_start_is_waited_for_and_then_served() {
         "start-up gave up on a database that is only down"
     );
     proxy.set(Mode::Pass);
-    let bot = test_bot(
+    let bot = TestBot::from_running(
         starting
             .await
             .unwrap()
             .expect("started once the database was back"),
     );
-    assert_eq!(readyz(&bot).await, (200, "ready".into()));
+    assert_eq!(bot.readyz().await, (200, "ready".into()));
     let reply = bot.say(VIEWER, "whoami").await;
     assert!(visible(&reply).contains("viewer"), "{}", visible(&reply));
     bot.bot.stop().await;
@@ -201,7 +195,7 @@ async fn on_postgres_a_database_down_past_start_wait_fails_the_start_with_the_re
     setup.storage_extra = "start_wait = \"2s\"".into();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = Instant::now();
-    let Err(e) = RunningBot::start(config(&setup), listener).await else {
+    let Err(e) = RunningBot::start(setup.config(), listener).await else {
         panic!("started without its database");
     };
     let text = e.to_string();
@@ -288,11 +282,7 @@ async fn sqlite_locked_by_another_process_mid_run_is_said_plainly_and_nothing_is
     );
 
     // Not ready once a write failed (the audit rows of these commands wait for the lock).
-    let reason = wait_for("not ready while the file is locked", || async {
-        let (status, reason) = readyz(&bot).await;
-        (status == 503).then_some(reason)
-    })
-    .await;
+    let reason = until_not_ready(&bot).await;
     assert!(
         reason.starts_with("store: audit rows cannot be written:") && reason.contains("locked"),
         "{reason}"
@@ -301,25 +291,19 @@ async fn sqlite_locked_by_another_process_mid_run_is_said_plainly_and_nothing_is
     // The other process lets go: ready again, the same request now runs, and every
     // command of the lock was audited once the file could be written.
     lock.send(()).unwrap();
-    wait_for("ready again", || async {
-        (readyz(&bot).await.0 == 200).then_some(())
-    })
-    .await;
+    until_ready(&bot).await;
     let shown = asked(&bot, &slack, OPERATOR, "run okta", "unlocked-run").await;
     assert!(shown.contains("Sync of Okta started by @tester"), "{shown}");
     assert_eq!(calls_with(&sim, "POST"), 1);
-    let audit = bot.audit_rows(4).await;
-    let mut texts: Vec<_> = audit.iter().map(|a| a.command_text.as_str()).collect();
-    texts.sort_unstable();
     assert_eq!(
-        texts,
+        audited(&bot, 4).await,
         [
             "/usersync run okta",
             "/usersync run okta",
             "/usersync status okta",
             "/usersync whoami"
         ],
-        "{audit:?}"
+        "every command audited"
     );
     bot.bot.stop().await;
 }
@@ -341,7 +325,7 @@ async fn sqlite_locked_at_start_is_waited_for_and_then_served() {
     );
     let lock = lock_sqlite(&path).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let starting = tokio::spawn(RunningBot::start(config(&setup), listener));
+    let starting = tokio::spawn(RunningBot::start(setup.config(), listener));
     // Past one try (SQLite's own 5 s busy wait): start-up is still waiting, not failed.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert!(
@@ -349,13 +333,13 @@ async fn sqlite_locked_at_start_is_waited_for_and_then_served() {
         "start-up gave up on a file that is only locked"
     );
     lock.send(()).unwrap();
-    let bot = test_bot(
+    let bot = TestBot::from_running(
         starting
             .await
             .unwrap()
             .expect("started once the lock was let go"),
     );
-    assert_eq!(readyz(&bot).await, (200, "ready".into()));
+    assert_eq!(bot.readyz().await, (200, "ready".into()));
     let reply = bot.say(VIEWER, "whoami").await;
     assert!(
         visible(&reply).contains("Role: viewer"),
@@ -438,11 +422,7 @@ async fn sqlite_on_a_full_disk_is_said_plainly_not_ready_and_loses_nothing_once_
         0,
         "nothing was started that could not be recorded"
     );
-    let reason = wait_for("not ready while rows cannot be written", || async {
-        let (status, reason) = readyz(&bot).await;
-        (status == 503).then_some(reason)
-    })
-    .await;
+    let reason = until_not_ready(&bot).await;
     assert!(
         reason.starts_with("store: audit rows cannot be written:") && reason.contains("full"),
         "{reason}"
@@ -450,21 +430,15 @@ async fn sqlite_on_a_full_disk_is_said_plainly_not_ready_and_loses_nothing_once_
 
     // Space is back: ready again on its own, every row of the full disk written.
     std::fs::remove_file(&filler).unwrap();
-    wait_for("ready again", || async {
-        (readyz(&bot).await.0 == 200).then_some(())
-    })
-    .await;
-    let audit = bot.audit_rows(3).await;
-    let mut texts: Vec<_> = audit.iter().map(|a| a.command_text.as_str()).collect();
-    texts.sort_unstable();
+    until_ready(&bot).await;
     assert_eq!(
-        texts,
+        audited(&bot, 3).await,
         [
             "/usersync run okta",
             "/usersync status okta",
             "/usersync whoami"
         ],
-        "{audit:?}"
+        "every command audited"
     );
     let shown = asked(&bot, &slack, OPERATOR, "run okta", "freed-run").await;
     assert!(shown.contains("Sync of Okta started by @tester"), "{shown}");

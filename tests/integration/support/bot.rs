@@ -486,27 +486,27 @@ timeout = "3s"
         text
     }
 
+    /// The validated configuration of [`BotSetup::config_text`], with quick retries.
+    pub fn config(&self) -> Config {
+        let mut config = Config::parse(&self.config_text(), &|name| {
+            (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
+        })
+        .expect("test config is valid");
+        for instance in &mut config.instances {
+            instance.retry = super::QUICK_RETRY;
+        }
+        config
+    }
+
     pub async fn start(mut self) -> TestBot {
         if self.storage_url.is_none() {
             self.storage_url = super::pg::suite_database(&self.db).await;
         }
-        let config = Config::parse(&self.config_text(), &|name| {
-            (name == "TEST_SIGNING_SECRET").then(|| SECRET.to_string())
-        })
-        .expect("test config is valid");
-        let mut config = config;
-        for instance in &mut config.instances {
-            instance.retry = super::QUICK_RETRY;
-        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let bot = RunningBot::start(config, listener)
+        let bot = RunningBot::start(self.config(), listener)
             .await
             .expect("bot starts");
-        TestBot {
-            url: format!("http://{}/slack/commands", bot.addr),
-            bot,
-            http: reqwest::Client::new(),
-        }
+        TestBot::from_running(bot)
     }
 }
 
@@ -601,6 +601,26 @@ pub fn now() -> i64 {
 }
 
 impl TestBot {
+    /// A bot started by the test itself (e.g. one whose start was awaited on purpose).
+    pub fn from_running(bot: RunningBot) -> TestBot {
+        TestBot {
+            url: format!("http://{}/slack/commands", bot.addr),
+            bot,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `/readyz`: status and body.
+    pub async fn readyz(&self) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("http://{}/readyz", self.bot.health_addr()))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// Sends a body signed with `secret` at `ts`.
     pub async fn post_signed(&self, body: &str, secret: &str, ts: i64) -> reqwest::Response {
         self.http
