@@ -520,7 +520,7 @@ async fn kill_run(storage: Storage, replicas: usize) {
             assert_eq!(made, 0, "seed {seed}: change to {n} made without a click");
             continue;
         }
-        if said.contains("Okta changed") {
+        if said.contains("✅ Okta changed") {
             changed += 1;
             assert_eq!(made, 1, "seed {seed}: change to {n} said made: {said}");
         }
