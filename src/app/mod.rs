@@ -139,17 +139,30 @@ impl App {
         Err(NotReady::Store(reason))
     }
 
-    /// Whether work begun at `at` (a claimed command, a confirmed change) that has no
-    /// result recorded may still be running: in this process, or in another replica for
-    /// [`STILL_RUNNING`]. On a store only one process uses (SQLite), work begun before this
-    /// process started was cut off by the restart.
-    pub fn may_still_run(&self, at: chrono::DateTime<chrono::Utc>) -> bool {
+    /// This replica's name in the store: in its leases, and on what it claims.
+    pub fn owner(&self) -> &str {
+        &self.jobs.replica().owner
+    }
+
+    /// Whether work begun at `at` by replica `by` (a claimed command, a confirmed change)
+    /// that has no result recorded may still be running: for at most [`STILL_RUNNING`],
+    /// and only while that replica is alive (it beats in the store; one killed stops
+    /// within `[cluster] lease`). On a store only one process uses (SQLite), work begun
+    /// before this process started was cut off by the restart. When the store cannot say,
+    /// it may.
+    pub async fn may_still_run(&self, at: chrono::DateTime<chrono::Utc>, by: Option<&str>) -> bool {
         let single_process = crate::store::Backend::of_url(&self.config.storage_url)
             == Some(crate::store::Backend::Sqlite);
         if single_process && at < self.started_at {
             return false;
         }
-        chrono::Utc::now() - at < STILL_RUNNING
+        if chrono::Utc::now() - at >= STILL_RUNNING {
+            return false;
+        }
+        match by {
+            Some(other) if other != self.owner() => self.store.alive(other).await.unwrap_or(true),
+            _ => true,
+        }
     }
 
     /// The instance a command names, or the default one.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::app::App;
 use crate::domain::{Invocation, Platform};
 use crate::reply::error::StoreAction;
 use crate::reply::CommandError;
@@ -86,6 +87,13 @@ impl Deliveries {
         }
     }
 
+    /// Forgets a delivery, so that its next arrival is seen as the first here: for one
+    /// whose answer here held only for now (the store still guards it from running twice).
+    pub fn forget(&self, platform: Platform, trigger_id: &str) {
+        let mut all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        all[index(platform)].remove(trigger_id);
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         let all = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,12 +103,12 @@ impl Deliveries {
 
 /// Claims the delivery of a command that changes something, in the store, so that not
 /// even a restart (or another replica) runs it twice. `Ok(false)`: it ran before.
-pub async fn claim(store: &dyn Store, inv: &Invocation) -> Result<bool, CommandError> {
+pub async fn claim(app: &App, inv: &Invocation) -> Result<bool, CommandError> {
     let Some(trigger) = inv.trigger_id.as_deref() else {
         return Ok(true);
     };
-    store
-        .claim_delivery(inv.platform, trigger)
+    app.store
+        .claim_delivery(inv.platform, trigger, app.owner())
         .await
         .map_err(|e| CommandError::store(StoreAction::ClaimDelivery, e))
 }
@@ -161,6 +169,13 @@ mod tests {
             d.sight(Platform::Slack, "t2"),
             Sighting::First,
             "a look records nothing"
+        );
+        d.forget(Platform::Slack, "t1");
+        assert_eq!(d.sight(Platform::Slack, "t1"), Sighting::First, "forgotten");
+        assert_eq!(
+            d.sight(Platform::Mattermost, "t1"),
+            Sighting::Repeat(None),
+            "only on that platform"
         );
     }
 

@@ -77,9 +77,12 @@ impl App {
         let started_at = chrono::Utc::now();
         // Opened and written to (the key) until both work or `storage.start_wait` is spent:
         // a locked SQLite file opens and reads but cannot be written.
+        let replica = Replica::this_process(config.cluster.lease);
+        // Alive before it claims anything: see `App::may_still_run`.
         let (store, key) = crate::store::transient::within(config.storage_start_wait, || async {
             let store = crate::store::open(&config.storage_url).await?;
             let key = bot_key(store.as_ref()).await?;
+            store.beat(&replica.owner, replica.ttl()).await?;
             Ok((store, key))
         })
         .await?;
@@ -99,7 +102,6 @@ impl App {
             store.clone(),
             outbox.clone(),
         );
-        let replica = Replica::this_process(config.cluster.lease);
         tracing::info!(owner = %replica.owner, lease = ?replica.lease, "this replica's name in its leases");
         let jobs = Jobs::new(
             store.clone(),

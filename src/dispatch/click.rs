@@ -117,6 +117,13 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
                 connector: pending.connector_name.clone(),
                 by: pending.settled_by.clone(),
             },
+            Some(handlers::change::NotMade::Unrecorded { underway }) => {
+                ClickRefusal::ConfirmedUnrecorded {
+                    connector: pending.connector_name.clone(),
+                    by: pending.settled_by.clone(),
+                    underway,
+                }
+            }
             None => ClickRefusal::Settled {
                 state: pending.state,
                 by: pending.settled_by.clone(),
@@ -129,7 +136,7 @@ async fn decide_click(app: &App, click: &Click) -> (String, Decision, ClickAnswe
     if click.action == ButtonAction::Cancel {
         return match app
             .store
-            .settle_pending(&pending.id, PendingState::Cancelled, &by, now)
+            .settle_pending(&pending.id, PendingState::Cancelled, &by, app.owner(), now)
             .await
         {
             Ok(true) => {
@@ -335,6 +342,7 @@ mod tests {
             state: PendingState::Pending,
             settled_by: None,
             settled_at: None,
+            settled_replica: None,
         }
     }
 

@@ -87,18 +87,26 @@ async fn keep_first_answer(app: &App, inv: &Invocation, answer: &Message) {
 /// store; "on its way" while the first run may still be going; else that the first run
 /// was cut off before it answered (the process stopped), so whether it took effect is
 /// not known here.
-async fn redelivered(app: &App, inv: &Invocation) -> Message {
+async fn redelivered(app: &App, inv: &Invocation) -> Answer {
     let Some(trigger) = inv.trigger_id.as_deref() else {
-        return reply::pipeline::already_done();
+        return reply::pipeline::already_done().into();
     };
-    match app.store.delivery_answer(inv.platform, trigger).await {
-        Ok(Some((_, Some(json)))) => {
-            serde_json::from_str(&json).unwrap_or_else(|_| reply::pipeline::already_done())
-        }
-        Ok(Some((at, None))) if app.may_still_run(at) => reply::pipeline::already_received(),
-        Ok(Some((at, None))) => reply::pipeline::cut_off(at, &inv.command),
+    let message = match app.store.delivery_answer(inv.platform, trigger).await {
+        Ok(Some(claim)) => match claim.answer {
+            Some(json) => {
+                serde_json::from_str(&json).unwrap_or_else(|_| reply::pipeline::already_done())
+            }
+            None if app
+                .may_still_run(claim.received_at, claim.claimed_by.as_deref())
+                .await =>
+            {
+                return Answer::ForNow(reply::pipeline::already_received());
+            }
+            None => reply::pipeline::cut_off(claim.received_at, &inv.command),
+        },
         Ok(None) | Err(_) => reply::pipeline::already_done(),
-    }
+    };
+    message.into()
 }
 
 /// For a command that changes something: refused up front when its outcome could not be
@@ -114,7 +122,7 @@ async fn may_change(
         .can_answer_later(inv.platform, inv.response_url.as_deref())
         .map_err(CommandError::Undeliverable)?;
     let notice = handlers::locks::guard(app, auth, None).await?;
-    Ok(app::claim(app.store.as_ref(), inv).await?.then_some(notice))
+    Ok(app::claim(app, inv).await?.then_some(notice))
 }
 
 /// A message with an admin's notice at its end.
@@ -182,7 +190,10 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
     let (result, notice) = match first {
         Ok(Some(notice)) => (handlers::handle(app, inv, &auth).await, notice),
         Ok(None) => (
-            Ok(Reply::with(redelivered(app, inv).await, Outcome::Duplicate)),
+            Ok(Reply {
+                answer: redelivered(app, inv).await,
+                outcome: Outcome::Duplicate,
+            }),
             None,
         ),
         Err(e) => (Err(e), None),
@@ -198,7 +209,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
             let duplicate = matches!(r.outcome, Outcome::Duplicate);
             let answer = match r.answer {
                 Answer::Fresh(m) => Answer::Fresh(with_notice(m, notice)),
-                shared => shared,
+                other => other,
             };
             Decided {
                 duplicate,

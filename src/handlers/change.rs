@@ -332,7 +332,7 @@ pub async fn confirm(
         // Settled as stale so that a later click says so too.
         let _ = app
             .store
-            .settle_pending(&pending.id, PendingState::Stale, by, now)
+            .settle_pending(&pending.id, PendingState::Stale, by, app.owner(), now)
             .await;
         return Err(ClickRefusal::Changed {
             connector: pending.connector_name.clone(),
@@ -351,6 +351,11 @@ pub async fn confirm(
             message,
             Outcome::ClickRefused("error: the product refused the change".into()),
         ));
+    }
+    // Made: a later click on this prompt says so, whatever the connector shows then.
+    match app.store.pending_made(&pending.id).await {
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot record a confirmed change as made"),
     }
     let read_back = match client.get_connector(&pending.connector_id).await {
         Ok(c) => Some(c),
@@ -377,17 +382,23 @@ pub async fn confirm(
     Ok((message, Outcome::Changed { fields }))
 }
 
-/// A confirmed change the connector does not show: still as the prompt showed it.
+/// A confirmed change with no result recorded (not [`PendingState::Made`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotMade {
-    /// The click that confirmed it is no longer at work: the bot stopped before the patch.
+    /// The connector is still as the prompt showed it, and the click that confirmed it is
+    /// no longer at work: the bot stopped before the patch.
     CutOff,
-    /// It may still be at work (on another replica), or have been cut off: not known yet.
+    /// The connector is still as the prompt showed it, and the change may still be at work
+    /// (on another replica), or have been cut off: not known yet.
     NotYet,
+    /// The connector changed since the prompt: by this change, being made (`underway`) or
+    /// cut off before its result was recorded, or by someone else.
+    Unrecorded { underway: bool },
 }
 
-/// Whether a confirmed change is not (yet) made: the connector is still exactly as the
-/// prompt showed it; `None` when it changed since, or cannot be asked.
+/// What became of a confirmed connector change with no result recorded, as the product
+/// and the store tell it; `None` when it is not such a change, or the product cannot be
+/// asked.
 pub async fn not_made(app: &App, pending: &PendingRecord) -> Option<NotMade> {
     if pending.state != PendingState::Confirmed
         || Patch::from_operation(&pending.operation).is_none()
@@ -396,12 +407,19 @@ pub async fn not_made(app: &App, pending: &PendingRecord) -> Option<NotMade> {
     }
     let client = app.instance(Some(&pending.instance)).ok()?;
     let current = client.get_connector(&pending.connector_id).await.ok()?;
-    if settings::state_fingerprint(&document(&current), &app.key) != pending.fingerprint {
-        return None;
-    }
-    Some(match pending.settled_at {
-        Some(at) if !app.may_still_run(at) => NotMade::CutOff,
-        _ => NotMade::NotYet,
+    let as_shown =
+        settings::state_fingerprint(&document(&current), &app.key) == pending.fingerprint;
+    let may_run = match pending.settled_at {
+        Some(at) => {
+            app.may_still_run(at, pending.settled_replica.as_deref())
+                .await
+        }
+        None => true,
+    };
+    Some(match (as_shown, may_run) {
+        (true, false) => NotMade::CutOff,
+        (true, true) => NotMade::NotYet,
+        (false, underway) => NotMade::Unrecorded { underway },
     })
 }
 

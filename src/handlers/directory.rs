@@ -197,7 +197,7 @@ pub async fn delete(
     if settings::state_fingerprint(&document(&current), &app.key) != pending.fingerprint {
         let _ = app
             .store
-            .settle_pending(&pending.id, PendingState::Stale, &settler, now)
+            .settle_pending(&pending.id, PendingState::Stale, &settler, app.owner(), now)
             .await;
         return Err(ClickRefusal::Changed {
             connector: pending.connector_name.clone(),
@@ -281,6 +281,7 @@ async fn offer_recreate(
         state: PendingState::Pending,
         settled_by: None,
         settled_at: None,
+        settled_replica: None,
         ..deleted.clone()
     };
     match app.store.insert_pending(&pending).await {
@@ -343,6 +344,7 @@ pub async fn gone(app: &App, inv: &Invocation, found: &Found) -> Option<Reply> {
             state: PendingState::Pending,
             settled_by: None,
             settled_at: None,
+            settled_replica: None,
         };
         offer_recreate(app, &base, &directory_id).await
     } else {

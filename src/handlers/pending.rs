@@ -47,6 +47,7 @@ pub async fn create(
         state: PendingState::Pending,
         settled_by: None,
         settled_at: None,
+        settled_replica: None,
     };
     app.store
         .insert_pending(&pending)
@@ -59,7 +60,13 @@ pub async fn create(
 pub async fn use_up(app: &App, pending: &PendingRecord, by: &str) -> Result<(), ClickRefusal> {
     match app
         .store
-        .settle_pending(&pending.id, PendingState::Confirmed, by, Utc::now())
+        .settle_pending(
+            &pending.id,
+            PendingState::Confirmed,
+            by,
+            app.owner(),
+            Utc::now(),
+        )
         .await
     {
         Ok(true) => Ok(()),

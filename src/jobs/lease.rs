@@ -175,6 +175,18 @@ impl Jobs {
         Ok(n)
     }
 
+    /// Says in the store that this replica is alive for a lease's ttl: work it claimed
+    /// and left unanswered is "on its way" to the others while it beats, cut off after.
+    pub(crate) async fn beat(&self) {
+        if let Err(e) = self
+            .store
+            .beat(&self.replica.owner, self.replica.ttl())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot tell the store this replica is alive");
+        }
+    }
+
     /// Renews the leases of the jobs held here; stops following those lost.
     async fn renew(&self) {
         let ids = self.held.ids();
@@ -228,6 +240,7 @@ impl Jobs {
             }
             if self.replica.renewal_due(renewed.elapsed()) {
                 renewed = Instant::now();
+                self.beat().await;
                 self.renew().await;
             }
             if *self.shutdown.borrow() {

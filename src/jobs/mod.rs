@@ -94,6 +94,11 @@ pub enum SyncStartError {
 }
 
 impl Jobs {
+    /// This replica, as it holds leases and claims work.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         clients: Vec<UserSyncClient>,

@@ -227,6 +227,14 @@ pub enum ClickRefusal {
         connector: String,
         by: Option<String>,
     },
+    /// Confirmed before, and the connector changed since the prompt, with no result
+    /// recorded: the change is being made (`underway`, on another replica), or the bot
+    /// stopped between sending it and recording it — made or not, not known here.
+    ConfirmedUnrecorded {
+        connector: String,
+        by: Option<String>,
+        underway: bool,
+    },
     /// Confirmed, cancelled or refused before.
     Settled {
         state: PendingState,
@@ -279,6 +287,7 @@ impl ClickRefusal {
                     .unwrap_or_default();
                 let what = match state {
                     PendingState::Confirmed => "already confirmed",
+                    PendingState::Made => "already confirmed and made",
                     PendingState::Cancelled => "cancelled",
                     PendingState::Stale => "refused: the connector had changed",
                     PendingState::Pending => "still waiting",
@@ -307,6 +316,34 @@ impl ClickRefusal {
                         "This change was confirmed{by} moments ago and {connector} is still as the prompt showed it: it is being made, \
                          or the bot stopped while making it. A confirmation is used once; check {connector}'s history in a minute \
                          and run the command again if the change is not there. {nothing}"
+                    ))
+            }
+            ClickRefusal::ConfirmedUnrecorded {
+                by, underway: true, ..
+            } => {
+                let by = by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+                Message::new(Tone::Info, "This change is being made").text(format!(
+                    "It was confirmed{by} moments ago; its result is posted when it is made. \
+                     A confirmation is used once. {nothing}"
+                ))
+            }
+            ClickRefusal::ConfirmedUnrecorded {
+                connector,
+                by,
+                underway: false,
+            } => {
+                let by = by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+                Message::new(Tone::Warning, "Not known whether this change was made")
+                    .text(format!(
+                        "This change was confirmed{by}, but the bot stopped before recording its result, and {connector} has changed \
+                         since the prompt. A confirmation is used once; check {connector}'s history and run the command again if \
+                         the change is not there. {nothing}"
                     ))
             }
             ClickRefusal::Expired { ttl } => Message::new(Tone::Warning, "This confirmation expired")
@@ -361,6 +398,12 @@ impl ClickRefusal {
             ClickRefusal::ConfirmedNotYetMade { .. } => {
                 "refused: confirmed before; the change not made yet".into()
             }
+            ClickRefusal::ConfirmedUnrecorded { underway: true, .. } => {
+                "refused: confirmed before; the change being made".into()
+            }
+            ClickRefusal::ConfirmedUnrecorded {
+                underway: false, ..
+            } => "refused: confirmed before, by a click cut off with no result recorded".into(),
             ClickRefusal::Expired { .. } => "refused: expired".into(),
             ClickRefusal::Changed { .. } => "refused: connector changed since the prompt".into(),
             ClickRefusal::NoLongerAllowed { .. } => "refused: no longer allowed".into(),

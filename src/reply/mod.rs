@@ -63,12 +63,16 @@ impl Reply {
 pub enum Answer {
     Fresh(Message),
     Shared(Arc<Rendered>),
+    /// True only for now: the request's own answer may still come from a run elsewhere
+    /// (another replica's). Sent, never remembered as the request's answer, so that the
+    /// next re-delivery asks again.
+    ForNow(Message),
 }
 
 impl Answer {
     pub fn message(&self) -> &Message {
         match self {
-            Answer::Fresh(m) => m,
+            Answer::Fresh(m) | Answer::ForNow(m) => m,
             Answer::Shared(r) => &r.message,
         }
     }

@@ -51,6 +51,9 @@ fn spawn_dispatch(app: &Arc<App>, inv: &Arc<Invocation>) -> oneshot::Receiver<An
     let work = async move {
         let answer = dispatch(&app, &inv).await;
         if let Err(answer) = tx.send(answer) {
+            // Nobody waits (the platform hung up, or was told "working on it"): a
+            // re-delivery here gets this answer too, not "on its way" for ever.
+            remembered(&app, &inv, &answer);
             deliver_later(&app, &inv, answer.message()).await;
         }
     };
@@ -89,13 +92,24 @@ pub(super) async fn reply_body(app: Arc<App>, inv: Invocation) -> Bytes {
             }
         },
     };
+    remembered(&app, &inv, &answer)
+}
+
+/// The reply body of an answer, remembered for a re-delivery of the request (the same
+/// answer again, without running), or forgotten when it holds only for now, so that the
+/// next re-delivery runs the pipeline again to find the real one.
+fn remembered(app: &App, inv: &Invocation, answer: &Answer) -> Bytes {
     let body = match answer {
-        Answer::Fresh(message) => render_reply(inv.platform, &message),
+        Answer::Fresh(message) | Answer::ForNow(message) => render_reply(inv.platform, message),
         Answer::Shared(rendered) => rendered.body.clone(),
     };
     if let Some(trigger) = inv.trigger_id.as_deref() {
-        app.deliveries
-            .remember_reply(inv.platform, trigger, body.clone());
+        match answer {
+            Answer::ForNow(_) => app.deliveries.forget(inv.platform, trigger),
+            _ => app
+                .deliveries
+                .remember_reply(inv.platform, trigger, body.clone()),
+        }
     }
     body
 }

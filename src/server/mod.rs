@@ -249,6 +249,12 @@ impl RunningBot {
             self.app.jobs.stop_and_release(HANDOVER_WITHIN),
             self.app.watcher.stop_and_release(HANDOVER_WITHIN),
         );
+        // Gone from now: another replica tells a re-delivery of anything this one left
+        // unanswered that it was cut off, without waiting for the beat to run out.
+        let owner = self.app.owner();
+        if let Ok(Err(e)) = tokio::time::timeout_at(deadline, self.app.store.leave(owner)).await {
+            tracing::warn!(error = %e, "cannot record this replica as gone");
+        }
         drop(self.app);
         let _ = tokio::time::timeout_at(deadline, &mut self.writer).await;
     }

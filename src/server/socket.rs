@@ -377,7 +377,11 @@ async fn connection(
 async fn handle(app: Arc<App>, envelope: Envelope, acks: mpsc::Sender<String>) {
     let first = match app
         .store
-        .claim_delivery(Platform::Slack, &frames::delivery_key(&envelope.id))
+        .claim_delivery(
+            Platform::Slack,
+            &frames::delivery_key(&envelope.id),
+            app.owner(),
+        )
         .await
     {
         Ok(first) => first,

@@ -313,6 +313,17 @@ impl Subscription {
     }
 }
 
+/// A delivery as claimed in the store, for a re-delivery of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryClaim {
+    pub received_at: DateTime<Utc>,
+    /// The replica that claimed it ([`Replica::owner`]); `None` for a claim older than the
+    /// column.
+    pub claimed_by: Option<String>,
+    /// Its first answer (a message as JSON), once it has one.
+    pub answer: Option<String>,
+}
+
 /// Which leases a claim may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -404,11 +415,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// match.
     async fn audit_rows(&self, filter: &AuditFilter, limit: u32) -> Result<AuditPage, StoreError>;
 
-    /// Records a delivery; `false` when it was recorded before (a re-delivery).
+    /// Records a delivery as claimed by replica `by`; `false` when it was recorded before
+    /// (a re-delivery).
     async fn claim_delivery(
         &self,
         platform: Platform,
         trigger_id: &str,
+        by: &str,
     ) -> Result<bool, StoreError>;
 
     /// Keeps the first answer (a message as JSON) of a claimed delivery.
@@ -419,12 +432,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         answer: &str,
     ) -> Result<(), StoreError>;
 
-    /// A claimed delivery: when it was received, and its first answer once it has one.
+    /// A claimed delivery: when it was received, by which replica, and its first answer
+    /// once it has one.
     async fn delivery_answer(
         &self,
         platform: Platform,
         trigger_id: &str,
-    ) -> Result<Option<(DateTime<Utc>, Option<String>)>, StoreError>;
+    ) -> Result<Option<DeliveryClaim>, StoreError>;
+
+    /// Says replica `owner` is alive for `ttl` from now (on the database's clock), and
+    /// forgets replicas that stopped beating a day ago.
+    async fn beat(&self, owner: &str, ttl: Duration) -> Result<(), StoreError>;
+
+    /// Whether replica `owner` beat within its last `ttl`; one never seen, or gone, is not.
+    async fn alive(&self, owner: &str) -> Result<bool, StoreError>;
+
+    /// Replica `owner` stops: from now on it is not [`Store::alive`].
+    async fn leave(&self, owner: &str) -> Result<(), StoreError>;
 
     /// Forgets deliveries received before `before`; returns how many.
     async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
@@ -645,13 +669,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Settles a pending operation, once: `true` only for the one call that found it
     /// still pending.
+    /// `by`: the person; `replica`: the replica that settled it (the one that goes on to
+    /// make a confirmed change).
     async fn settle_pending(
         &self,
         id: &str,
         state: PendingState,
         by: &str,
+        replica: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Records that a confirmed change was made (the product took it); `false` when it was
+    /// not confirmed.
+    async fn pending_made(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Records one admin's approval of a pending operation (again: no change); returns
     /// every approver so far, oldest first.

@@ -10,6 +10,8 @@ use crate::domain::Platform;
 pub enum PendingState {
     Pending,
     Confirmed,
+    /// A confirmed change the product took (its patch answered with success).
+    Made,
     Cancelled,
     /// Refused at click time because the connector had changed since the prompt.
     Stale,
@@ -20,6 +22,7 @@ impl PendingState {
         match self {
             PendingState::Pending => "pending",
             PendingState::Confirmed => "confirmed",
+            PendingState::Made => "made",
             PendingState::Cancelled => "cancelled",
             PendingState::Stale => "stale",
         }
@@ -29,6 +32,7 @@ impl PendingState {
         match s {
             "pending" => PendingState::Pending,
             "confirmed" => PendingState::Confirmed,
+            "made" => PendingState::Made,
             "cancelled" => PendingState::Cancelled,
             _ => PendingState::Stale,
         }
@@ -58,4 +62,7 @@ pub struct PendingRecord {
     pub state: PendingState,
     pub settled_by: Option<String>,
     pub settled_at: Option<DateTime<Utc>>,
+    /// The replica that settled it ([`crate::store::Replica::owner`]): for a confirmed
+    /// change, the one making it.
+    pub settled_replica: Option<String>,
 }

@@ -100,7 +100,7 @@ macro_rules! sql_store {
             };
             use $crate::store::revisions::{changed_fields, ADD_ATTEMPTS};
             use $crate::store::{
-                platform_from, AuditEntry, AuditFilter, AuditPage, Claim, Decision, DeletionAlert,
+                platform_from, AuditEntry, AuditFilter, AuditPage, Claim, Decision, DeletionAlert, DeliveryClaim,
                 Delivery, JobKind, JobRecord, JobState, LockRecord, NewRevision, PendingRecord,
                 PendingState, PostIntent, PostMark, Revision, RevisionPage, Store, StoreError,
                 Subscription,
@@ -373,14 +373,16 @@ macro_rules! sql_store {
                 &self,
                 platform: Platform,
                 trigger_id: &str,
+                by: &str,
             ) -> Result<bool, StoreError> {
                 let result = sqlx::query(
-                    "INSERT INTO deliveries (platform, trigger_id, received_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (platform, trigger_id) DO NOTHING",
+                    "INSERT INTO deliveries (platform, trigger_id, received_at, claimed_by) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (platform, trigger_id) DO NOTHING",
                 )
                 .bind(platform.as_str())
                 .bind(trigger_id)
                 .bind(ts(Utc::now()))
+                .bind(by)
                 .execute(&self.pool)
                 .await?;
                 Ok(result.rows_affected() == 1)
@@ -407,15 +409,47 @@ macro_rules! sql_store {
                 &self,
                 platform: Platform,
                 trigger_id: &str,
-            ) -> Result<Option<(DateTime<Utc>, Option<String>)>, StoreError> {
-                let row: Option<(String, Option<String>)> = sqlx::query_as(
-                    "SELECT received_at, answer FROM deliveries WHERE platform = $1 AND trigger_id = $2",
+            ) -> Result<Option<DeliveryClaim>, StoreError> {
+                let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT received_at, claimed_by, answer FROM deliveries \
+                     WHERE platform = $1 AND trigger_id = $2",
                 )
                 .bind(platform.as_str())
                 .bind(trigger_id)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(at, answer)| (parse_ts(&at), answer)))
+                Ok(row.map(|(at, claimed_by, answer)| DeliveryClaim {
+                    received_at: parse_ts(&at),
+                    claimed_by,
+                    answer,
+                }))
+            }
+
+            async fn beat(&self, owner: &str, ttl: std::time::Duration) -> Result<(), StoreError> {
+                let sql = format!(
+                    "INSERT INTO replicas (owner, alive_until_ms) VALUES ($1, {NOW} + $2) \
+                     ON CONFLICT (owner) DO UPDATE SET alive_until_ms = excluded.alive_until_ms"
+                );
+                sqlx::query(&sql).bind(owner).bind(millis(ttl)).execute(&self.pool).await?;
+                let forget = format!("DELETE FROM replicas WHERE alive_until_ms < {NOW} - 86400000");
+                sqlx::query(&forget).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn alive(&self, owner: &str) -> Result<bool, StoreError> {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM replicas WHERE owner = $1 AND alive_until_ms > {NOW}"
+                );
+                let (n,): (i64,) = sqlx::query_as(&sql).bind(owner).fetch_one(&self.pool).await?;
+                Ok(n > 0)
+            }
+
+            async fn leave(&self, owner: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM replicas WHERE owner = $1")
+                    .bind(owner)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -1121,8 +1155,8 @@ macro_rules! sql_store {
                 sqlx::query(
                     "INSERT INTO confirmations (id, platform, user_id, user_name, channel_id, \
                      command_text, instance, connector_id, connector_name, operation, fingerprint, \
-                     created_at, expires_at, state, settled_by, settled_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                     created_at, expires_at, state, settled_by, settled_at, settled_replica) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind(&p.id)
                 .bind(p.platform.as_str())
@@ -1140,6 +1174,7 @@ macro_rules! sql_store {
                 .bind(p.state.as_str())
                 .bind(&p.settled_by)
                 .bind(p.settled_at.map(ts))
+                .bind(&p.settled_replica)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -1149,7 +1184,7 @@ macro_rules! sql_store {
                 let row = sqlx::query(
                     "SELECT id, platform, user_id, user_name, channel_id, command_text, instance, \
                      connector_id, connector_name, operation, fingerprint, created_at, expires_at, \
-                     state, settled_by, settled_at FROM confirmations WHERE id = $1",
+                     state, settled_by, settled_at, settled_replica FROM confirmations WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -1175,6 +1210,7 @@ macro_rules! sql_store {
                     settled_at: r
                         .try_get::<Option<String>, _>("settled_at")?
                         .map(|s| parse_ts(&s)),
+                    settled_replica: r.try_get("settled_replica")?,
                 }))
             }
 
@@ -1183,15 +1219,27 @@ macro_rules! sql_store {
                 id: &str,
                 state: PendingState,
                 by: &str,
+                replica: &str,
                 at: DateTime<Utc>,
             ) -> Result<bool, StoreError> {
                 let result = sqlx::query(
-                    "UPDATE confirmations SET state = $1, settled_by = $2, settled_at = $3 \
-                     WHERE id = $4 AND state = 'pending'",
+                    "UPDATE confirmations SET state = $1, settled_by = $2, settled_at = $3, \
+                     settled_replica = $4 WHERE id = $5 AND state = 'pending'",
                 )
                 .bind(state.as_str())
                 .bind(by)
                 .bind(ts(at))
+                .bind(replica)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() == 1)
+            }
+
+            async fn pending_made(&self, id: &str) -> Result<bool, StoreError> {
+                let result = sqlx::query(
+                    "UPDATE confirmations SET state = 'made' WHERE id = $1 AND state = 'confirmed'",
+                )
                 .bind(id)
                 .execute(&self.pool)
                 .await?;

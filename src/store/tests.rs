@@ -503,10 +503,12 @@ async fn a_delivery_is_claimed_once_and_can_be_forgotten() {
     on_each_backend(
         "a_delivery_is_claimed_once_and_can_be_forgotten",
         |s, _url| async move {
-            assert!(s.claim_delivery(Platform::Slack, "t1").await.unwrap());
-            assert!(!s.claim_delivery(Platform::Slack, "t1").await.unwrap());
+            assert!(s.claim_delivery(Platform::Slack, "t1", "r1").await.unwrap());
+            assert!(!s.claim_delivery(Platform::Slack, "t1", "r1").await.unwrap());
             assert!(
-                s.claim_delivery(Platform::Mattermost, "t1").await.unwrap(),
+                s.claim_delivery(Platform::Mattermost, "t1", "r2")
+                    .await
+                    .unwrap(),
                 "per platform"
             );
             let forgotten = s
@@ -514,7 +516,7 @@ async fn a_delivery_is_claimed_once_and_can_be_forgotten() {
                 .await
                 .unwrap();
             assert_eq!(forgotten, 2);
-            assert!(s.claim_delivery(Platform::Slack, "t1").await.unwrap());
+            assert!(s.claim_delivery(Platform::Slack, "t1", "r1").await.unwrap());
         },
     )
     .await;
@@ -530,29 +532,35 @@ async fn a_claimed_delivery_keeps_its_first_answer_per_platform() {
                 None
             );
             let before = Utc::now() - chrono::Duration::seconds(1);
-            assert!(s.claim_delivery(Platform::Slack, "t1").await.unwrap());
-            assert!(s.claim_delivery(Platform::Mattermost, "t1").await.unwrap());
-            let (at, answer) = s
+            assert!(s.claim_delivery(Platform::Slack, "t1", "r1").await.unwrap());
+            assert!(s
+                .claim_delivery(Platform::Mattermost, "t1", "r2")
+                .await
+                .unwrap());
+            let claim = s
                 .delivery_answer(Platform::Slack, "t1")
                 .await
                 .unwrap()
                 .unwrap();
-            assert!(at > before && answer.is_none(), "{at} {answer:?}");
+            assert!(claim.received_at > before, "{claim:?}");
+            assert_eq!(claim.claimed_by.as_deref(), Some("r1"));
+            assert_eq!(claim.answer, None);
             s.record_delivery_answer(Platform::Slack, "t1", "{\"title\":\"first\"}")
                 .await
                 .unwrap();
-            let (_, answer) = s
+            let claim = s
                 .delivery_answer(Platform::Slack, "t1")
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(answer.as_deref(), Some("{\"title\":\"first\"}"));
-            let (_, other) = s
+            assert_eq!(claim.answer.as_deref(), Some("{\"title\":\"first\"}"));
+            let other = s
                 .delivery_answer(Platform::Mattermost, "t1")
                 .await
                 .unwrap()
                 .unwrap();
-            assert_eq!(other, None, "per platform");
+            assert_eq!(other.answer, None, "per platform");
+            assert_eq!(other.claimed_by.as_deref(), Some("r2"));
             // An answer for a delivery never claimed is not kept.
             s.record_delivery_answer(Platform::Slack, "t2", "{}")
                 .await
@@ -561,6 +569,29 @@ async fn a_claimed_delivery_keeps_its_first_answer_per_platform() {
                 s.delivery_answer(Platform::Slack, "t2").await.unwrap(),
                 None
             );
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_replica_is_alive_while_it_beats_and_not_once_it_left_or_its_beat_ran_out() {
+    on_each_backend(
+        "a_replica_is_alive_while_it_beats_and_not_once_it_left_or_its_beat_ran_out",
+        |s, _url| async move {
+            assert!(!s.alive("r1").await.unwrap(), "never seen");
+            s.beat("r1", Duration::from_secs(30)).await.unwrap();
+            s.beat("r2", Duration::from_millis(300)).await.unwrap();
+            assert!(s.alive("r1").await.unwrap());
+            assert!(s.alive("r2").await.unwrap());
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert!(!s.alive("r2").await.unwrap(), "its beat ran out");
+            assert!(s.alive("r1").await.unwrap(), "the other's did not");
+            s.beat("r2", Duration::from_secs(30)).await.unwrap();
+            assert!(s.alive("r2").await.unwrap(), "beating again");
+            s.leave("r1").await.unwrap();
+            assert!(!s.alive("r1").await.unwrap(), "left");
+            assert!(s.alive("r2").await.unwrap());
         },
     )
     .await;
@@ -877,22 +908,43 @@ async fn a_pending_operation_round_trips_and_is_settled_only_once() {
                 state: PendingState::Pending,
                 settled_by: None,
                 settled_at: None,
+                settled_replica: None,
             };
             s.insert_pending(&p).await.unwrap();
             assert_eq!(s.pending("p1").await.unwrap(), Some(p.clone()));
             assert_eq!(s.pending("nope").await.unwrap(), None);
             assert!(s
-                .settle_pending("p1", PendingState::Confirmed, "mattermost:u1", now)
+                .settle_pending("p1", PendingState::Confirmed, "mattermost:u1", "r1", now)
                 .await
                 .unwrap());
             assert!(!s
-                .settle_pending("p1", PendingState::Cancelled, "mattermost:u1", now)
+                .settle_pending("p1", PendingState::Cancelled, "mattermost:u1", "r2", now)
                 .await
                 .unwrap());
             let settled = s.pending("p1").await.unwrap().unwrap();
             assert_eq!(settled.state, PendingState::Confirmed);
             assert_eq!(settled.settled_by.as_deref(), Some("mattermost:u1"));
             assert_eq!(settled.settled_at, Some(now));
+            assert_eq!(
+                settled.settled_replica.as_deref(),
+                Some("r1"),
+                "the first settler's"
+            );
+            // A confirmed one is made once; one never confirmed is not.
+            assert!(s.pending_made("p1").await.unwrap());
+            assert!(!s.pending_made("p1").await.unwrap());
+            assert_eq!(
+                s.pending("p1").await.unwrap().unwrap().state,
+                PendingState::Made
+            );
+            let mut other = p.clone();
+            other.id = "p2".into();
+            s.insert_pending(&other).await.unwrap();
+            assert!(!s.pending_made("p2").await.unwrap(), "still pending");
+            assert_eq!(
+                s.pending("p2").await.unwrap().unwrap().state,
+                PendingState::Pending
+            );
             // A second insert of the same id is refused, not merged.
             assert!(s.insert_pending(&p).await.is_err());
         },
@@ -1187,7 +1239,7 @@ async fn postgres_sslmode_is_honoured_against_the_local_server() {
             .await
             .unwrap_or_else(|e| panic!("sslmode=prefer: {e}"));
         assert!(store
-            .claim_delivery(Platform::Slack, "prefer")
+            .claim_delivery(Platform::Slack, "prefer", "r1")
             .await
             .unwrap());
         encrypted(store).await

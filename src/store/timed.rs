@@ -85,8 +85,9 @@ impl Store for TimedStore {
         &self,
         platform: Platform,
         trigger_id: &str,
+        by: &str,
     ) -> Result<bool, StoreError> {
-        timed!(self, claim_delivery(platform, trigger_id))
+        timed!(self, claim_delivery(platform, trigger_id, by))
     }
 
     async fn record_delivery_answer(
@@ -102,8 +103,20 @@ impl Store for TimedStore {
         &self,
         platform: Platform,
         trigger_id: &str,
-    ) -> Result<Option<(DateTime<Utc>, Option<String>)>, StoreError> {
+    ) -> Result<Option<DeliveryClaim>, StoreError> {
         timed!(self, delivery_answer(platform, trigger_id))
+    }
+
+    async fn beat(&self, owner: &str, ttl: Duration) -> Result<(), StoreError> {
+        timed!(self, beat(owner, ttl))
+    }
+
+    async fn alive(&self, owner: &str) -> Result<bool, StoreError> {
+        timed!(self, alive(owner))
+    }
+
+    async fn leave(&self, owner: &str) -> Result<(), StoreError> {
+        timed!(self, leave(owner))
     }
 
     async fn forget_deliveries_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -353,9 +366,14 @@ impl Store for TimedStore {
         id: &str,
         state: PendingState,
         by: &str,
+        replica: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        timed!(self, settle_pending(id, state, by, at))
+        timed!(self, settle_pending(id, state, by, replica, at))
+    }
+
+    async fn pending_made(&self, id: &str) -> Result<bool, StoreError> {
+        timed!(self, pending_made(id))
     }
 
     async fn approve(

@@ -236,7 +236,7 @@ async fn set_shows_the_diff_sends_nothing_and_the_confirmed_click_sends_one_merg
             .slack_click(&slack, ADMIN, "usersync_confirm", &token, "click2")
             .await;
         assert!(
-            visible(&again).contains("This change was already confirmed"),
+            visible(&again).contains("This change was already confirmed and made"),
             "{again}"
         );
         assert_eq!(again["replace_original"], false, "told to the clicker only");
@@ -255,9 +255,7 @@ async fn set_shows_the_diff_sends_nothing_and_the_confirmed_click_sends_one_merg
             "{rows:?}"
         );
         assert!(
-            clicks
-                .iter()
-                .any(|r| r.outcome == "refused: already confirmed"),
+            clicks.iter().any(|r| r.outcome == "refused: already made"),
             "{rows:?}"
         );
         bot.bot.stop().await;
@@ -578,6 +576,7 @@ async fn a_confirmation_cut_off_before_its_change_says_the_connector_was_not_cha
             id,
             usersync_bot::store::PendingState::Confirmed,
             "@clicker",
+            bot.bot.app.owner(),
             chrono::Utc::now()
         )
         .await
@@ -602,8 +601,8 @@ async fn a_confirmation_cut_off_before_its_change_says_the_connector_was_not_cha
     );
     assert!(patches(&sim).is_empty(), "nothing was sent");
 
-    // Once the change was made (here from another prompt), a click on the used-up one
-    // says it was confirmed, not that nothing changed.
+    // Once the connector changed (here from another prompt), a click on the used-up one
+    // cannot say whether its change was made: it says so, never "already confirmed".
     let other = slack_token(
         &bot.say_to(&slack, ADMIN, "set okta syncSchedule.intervalMinutes=78")
             .await,
@@ -619,8 +618,23 @@ async fn a_confirmation_cut_off_before_its_change_says_the_connector_was_not_cha
             .await,
     );
     assert!(
-        answer.contains("This change was already confirmed"),
+        answer.contains("Not known whether this change was made"),
         "{answer}"
+    );
+    assert!(
+        answer.contains("confirmed by @clicker, but the bot stopped before recording its result, and Okta has changed since the prompt"),
+        "{answer}"
+    );
+    assert!(!answer.contains("already confirmed"), "{answer}");
+    assert_eq!(patches(&sim).len(), 1);
+    // The other prompt's change was made and recorded so: its second click says it.
+    let again = visible(
+        &bot.slack_click(&slack, ADMIN, "usersync_confirm", &other, "other-again")
+            .await,
+    );
+    assert!(
+        again.contains("This change was already confirmed and made"),
+        "{again}"
     );
     assert_eq!(patches(&sim).len(), 1);
     bot.bot.stop().await;

@@ -525,28 +525,97 @@ async fn a_redelivery_of_a_command_cut_off_by_a_restart_says_so_and_does_not_run
         .await
         .unwrap_or_else(|| format!("sqlite://{}", setup.db.display()));
     let store = usersync_bot::store::open(&url).await.unwrap();
+    let earlier = "earlier-process";
+    store
+        .beat(earlier, Duration::from_millis(200))
+        .await
+        .unwrap();
     assert!(store
-        .claim_delivery(usersync_bot::domain::Platform::Slack, &cmd.trigger)
+        .claim_delivery(usersync_bot::domain::Platform::Slack, &cmd.trigger, earlier)
         .await
         .unwrap());
     drop(store);
-    let on_sqlite = url.starts_with("sqlite:");
+    // Its beat runs out (as a killed replica's does, within `[cluster] lease`).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let bot = setup.start().await;
     let text = visible(&bot.command(&cmd).await);
-    if on_sqlite {
-        // One process uses the file: nothing else can still be running it.
-        assert!(text.contains("Cut off before it answered"), "{text}");
-        assert!(
-            text.contains("the bot stopped while it ran. It does not run again"),
-            "{text}"
-        );
-        assert!(text.contains("/usersync jobs"), "{text}");
-    } else {
-        // Another replica may still be running it, for a while.
-        assert!(text.contains("Already received"), "{text}");
-    }
+    // On SQLite the claim is older than the process; on PostgreSQL its replica is gone:
+    // either way nothing can still be running it.
+    assert!(text.contains("Cut off before it answered"), "{text}");
+    assert!(
+        text.contains("the bot stopped while it ran. It does not run again"),
+        "{text}"
+    );
+    assert!(text.contains("/usersync jobs"), "{text}");
     assert_eq!(calls_with(&sim, "POST"), 0, "not run");
     bot.bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivery_of_a_command_another_live_replica_claimed_is_on_its_way_until_that_replica_is_gone(
+) {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let setup = BotSetup::new(&sim);
+    let db = setup.db.clone();
+    let bot = setup.start().await;
+    let mut cmd = Cmd::new(OPERATOR, "run okta");
+    cmd.response_url = Some(slack.response_url("other"));
+    // Another replica, alive, claimed the delivery and is still at it.
+    let url = crate::support::pg::suite_database(&db)
+        .await
+        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
+    let store = usersync_bot::store::open(&url).await.unwrap();
+    let other = "other-replica";
+    store.beat(other, Duration::from_secs(60)).await.unwrap();
+    assert!(store
+        .claim_delivery(usersync_bot::domain::Platform::Slack, &cmd.trigger, other)
+        .await
+        .unwrap());
+    let text = visible(&bot.command(&cmd).await);
+    assert!(text.contains("Already received"), "{text}");
+    // That replica stops (or its beat runs out): the claim was cut off.
+    store.leave(other).await.unwrap();
+    let text = visible(&bot.command(&cmd).await);
+    assert!(text.contains("Cut off before it answered"), "{text}");
+    assert_eq!(calls_with(&sim, "POST"), 0, "not run, by either");
+    drop(store);
+    bot.bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_answer_went_through_response_url_gets_that_answer_not_on_its_way() {
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
+    let slack = FakeSlackHandle::start().await;
+    let mut setup = BotSetup::new(&sim);
+    setup.inline_budget = "300ms";
+    let bot = setup.start().await;
+    sim.state().set_faults(Faults {
+        latency_ms: 600,
+        ..Faults::default()
+    });
+    let mut cmd = Cmd::new(VIEWER, "status okta");
+    cmd.response_url = Some(slack.response_url("deferred"));
+    let ack = visible(&bot.command(&cmd).await);
+    assert!(ack.contains("Working on it…"), "{ack}");
+    let reads = || calls_with(&sim, "GET");
+    // While it runs, a re-delivery is told its answer is on its way.
+    let during = visible(&bot.command(&cmd).await);
+    assert!(during.contains("Already received"), "{during}");
+    let posted = wait_for("the follow-up", || async {
+        slack
+            .received()
+            .into_iter()
+            .find(|(p, _)| p.ends_with("/deferred"))
+            .map(|(_, b)| visible(&b))
+    })
+    .await;
+    assert!(posted.contains("Okta — sync 92"), "{posted}");
+    let asked = reads();
+    // Once answered, a re-delivery gets that answer, without asking the product again.
+    let after = visible(&bot.command(&cmd).await);
+    assert_eq!(after, posted);
+    assert_eq!(reads(), asked, "not run again");
 }
 
 #[tokio::test]
