@@ -7,6 +7,7 @@
 //! [`OperationDurations`], the chat APIs their retries, the watcher and the audit writer
 //! their own counters; this file names them all.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -45,14 +46,38 @@ struct DecisionLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct HttpLabels {
-    route: String,
+    route: Cow<'static, str>,
     method: &'static str,
     status: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: Cow<'static, str>,
+}
+
+/// The bot's own routes, as their labels: a request to one of them costs no allocation
+/// (every request is measured). Any other matched path is labelled with a copy.
+const ROUTES: [&str; 9] = [
+    "/slack/commands",
+    "/slack/interactions",
+    "/mattermost/commands",
+    "/mattermost/actions",
+    "/mattermost/dialogs",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/hooks/commands/local",
+];
+
+fn route_label(route: Option<&str>) -> Cow<'static, str> {
+    let Some(route) = route else {
+        return Cow::Borrowed(UNMATCHED);
+    };
+    match ROUTES.iter().find(|known| **known == route) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(route.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -464,7 +489,7 @@ impl Metrics {
     /// Counts an HTTP request answered: `route` is the route it matched (a template such
     /// as `/slack/commands`, never the path asked), `None` when it matched none.
     pub fn http_request(&self, route: Option<&str>, method: &str, status: u16, took: Duration) {
-        let route = route.unwrap_or(UNMATCHED).to_string();
+        let route = route_label(route);
         self.http_durations
             .get_or_create(&RouteLabels {
                 route: route.clone(),
@@ -529,6 +554,38 @@ fn text_format(open: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bots_routes_are_labelled_without_a_copy_and_others_as_they_are() {
+        assert!(matches!(
+            route_label(Some("/slack/commands")),
+            Cow::Borrowed("/slack/commands")
+        ));
+        assert!(matches!(route_label(None), Cow::Borrowed(UNMATCHED)));
+        let other = route_label(Some("/other/{id}"));
+        assert!(matches!(&other, Cow::Owned(o) if o == "/other/{id}"));
+        let metrics = Metrics::new();
+        metrics.http_request(
+            Some("/slack/commands"),
+            "POST",
+            200,
+            Duration::from_millis(1),
+        );
+        metrics.http_request(Some("/other/{id}"), "GET", 404, Duration::from_millis(1));
+        let text = metrics.render(Format::Text);
+        assert!(
+            text.contains(
+                r#"http_requests_total{route="/slack/commands",method="POST",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"http_requests_total{route="/other/{id}",method="GET",status="404"} 1"#
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_text_format_names_counter_families_with_total_and_has_no_eof() {

@@ -33,15 +33,13 @@ fn measured(routes: Router, app: &Arc<App>) -> Router {
 }
 
 async fn measure(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    // The matched path is shared (an `Arc<str>` inside): kept without copying it.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     app.metrics.http_request(
-        route.as_deref(),
+        route.as_ref().map(MatchedPath::as_str),
         method.as_str(),
         response.status().as_u16(),
         started.elapsed(),
