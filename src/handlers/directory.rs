@@ -240,6 +240,9 @@ pub async fn delete(
         ));
     }
     tracing::warn!(instance = %pending.instance, directory = directory_id, by = %by.principal, "directory deleted");
+    if let Err(e) = app.store.pending_made(&pending.id).await {
+        tracing::warn!(error = %e, "cannot record a confirmed deletion as made");
+    }
     if let Err(e) = app
         .store
         .record_deleted_directory(
@@ -373,6 +376,9 @@ pub async fn recreate(
         .merge_patch_connector(&pending.connector_id, &json!({}))
         .await
         .map_err(|e| ClickRefusal::Unavailable(reply::error::upstream_text(&e)))?;
+    if let Err(e) = app.store.pending_made(&pending.id).await {
+        tracing::warn!(error = %e, "cannot record a recreated directory as made");
+    }
     let old = pending
         .operation
         .get("directory_id")

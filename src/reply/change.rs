@@ -280,6 +280,19 @@ impl ClickRefusal {
             .text(format!(
                 "A change is confirmed by the person who asked for it. {nothing} Run the command yourself to make a change."
             )),
+            ClickRefusal::Settled {
+                state: PendingState::Confirmed,
+                by,
+            } => {
+                let by = by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default();
+                Message::new(Tone::Info, "Confirmed before, no result recorded").text(format!(
+                    "It was confirmed{by}, and no result is recorded: it is being carried out, or the bot stopped \
+                     before it finished. A confirmation is used once; check the connector before asking again. {nothing}"
+                ))
+            }
             ClickRefusal::Settled { state, by } => {
                 let by = by
                     .as_deref()

@@ -363,8 +363,51 @@ async fn without_a_bot_token_the_deletion_is_confirmed_by_typing_a_command() {
         &bot.say_to(&slack, ADMIN, &format!("confirm {code} 10200"))
             .await,
     );
-    assert!(replay.contains("already confirmed"), "{replay}");
+    assert!(replay.contains("already confirmed and made"), "{replay}");
     assert_eq!(deletes(&sim).len(), 1);
+    bot.bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_deletion_confirmed_and_cut_off_before_it_was_done_is_not_called_done() {
+    let sim = simulator(ApiFlavour::V1_9, std::time::Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let bot = slack_bot(&sim, &slack, 1, false).await;
+    let text = visible(&bot.say_to(&slack, ADMIN, "delete-directory okta").await);
+    let code = text
+        .split("/usersync confirm ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no confirm command in {text}"))
+        .to_string();
+    // Used up, and the process died before the DELETE: as a kill between the two leaves it.
+    assert!(bot
+        .bot
+        .app
+        .store
+        .settle_pending(
+            &code,
+            usersync_bot::store::PendingState::Confirmed,
+            "@first",
+            "a-replica-gone",
+            chrono::Utc::now()
+        )
+        .await
+        .unwrap());
+    let again = visible(
+        &bot.say_to(&slack, ADMIN, &format!("confirm {code} 10200"))
+            .await,
+    );
+    assert!(
+        again.contains("Confirmed before, no result recorded"),
+        "{again}"
+    );
+    assert!(again.contains("It was confirmed by @first"), "{again}");
+    assert!(!again.contains("already confirmed"), "{again}");
+    assert!(
+        deletes(&sim).is_empty(),
+        "nothing deleted by the second try"
+    );
     bot.bot.stop().await;
 }
 
