@@ -353,9 +353,8 @@ pub async fn confirm(
         ));
     }
     // Made: a later click on this prompt says so, whatever the connector shows then.
-    match app.store.pending_made(&pending.id).await {
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot record a confirmed change as made"),
+    if let Err(e) = app.store.pending_made(&pending.id).await {
+        tracing::warn!(error = %e, "cannot record a confirmed change as made");
     }
     let read_back = match client.get_connector(&pending.connector_id).await {
         Ok(c) => Some(c),

@@ -268,6 +268,12 @@ pub enum ClickRefusal {
 impl ClickRefusal {
     pub fn message(&self) -> Message {
         let nothing = "Nothing was sent to the product.";
+        // " by <who>", when the store knows who settled it.
+        let settled_by = |by: &Option<String>| {
+            by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default()
+        };
         match self {
             ClickRefusal::Forged => Message::new(Tone::Failure, "This button is not valid")
                 .text(format!("It was not made by this bot, or it was altered. {nothing}")),
@@ -284,22 +290,17 @@ impl ClickRefusal {
                 state: PendingState::Confirmed,
                 by,
             } => {
-                let by = by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default();
+                let by = settled_by(by);
                 Message::new(Tone::Info, "Confirmed before, no result recorded").text(format!(
                     "It was confirmed{by}, and no result is recorded: it is being carried out, or the bot stopped \
                      before it finished. A confirmation is used once; check the connector before asking again. {nothing}"
                 ))
             }
             ClickRefusal::Settled { state, by } => {
-                let by = by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default();
+                let by = settled_by(by);
                 let what = match state {
-                    PendingState::Confirmed => "already confirmed",
+                    // Told above: no result recorded.
+                    PendingState::Confirmed => "confirmed",
                     PendingState::Made => "already confirmed and made",
                     PendingState::Cancelled => "cancelled",
                     PendingState::Stale => "refused: the connector had changed",
@@ -309,10 +310,7 @@ impl ClickRefusal {
                     .text(format!("It was settled{by}; a confirmation is used once. {nothing}"))
             }
             ClickRefusal::ConfirmedNotMade { connector, by } => {
-                let by = by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default();
+                let by = settled_by(by);
                 Message::new(Tone::Warning, format!("{connector} was not changed"))
                     .text(format!(
                         "This change was confirmed{by}, but the bot stopped before making it: {connector} is still as the prompt showed it. \
@@ -320,10 +318,7 @@ impl ClickRefusal {
                     ))
             }
             ClickRefusal::ConfirmedNotYetMade { connector, by } => {
-                let by = by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default();
+                let by = settled_by(by);
                 Message::new(Tone::Warning, format!("{connector} does not show this change yet"))
                     .text(format!(
                         "This change was confirmed{by} moments ago and {connector} is still as the prompt showed it: it is being made, \
@@ -334,10 +329,7 @@ impl ClickRefusal {
             ClickRefusal::ConfirmedUnrecorded {
                 by, underway: true, ..
             } => {
-                let by = by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default();
+                let by = settled_by(by);
                 Message::new(Tone::Info, "This change is being made").text(format!(
                     "It was confirmed{by} moments ago; its result is posted when it is made. \
                      A confirmation is used once. {nothing}"
@@ -348,10 +340,7 @@ impl ClickRefusal {
                 by,
                 underway: false,
             } => {
-                let by = by
-                    .as_deref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default();
+                let by = settled_by(by);
                 Message::new(Tone::Warning, "Not known whether this change was made")
                     .text(format!(
                         "This change was confirmed{by}, but the bot stopped before recording its result, and {connector} has changed \

@@ -551,6 +551,67 @@ async fn a_confirmation_survives_a_restart_and_the_permission_is_checked_again_a
 }
 
 #[tokio::test]
+async fn a_confirmation_still_at_work_on_a_live_replica_is_said_to_be_being_made() {
+    let sim = simulator(ApiFlavour::V2, std::time::Duration::from_millis(50)).await;
+    let slack = FakeSlackHandle::start().await;
+    let bot = BotSetup::new(&sim).start().await;
+    let token = slack_token(
+        &bot.say_to(&slack, ADMIN, "set okta syncSchedule.intervalMinutes=77")
+            .await,
+        "usersync_confirm",
+    );
+    // Taken by this (live) replica, its PATCH not answered yet; meanwhile another
+    // prompt's change lands, so the connector no longer looks as this prompt showed it.
+    let id = token.rsplit_once('.').unwrap().0;
+    assert!(bot
+        .bot
+        .app
+        .store
+        .settle_pending(
+            id,
+            usersync_bot::store::PendingState::Confirmed,
+            "@clicker",
+            bot.bot.app.owner(),
+            chrono::Utc::now()
+        )
+        .await
+        .unwrap());
+    let other = slack_token(
+        &bot.say_to(&slack, ADMIN, "set okta syncSchedule.intervalMinutes=78")
+            .await,
+        "usersync_confirm",
+    );
+    let made = visible(
+        &bot.slack_click(&slack, ADMIN, "usersync_confirm", &other, "other")
+            .await,
+    );
+    assert!(made.contains("Okta changed"), "{made}");
+    let answer = visible(
+        &bot.slack_click(&slack, ADMIN, "usersync_confirm", &token, "again")
+            .await,
+    );
+    assert!(answer.contains("This change is being made"), "{answer}");
+    assert!(
+        answer.contains(
+            "It was confirmed by @clicker moments ago; its result is posted when it is made."
+        ),
+        "{answer}"
+    );
+    assert!(!answer.contains("already confirmed"), "{answer}");
+    assert_eq!(
+        patches(&sim).len(),
+        1,
+        "only the other prompt's change was sent"
+    );
+    let rows = bot.audit_rows(1).await;
+    assert_eq!(
+        rows[0].outcome,
+        "refused: confirmed before; the change being made"
+    );
+    bot.bot.stop().await;
+}
+
+#[tokio::test]
 async fn a_confirmation_cut_off_before_its_change_says_the_connector_was_not_changed() {
     if crate::support::pg::sqlite_only("a_confirmation_cut_off_before_its_change") {
         return;

@@ -33,6 +33,15 @@ fn slack_calls(slack: &FakeSlackHandle, path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The code of the `/usersync confirm <code> <directory>` command a prompt shows.
+fn confirm_code(text: &str) -> String {
+    text.split("/usersync confirm ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no confirm command in {text}"))
+        .to_string()
+}
+
 async fn slack_bot(
     sim: &SimulatorHandle,
     slack: &FakeSlackHandle,
@@ -331,12 +340,7 @@ async fn without_a_bot_token_the_deletion_is_confirmed_by_typing_a_command() {
     let bot = slack_bot(&sim, &slack, 1, false).await;
     let reply = bot.say_to(&slack, ADMIN, "delete-directory okta").await;
     let text = visible(&reply);
-    let code = text
-        .split("/usersync confirm ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no confirm command in {text}"))
-        .to_string();
+    let code = confirm_code(&text);
     let other = visible(
         &bot.say_to(&slack, SECOND_ADMIN, &format!("confirm {code} 10200"))
             .await,
@@ -374,12 +378,7 @@ async fn a_deletion_confirmed_and_cut_off_before_it_was_done_is_not_called_done(
     let slack = FakeSlackHandle::start().await;
     let bot = slack_bot(&sim, &slack, 1, false).await;
     let text = visible(&bot.say_to(&slack, ADMIN, "delete-directory okta").await);
-    let code = text
-        .split("/usersync confirm ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no confirm command in {text}"))
-        .to_string();
+    let code = confirm_code(&text);
     // Used up, and the process died before the DELETE: as a kill between the two leaves it.
     assert!(bot
         .bot
@@ -596,12 +595,7 @@ async fn a_deletion_confirmed_after_its_ttl_deletes_nothing() {
     setup.extra = "[confirm]\nttl = \"1s\"\n";
     let bot = setup.start().await;
     let text = visible(&bot.say_to(&slack, ADMIN, "delete-directory okta").await);
-    let code = text
-        .split("/usersync confirm ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no confirm command in {text}"))
-        .to_string();
+    let code = confirm_code(&text);
     let expiry = std::time::Instant::now() + std::time::Duration::from_millis(1100);
     wait_for("the ttl to pass", || async {
         (std::time::Instant::now() >= expiry).then_some(())

@@ -583,8 +583,9 @@ async fn a_redelivery_of_a_command_another_live_replica_claimed_is_on_its_way_un
     bot.bot.stop().await;
 }
 
-#[tokio::test]
-async fn a_redelivery_after_the_answer_went_through_response_url_gets_that_answer_not_on_its_way() {
+/// A bot with a 300 ms inline budget in front of a product that takes 600 ms a call:
+/// every read is acknowledged first and answered through `response_url`.
+async fn slow_product_bot() -> (SimulatorHandle, FakeSlackHandle, TestBot) {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
     let slack = FakeSlackHandle::start().await;
     let mut setup = BotSetup::new(&sim);
@@ -594,6 +595,12 @@ async fn a_redelivery_after_the_answer_went_through_response_url_gets_that_answe
         latency_ms: 600,
         ..Faults::default()
     });
+    (sim, slack, bot)
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_answer_went_through_response_url_gets_that_answer_not_on_its_way() {
+    let (sim, slack, bot) = slow_product_bot().await;
     let mut cmd = Cmd::new(VIEWER, "status okta");
     cmd.response_url = Some(slack.response_url("deferred"));
     let ack = visible(&bot.command(&cmd).await);
@@ -620,15 +627,7 @@ async fn a_redelivery_after_the_answer_went_through_response_url_gets_that_answe
 
 #[tokio::test]
 async fn a_slow_read_is_acknowledged_at_once_and_answered_through_response_url() {
-    let sim = simulator(ApiFlavour::V2, Duration::from_millis(100)).await;
-    let slack = FakeSlackHandle::start().await;
-    let mut setup = BotSetup::new(&sim);
-    setup.inline_budget = "300ms";
-    let bot = setup.start().await;
-    sim.state().set_faults(Faults {
-        latency_ms: 600,
-        ..Faults::default()
-    });
+    let (sim, slack, bot) = slow_product_bot().await;
     let mut cmd = Cmd::new(VIEWER, "status okta");
     cmd.response_url = Some(slack.response_url("slow"));
     let started = std::time::Instant::now();
