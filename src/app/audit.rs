@@ -19,6 +19,8 @@ const AUDIT_BATCH: usize = 512;
 /// large transactions instead of one wake-up of the database thread per command. Well
 /// inside the promise that a row is committed within a second of its reply.
 const AUDIT_LINGER: Duration = Duration::from_millis(100);
+/// How often the writer looks whether a batch is full while it gathers one.
+const AUDIT_LOOK_EVERY: Duration = Duration::from_millis(5);
 /// Rows waiting past which the writer says it is behind (once per `BACKLOG_WARN_EVERY`).
 const BACKLOG_WARN: i64 = 10_000;
 const BACKLOG_WARN_EVERY: Duration = Duration::from_secs(5);
@@ -87,13 +89,24 @@ async fn write_all(
 ) {
     let mut warned: Option<tokio::time::Instant> = None;
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+        // A look at the queue every few milliseconds, not a wake-up for every row: the
+        // rows that come meanwhile wait in the queue. A full batch, the end of the
+        // linger, or shutting down writes now; so batches stay small and even under
+        // load, and the database thread never takes the core for long at once.
         let deadline = tokio::time::Instant::now() + AUDIT_LINGER;
+        while rx.len() + 1 < AUDIT_BATCH && !rx.is_closed() {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(AUDIT_LOOK_EVERY.min(deadline - now)).await;
+        }
+        let mut batch = Vec::with_capacity((rx.len() + 1).min(AUDIT_BATCH));
+        batch.push(first);
         while batch.len() < AUDIT_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(e)) => batch.push(e),
-                // Every sender is gone (shutting down) or the linger is over: write now.
-                Ok(None) | Err(_) => break,
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
             }
         }
         let backlog = stats.backlog.get();

@@ -24,7 +24,10 @@ pub fn render_reply(platform: Platform, message: &Message) -> Bytes {
         Platform::Slack => serde_json::to_vec(&slack::render::response_body(message, None)),
         Platform::Mattermost => serde_json::to_vec(&mattermost::render::render_response(message)),
     };
-    Bytes::from(body.unwrap_or_default())
+    let mut body = body.unwrap_or_default();
+    // Exactly its size: a reply may be kept for a re-delivery, and is counted by its length.
+    body.shrink_to_fit();
+    Bytes::from(body)
 }
 
 /// The largest slash-command body accepted, on every platform.

@@ -2,12 +2,16 @@
 //! `response_url`: the work runs in its own task, and the HTTP answer waits for it at most
 //! the inline budget.
 
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::sync::oneshot;
+use tracing::{Instrument, Span};
 
 use crate::app::{App, Metrics, Sighting};
 use crate::chat::render_reply;
@@ -37,19 +41,27 @@ pub(super) fn already_received(inv: &Invocation) -> Bytes {
     render_reply(inv.platform, &reply::pipeline::already_received())
 }
 
-/// Runs the pipeline in its own task, so that it finishes even when the platform hangs
-/// up: the answer comes back on the channel, or is posted later when nobody waits.
-fn spawn_dispatch(app: &Arc<App>, inv: &Arc<Invocation>) -> oneshot::Receiver<Answer> {
+/// The pipeline of one command, owning what it needs, so that it can move to a task of
+/// its own.
+type Work = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+fn work(app: &Arc<App>, inv: &Arc<Invocation>, span: &Span) -> Work {
+    let (app, inv) = (app.clone(), inv.clone());
+    Box::pin(async move { dispatch(&app, &inv).await }.instrument(span.clone()))
+}
+
+/// Moves unfinished work to its own task, so that it finishes even when the platform
+/// hangs up: the answer comes back on the channel, or is posted later when nobody waits.
+fn spawn_rest(
+    app: &Arc<App>,
+    inv: &Arc<Invocation>,
+    work: Work,
+    span: Span,
+) -> oneshot::Receiver<Answer> {
     let (tx, rx) = oneshot::channel::<Answer>();
     let (app, inv) = (app.clone(), inv.clone());
-    // Every log line about this request carries its platform and trigger id.
-    let span = tracing::info_span!(
-        "command",
-        platform = inv.platform.as_str(),
-        trigger = inv.trigger_id.as_deref().unwrap_or("-")
-    );
-    let work = async move {
-        let answer = dispatch(&app, &inv).await;
+    let rest = async move {
+        let answer = work.await;
         if let Err(answer) = tx.send(answer) {
             // Nobody waits (the platform hung up, or was told "working on it"): a
             // re-delivery here gets this answer too, not "on its way" for ever.
@@ -57,7 +69,7 @@ fn spawn_dispatch(app: &Arc<App>, inv: &Arc<Invocation>) -> oneshot::Receiver<An
             deliver_later(&app, &inv, answer.message()).await;
         }
     };
-    tokio::spawn(tracing::Instrument::instrument(work, span));
+    tokio::spawn(rest.instrument(span));
     rx
 }
 
@@ -75,7 +87,21 @@ pub(super) async fn reply_body(app: Arc<App>, inv: Invocation) -> Bytes {
     }
     // Shared with the task rather than copied: the invocation is a dozen strings.
     let inv = Arc::new(inv);
-    let mut rx = spawn_dispatch(&app, &inv);
+    // Every log line about this command carries its platform and trigger id.
+    let span = tracing::info_span!(
+        "command",
+        platform = inv.platform.as_str(),
+        trigger = inv.trigger_id.as_deref().unwrap_or("-")
+    );
+    let mut work = work(&app, &inv, &span);
+    // The first step runs here: a command that waits on nothing outside the process
+    // (help, whoami, a refusal) is answered in it, with no task of its own and no wake-up
+    // of another thread. Nothing can interrupt a step, so handing the rest over loses
+    // nothing.
+    if let Poll::Ready(answer) = poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await {
+        return remembered(&app, &inv, &answer);
+    }
+    let mut rx = spawn_rest(&app, &inv, work, span);
     let answer = match tokio::time::timeout(app.config.inline_budget, &mut rx).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => {
@@ -106,9 +132,14 @@ fn remembered(app: &App, inv: &Invocation, answer: &Answer) -> Bytes {
     if let Some(trigger) = inv.trigger_id.as_deref() {
         match answer {
             Answer::ForNow(_) => app.deliveries.forget(inv.platform, trigger),
-            _ => app
-                .deliveries
-                .remember_reply(inv.platform, trigger, body.clone()),
+            Answer::Shared(_) => {
+                app.deliveries
+                    .remember_reply(inv.platform, trigger, body.clone(), true)
+            }
+            Answer::Fresh(_) => {
+                app.deliveries
+                    .remember_reply(inv.platform, trigger, body.clone(), false)
+            }
         }
     }
     body

@@ -44,11 +44,16 @@ pub fn action_of(action_id: &str) -> Option<ButtonAction> {
 /// Escapes the three characters Slack's mrkdwn gives meaning to, so that user text cannot
 /// become a mention (`<!channel>`, `<@U…>`) or a link (`<https://…|…>`).
 pub fn escape(text: &str) -> String {
+    escape_owned(text.to_owned())
+}
+
+/// [`escape`] of a string the caller gives up: returned as it is when nothing needs it.
+fn escape_owned(text: String) -> String {
     if !text.contains(['&', '<', '>']) {
-        return text.to_owned();
+        return text;
     }
     let mut out = String::with_capacity(text.len() + 8);
-    push_escaped(&mut out, text);
+    push_escaped(&mut out, &text);
     out
 }
 
@@ -146,6 +151,29 @@ impl Mrkdwn {
         self.after_marker = true;
         self.plain(&t[start + body.len()..]);
     }
+
+    /// The spans of a text, in order.
+    fn spans(&mut self, spans: &[Span]) {
+        let mut i = 0;
+        while i < spans.len() {
+            let marker = marker_of(&spans[i]);
+            // Adjacent spans of the same kind read as one: `*a**b*` would not render.
+            let mut j = i + 1;
+            while j < spans.len() && marker_of(&spans[j]) == marker {
+                j += 1;
+            }
+            let run: Cow<'_, str> = if j == i + 1 {
+                Cow::Borrowed(spans[i].text())
+            } else {
+                Cow::Owned(spans[i..j].iter().map(Span::text).collect())
+            };
+            match marker {
+                None => self.plain(&run),
+                Some(marker) => self.marked(marker, &run),
+            }
+            i = j;
+        }
+    }
 }
 
 /// The emphasis marker of a span's kind (`None` for plain text).
@@ -159,41 +187,43 @@ fn marker_of(span: &Span) -> Option<char> {
 }
 
 fn mrkdwn(text: &Text) -> String {
-    let spans = &text.0;
     let mut m = Mrkdwn {
-        out: String::with_capacity(spans.iter().map(|s| s.text().len()).sum::<usize>() + 8),
+        out: String::with_capacity(text.0.iter().map(|s| s.text().len()).sum::<usize>() + 8),
         after_marker: false,
     };
-    let mut i = 0;
-    while i < spans.len() {
-        let marker = marker_of(&spans[i]);
-        // Adjacent spans of the same kind read as one: `*a**b*` would not render.
-        let mut j = i + 1;
-        while j < spans.len() && marker_of(&spans[j]) == marker {
-            j += 1;
-        }
-        let run: Cow<'_, str> = if j == i + 1 {
-            Cow::Borrowed(spans[i].text())
-        } else {
-            Cow::Owned(spans[i..j].iter().map(Span::text).collect())
-        };
-        match marker {
-            None => m.plain(&run),
-            Some(marker) => m.marked(marker, &run),
-        }
-        i = j;
-    }
+    m.spans(&text.0);
     m.out
 }
 
 /// Cuts text to at most `max` characters, marking the cut.
 pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
+    cut_owned(text.to_owned(), max)
+}
+
+/// [`cut`] of a string the caller gives up: returned as it is when it fits.
+fn cut_owned(text: String, max: usize) -> String {
+    // No more bytes than `max` is no more characters either: the common case is not counted.
+    if text.len() <= max || text.chars().count() <= max {
+        return text;
     }
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+/// Text for a `plain_text` object, which Slack does not unescape: angle brackets become
+/// look-alikes instead, so that it can never read as a mention.
+fn no_angles(text: &str) -> String {
+    if !text.contains(['<', '>']) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            c => c,
+        })
+        .collect()
 }
 
 /// Block Kit, as typed values serialized straight to JSON: an immediate reply is written
@@ -247,7 +277,7 @@ pub struct SlackConfirm {
 fn plain(text: &str, max: usize) -> PlainText {
     PlainText {
         kind: "plain_text",
-        text: cut(&text.replace('<', "‹").replace('>', "›"), max),
+        text: cut_owned(no_angles(text), max),
         emoji: true,
     }
 }
@@ -293,7 +323,7 @@ pub struct TextObject {
 fn verbatim(text: String, max: usize) -> TextObject {
     TextObject {
         kind: "mrkdwn",
-        text: cut(&text, max),
+        text: cut_owned(text, max),
         verbatim: Some(true),
     }
 }
@@ -334,15 +364,27 @@ fn list_text(items: &[Text], more: usize) -> String {
     text.trim_end().to_string()
 }
 
+/// A field: its label in bold, a line break, its value; in one string.
+fn field_text(label: &str, value: &Text) -> String {
+    let size = label.len() + value.0.iter().map(|s| s.text().len()).sum::<usize>() + 8;
+    let mut m = Mrkdwn {
+        out: String::with_capacity(size),
+        after_marker: false,
+    };
+    m.marked('*', label);
+    m.out.push('\n');
+    // The value starts a line of its own: nothing before it is glued to it.
+    m.after_marker = false;
+    m.spans(&value.0);
+    m.out
+}
+
 fn field_sections(fields: &[(String, Text)]) -> impl Iterator<Item = SlackBlock> + '_ {
     fields.chunks(MAX_FIELDS).map(|chunk| SlackBlock::Section {
         text: None,
         fields: chunk
             .iter()
-            .map(|(label, value)| {
-                let label = mrkdwn(&Text::new().strong(label.as_str()));
-                verbatim(format!("{label}\n{}", mrkdwn(value)), MAX_FIELD_TEXT)
-            })
+            .map(|(label, value)| verbatim(field_text(label, value), MAX_FIELD_TEXT))
             .collect(),
     })
 }
@@ -403,9 +445,8 @@ pub fn modal(form: &TypedForm) -> Value {
 pub fn blocks(message: &Message) -> (Vec<SlackBlock>, String) {
     // Header text is plain_text, which Slack does not unescape: angle brackets are
     // swapped for look-alikes instead, so a title can never read as a mention.
-    let title = message.title.replace('<', "‹").replace('>', "›");
-    let header = cut(
-        &format!("{} {}", message.tone.emoji(), title),
+    let header = cut_owned(
+        format!("{} {}", message.tone.emoji(), no_angles(&message.title)),
         MAX_HEADER_TEXT,
     );
     let mut out = vec![SlackBlock::Header {
@@ -450,7 +491,7 @@ pub fn blocks(message: &Message) -> (Vec<SlackBlock>, String) {
         });
     }
     out.extend(actions);
-    let fallback = cut(&escape(&message.to_plain()), MAX_FALLBACK_TEXT);
+    let fallback = cut_owned(escape_owned(message.to_plain()), MAX_FALLBACK_TEXT);
     (out, fallback)
 }
 
