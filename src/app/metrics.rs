@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -69,6 +70,24 @@ const ROUTES: [&str; 9] = [
     "/metrics",
     "/hooks/commands/local",
 ];
+
+/// The kinds of [`Refusal`], for the counters kept per kind.
+const REFUSALS: usize = 11;
+
+fn platform_index(platform: Platform) -> usize {
+    match platform {
+        Platform::Slack => 0,
+        Platform::Mattermost => 1,
+    }
+}
+
+/// Where a route's series is kept: its place in `ROUTES`, or last for `unmatched`.
+fn route_index(route: Option<&str>) -> Option<usize> {
+    match route {
+        None => Some(ROUTES.len()),
+        Some(route) => ROUTES.iter().position(|known| *known == route),
+    }
+}
 
 fn route_label(route: Option<&str>) -> Cow<'static, str> {
     let Some(route) = route else {
@@ -200,6 +219,11 @@ pub struct Metrics {
     jobs_followed: Gauge,
     watcher_leader: Gauge,
     refusal_log: RefusalLog,
+    /// The series of the bot's own routes (`ROUTES`, then `unmatched`) and of each
+    /// refusal, kept once found: every request is measured, and a look-up in a family
+    /// (lock, hash of the labels) was a good part of what refusing one costs.
+    route_durations: [OnceLock<Histogram>; ROUTES.len() + 1],
+    refusal_counters: [[OnceLock<Counter>; REFUSALS]; 2],
 }
 
 impl Default for Metrics {
@@ -284,6 +308,8 @@ impl Metrics {
             jobs_followed: Gauge::default(),
             watcher_leader: Gauge::default(),
             refusal_log: RefusalLog::default(),
+            route_durations: Default::default(),
+            refusal_counters: Default::default(),
             registry: Registry::default(),
         };
         // Every refusal exists from the start, at 0, as it always did.
@@ -449,9 +475,13 @@ impl Metrics {
 
     /// Counts and logs a refusal (never with the secret or the body).
     pub fn refused(&self, platform: Platform, refusal: Refusal) {
-        self.refusals
-            .get_or_create(&refusal_labels(platform, refusal))
-            .inc();
+        let labels = || refusal_labels(platform, refusal);
+        match self.refusal_counters[platform_index(platform)].get(refusal as usize) {
+            Some(kept) => kept
+                .get_or_init(|| self.refusals.get_or_create(&labels()).clone())
+                .inc(),
+            None => self.refusals.get_or_create(&labels()).inc(),
+        };
         self.refusal_log.log(platform, refusal);
     }
 
@@ -489,12 +519,19 @@ impl Metrics {
     /// Counts an HTTP request answered: `route` is the route it matched (a template such
     /// as `/slack/commands`, never the path asked), `None` when it matched none.
     pub fn http_request(&self, route: Option<&str>, method: &str, status: u16, took: Duration) {
+        let kept = route_index(route).and_then(|i| self.route_durations.get(i));
         let route = route_label(route);
-        self.http_durations
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-            })
-            .observe(took.as_secs_f64());
+        let family = || {
+            self.http_durations
+                .get_or_create(&RouteLabels {
+                    route: route.clone(),
+                })
+                .clone()
+        };
+        match kept {
+            Some(kept) => kept.get_or_init(family).observe(took.as_secs_f64()),
+            None => family().observe(took.as_secs_f64()),
+        }
         self.http_requests
             .get_or_create(&HttpLabels {
                 route,

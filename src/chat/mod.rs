@@ -20,11 +20,19 @@ use crate::message::Message;
 /// The body of an immediate reply to a command, in the platform's own format (JSON, so
 /// that Mattermost does not post it raw).
 pub fn render_reply(platform: Platform, message: &Message) -> Bytes {
-    let body = match platform {
-        Platform::Slack => serde_json::to_vec(&slack::render::response_body(message, None)),
-        Platform::Mattermost => serde_json::to_vec(&mattermost::render::render_response(message)),
+    // A short reply (whoami, most refusals) is written without growing the buffer.
+    let mut body = Vec::with_capacity(1000);
+    let written = match platform {
+        Platform::Slack => {
+            serde_json::to_writer(&mut body, &slack::render::response_body(message, None))
+        }
+        Platform::Mattermost => {
+            serde_json::to_writer(&mut body, &mattermost::render::render_response(message))
+        }
     };
-    let mut body = body.unwrap_or_default();
+    if written.is_err() {
+        body.clear();
+    }
     // Exactly its size: a reply may be kept for a re-delivery, and is counted by its length.
     body.shrink_to_fit();
     Bytes::from(body)

@@ -22,7 +22,7 @@ pub async fn dispatch(app: &App, inv: &Invocation) -> Answer {
     Metrics::incr(&app.metrics.commands);
     let decided = decide(app, inv).await;
     if decided.claimed {
-        keep_first_answer(app, inv, decided.answer.message()).await;
+        Box::pin(keep_first_answer(app, inv, decided.answer.message())).await;
     }
     let decision = match decided.duplicate {
         true => CommandDecision::Duplicate,
@@ -175,13 +175,13 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
         }
     };
     let first = if kind.spec().changes {
-        may_change(app, inv, &auth).await
+        Box::pin(may_change(app, inv, &auth)).await
     } else {
         Ok(Some(None))
     };
     let claimed = kind.spec().changes && matches!(first, Ok(Some(_)));
     if let (Ok(Some(_)), command::Command::Confirm { .. }) = (&first, auth.command()) {
-        let (message, outcome) = typed::by_command(app, inv, &auth).await;
+        let (message, outcome) = Box::pin(typed::by_command(app, inv, &auth)).await;
         return Decided {
             claimed,
             ..decided(Decision::Allowed, message.into(), outcome)
@@ -191,7 +191,7 @@ async fn decide(app: &App, inv: &Invocation) -> Decided {
         Ok(Some(notice)) => (handlers::handle(app, inv, &auth).await, notice),
         Ok(None) => (
             Ok(Reply {
-                answer: redelivered(app, inv).await,
+                answer: Box::pin(redelivered(app, inv)).await,
                 outcome: Outcome::Duplicate,
             }),
             None,

@@ -19,43 +19,66 @@ use crate::command::{Command, CommandKind};
 use crate::domain::Invocation;
 use crate::reply::{self, CommandError, Reply};
 
-/// Runs an authorized command.
+/// Runs an authorized command. Each command's work is boxed: this future (and the
+/// pipeline's around it) stays small instead of as large as the largest command's, so
+/// that a command answered at once (help, whoami) allocates nothing for it (measured: a
+/// 3.6 KB pipeline future cost an allocation from malloc's large bins for every command).
 pub async fn handle(app: &App, inv: &Invocation, auth: &Authorized) -> Result<Reply, CommandError> {
     match auth.command() {
         Command::Help { topic } => Ok(help(app, inv, auth, topic.as_deref())),
         Command::Whoami => Ok(Reply::ok(whoami(app, inv, auth))),
-        Command::Connectors { instance } => reads::connectors(app, instance.as_deref()).await,
-        Command::Status { connector } => reads::status(app, connector).await,
-        Command::Show { sync_id, instance } => {
-            reads::show(app, *sync_id, instance.as_deref()).await
+        Command::Connectors { instance } => {
+            Box::pin(reads::connectors(app, instance.as_deref())).await
         }
-        Command::Results(args) => reads::results(app, args).await,
-        Command::Connector { connector } => reads::connector(app, connector).await,
-        Command::History { connector, limit } => history::history(app, connector, *limit).await,
-        Command::Jobs => reads::jobs(app).await,
-        Command::User(args) => actions::user(app, inv, args).await,
-        Command::Run { connector, local } => actions::run(app, inv, connector, *local).await,
-        Command::Watch(args) => watch::watch(app, inv, args).await,
-        Command::Unwatch { connector } => watch::unwatch(app, inv, connector).await,
-        Command::Watches => watch::watches(app, inv).await,
+        Command::Status { connector } => Box::pin(reads::status(app, connector)).await,
+        Command::Show { sync_id, instance } => {
+            Box::pin(reads::show(app, *sync_id, instance.as_deref())).await
+        }
+        Command::Results(args) => Box::pin(reads::results(app, args)).await,
+        Command::Connector { connector } => Box::pin(reads::connector(app, connector)).await,
+        Command::History { connector, limit } => {
+            Box::pin(history::history(app, connector, *limit)).await
+        }
+        Command::Jobs => Box::pin(reads::jobs(app)).await,
+        Command::User(args) => Box::pin(actions::user(app, inv, args)).await,
+        Command::Run { connector, local } => {
+            Box::pin(actions::run(app, inv, connector, *local)).await
+        }
+        Command::Watch(args) => Box::pin(watch::watch(app, inv, args)).await,
+        Command::Unwatch { connector } => Box::pin(watch::unwatch(app, inv, connector)).await,
+        Command::Watches => Box::pin(watch::watches(app, inv)).await,
         Command::Set { connector, patch } => {
-            change::propose(app, inv, connector, change::Patch::Merge(patch.clone())).await
+            Box::pin(change::propose(
+                app,
+                inv,
+                connector,
+                change::Patch::Merge(patch.clone()),
+            ))
+            .await
         }
         Command::Patch { connector, patch } => {
-            change::propose(app, inv, connector, change::Patch::Json(patch.clone())).await
+            Box::pin(change::propose(
+                app,
+                inv,
+                connector,
+                change::Patch::Json(patch.clone()),
+            ))
+            .await
         }
-        Command::Audit(args) => reads::audit(app, inv, args).await,
+        Command::Audit(args) => Box::pin(reads::audit(app, inv, args)).await,
         Command::Rollback {
             connector,
             revision,
-        } => change::rollback(app, inv, connector, *revision).await,
-        Command::DeleteDirectory { target } => directory::propose(app, inv, target).await,
-        Command::Acknowledge { connector } => actions::acknowledge(app, inv, connector).await,
+        } => Box::pin(change::rollback(app, inv, connector, *revision)).await,
+        Command::DeleteDirectory { target } => Box::pin(directory::propose(app, inv, target)).await,
+        Command::Acknowledge { connector } => {
+            Box::pin(actions::acknowledge(app, inv, connector)).await
+        }
         // Handled by the pipeline (`dispatch::typed`), which checks who may confirm.
         Command::Confirm { .. } => Err(CommandError::Unroutable),
-        Command::Lock(args) => locks::lock(app, inv, auth, args).await,
-        Command::Unlock { connector } => locks::unlock(app, inv, auth, connector).await,
-        Command::Locks => locks::locks(app).await,
+        Command::Lock(args) => Box::pin(locks::lock(app, inv, auth, args)).await,
+        Command::Unlock { connector } => Box::pin(locks::unlock(app, inv, auth, connector)).await,
+        Command::Locks => Box::pin(locks::locks(app)).await,
     }
 }
 
