@@ -14,6 +14,14 @@ case "$text" in *[!a-z-]*|"") echo "BENCH_TEXT must be one word of a-z" >&2; exi
 (cd "$root" && cargo build --release --locked -q)
 bin="/tmp/usersync-bot-bench-bin"
 cp "$root/target/release/usersync-bot" "$bin"
+# How much of the recorded function layout (build.rs) this binary still has: a low share
+# means layout/record.sh should be run again (idle and peak memory grow, nothing breaks).
+layout="$root/layout/hot-functions.txt"
+if [ -f "$layout" ] && command -v nm >/dev/null; then
+  recorded=$(grep -vc '^#' "$layout")
+  present=$(nm --defined-only "$bin" | awk '{print $3}' | sort -u | grep -Fxc -f <(grep -v '^#' "$layout") || true)
+  echo "function layout: $present of $recorded recorded functions are in the binary"
+fi
 rm -f /tmp/usersync-bot-bench.db*
 work="/tmp/usersync-bot-bench-harness"
 rm -rf "$work" && cp -r "$shared" "$work" && chmod -R u+w "$work"

@@ -136,6 +136,16 @@ async fn after_one_command_of_each_kind_every_family_is_there_with_its_labels() 
         .post_signed(&Cmd::new(ADMIN, "whoami").body(), "not-the-secret", now())
         .await;
     assert_eq!(forged.status(), 401);
+    // Again, and once too old: each counted in its own series, the second forgery in the
+    // same one as the first (the series a refusal finds is kept for the next).
+    let again = bot
+        .post_signed(&Cmd::new(ADMIN, "whoami").body(), "not-the-secret", now())
+        .await;
+    assert_eq!(again.status(), 401);
+    let stale = bot
+        .post_signed(&Cmd::new(ADMIN, "whoami").body(), SECRET, now() - 600)
+        .await;
+    assert_eq!(stale.status(), 401);
     let nowhere = bot
         .http
         .get(bot.url.replace("/slack/commands", "/nowhere"))
@@ -198,7 +208,7 @@ async fn after_one_command_of_each_kind_every_family_is_there_with_its_labels() 
             &text,
             r#"usersync_bot_http_requests_total{route="/slack/commands",method="POST",status="401"}"#
         ),
-        1.0
+        3.0
     );
     assert_eq!(
         value(
@@ -218,19 +228,26 @@ async fn after_one_command_of_each_kind_every_family_is_there_with_its_labels() 
         value(
             &text,
             r#"usersync_bot_http_request_duration_seconds_count{route="/slack/commands"}"#
-        ) >= 8.0
+        ) >= 10.0
     );
     assert!(
         value(
             &text,
             r#"usersync_bot_http_request_duration_seconds_bucket{le="+Inf",route="/slack/commands"}"#
-        ) >= 8.0
+        ) >= 10.0
     );
     // Refusals, commands and their decisions.
     assert_eq!(
         value(
             &text,
             r#"usersync_bot_refused_total{platform="slack",reason="bad_signature"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"usersync_bot_refused_total{platform="slack",reason="stale_timestamp"}"#
         ),
         1.0
     );
