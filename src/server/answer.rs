@@ -1,5 +1,6 @@
 //! The rule that decides whether a reply goes back inline or later through
-//! `response_url`: the work runs in its own task, and the HTTP answer waits for it at most
+//! `response_url`: the work's first step runs in the request's own task; work that waits
+//! on something goes on in a task of its own, and the HTTP answer waits for it at most
 //! the inline budget.
 
 use std::future::{poll_fn, Future};
