@@ -164,7 +164,18 @@ impl Jobs {
                     // The product cannot say now: look again after a poll interval.
                     None => look_by = tokio::time::Instant::now() + self.settings.poll_interval,
                 },
-                Wake::Deadline => return self.time_out(f.job).await,
+                Wake::Deadline => {
+                    // Taken over past its deadline (its replica was killed), a job's sync
+                    // may have ended meanwhile, or started unrecorded: one look first, so
+                    // that it gets its outcome rather than "still running".
+                    if let Some(ended) = self.last_look(&f).await.filter(|s| s.status.is_terminal())
+                    {
+                        if self.advance(&mut f, ended).await {
+                            return;
+                        }
+                    }
+                    return self.time_out(f.job).await;
+                }
                 Wake::Shutdown => return,
             }
         }
@@ -281,6 +292,15 @@ impl Jobs {
                 tracing::warn!(job = f.job.id, error = %e, "cannot tell whether the sync started; asking again");
                 None
             }
+        }
+    }
+
+    /// The job's sync as the product has it now: its own, or the one after the baseline
+    /// when none was recorded.
+    async fn last_look(&self, f: &Follow) -> Option<SyncStatus> {
+        match f.job.sync_id {
+            None => self.look_for_start(f).await.and_then(Result::ok),
+            Some(id) => f.client.sync_status(id).await.ok(),
         }
     }
 

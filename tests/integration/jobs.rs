@@ -303,6 +303,48 @@ async fn a_killed_bot_resumes_a_job_found_in_the_store() {
 }
 
 #[tokio::test]
+async fn a_job_resumed_past_its_max_wait_looks_once_and_posts_the_outcome_of_its_ended_sync() {
+    if crate::support::pg::sqlite_only("a_job_resumed_past_its_max_wait") {
+        return;
+    }
+    // Killed after the trigger, before any poll: the job is in the store, its sync not.
+    let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
+    let slack = FakeSlackHandle::start().await;
+    let db = temp_db();
+    {
+        let bot = bot_for(
+            &sim,
+            &slack,
+            "poll_interval = \"1h\"\nmax_wait = \"1m\"",
+            "",
+            db.clone(),
+        )
+        .await;
+        bot.command(&run_cmd(&slack, "run azure", "late")).await;
+        std::mem::forget(bot);
+    }
+    // Back only after the sync ended and after the job's whole max_wait: its deadline and
+    // its first observation are both due at once.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let bot = bot_for(
+        &sim,
+        &slack,
+        "poll_interval = \"1h\"\nmax_wait = \"200ms\"",
+        "",
+        db,
+    )
+    .await;
+    let posted = wait_outcome(&slack, 1).await;
+    let shown = visible(&posted[0].1);
+    assert!(shown.contains("Sync of Azure AD finished"), "{shown}");
+    let job = bot.wait_job_over().await;
+    assert_eq!(job.state, JobState::Done, "{job:?}");
+    assert!(job.sync_id.is_some(), "{job:?}");
+    assert_eq!(outcomes(&slack).len(), 1, "one outcome");
+    assert_eq!(calls_with(&sim, "POST"), 1, "the sync was not run again");
+}
+
+#[tokio::test]
 async fn after_the_response_url_expires_the_outcome_goes_through_chat_post_message() {
     let slack_extra = "bot_token = \"xoxb-test-token\"\napi_base_url = \"{SLACK}\"";
     let jobs = "poll_interval = \"50ms\"\nmax_wait = \"1m\"\nresponse_url_lifetime = \"1s\"";
