@@ -90,12 +90,9 @@ fn route_index(route: Option<&str>) -> Option<usize> {
 }
 
 fn route_label(route: Option<&str>) -> Cow<'static, str> {
-    let Some(route) = route else {
-        return Cow::Borrowed(UNMATCHED);
-    };
-    match ROUTES.iter().find(|known| **known == route) {
-        Some(known) => Cow::Borrowed(known),
-        None => Cow::Owned(route.to_string()),
+    match (route_index(route), route) {
+        (Some(i), _) => Cow::Borrowed(ROUTES.get(i).copied().unwrap_or(UNMATCHED)),
+        (None, route) => Cow::Owned(route.unwrap_or_default().to_string()),
     }
 }
 

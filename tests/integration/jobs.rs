@@ -265,6 +265,27 @@ async fn a_restart_in_the_middle_of_a_job_posts_the_outcome_exactly_once() {
     assert_eq!(triggers, 1, "the restart did not run the sync again");
 }
 
+/// `run azure` on a bot that is then dropped without a clean stop, as SIGKILL would
+/// leave it: the job in the store, following, nothing posted, and no poll answered yet
+/// (the first one is immediate; the next in an hour).
+async fn run_then_kill(
+    sim: &SimulatorHandle,
+    slack: &FakeSlackHandle,
+    db: &std::path::Path,
+    name: &str,
+) {
+    let bot = bot_for(
+        sim,
+        slack,
+        "poll_interval = \"1h\"\nmax_wait = \"1m\"",
+        "",
+        db.to_path_buf(),
+    )
+    .await;
+    bot.command(&run_cmd(slack, "run azure", name)).await;
+    std::mem::forget(bot);
+}
+
 #[tokio::test]
 async fn a_killed_bot_resumes_a_job_found_in_the_store() {
     if crate::support::pg::sqlite_only("a_killed_bot_resumes_a_job_found_in_the_store") {
@@ -274,20 +295,7 @@ async fn a_killed_bot_resumes_a_job_found_in_the_store() {
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
     let slack = FakeSlackHandle::start().await;
     let db = temp_db();
-    {
-        let bot = bot_for(
-            &sim,
-            &slack,
-            "poll_interval = \"1h\"\nmax_wait = \"1m\"",
-            "",
-            db.clone(),
-        )
-        .await;
-        bot.command(&run_cmd(&slack, "run azure", "killed")).await;
-        // No poll has answered yet (the first one is immediate; the next in an hour):
-        // drop everything without a clean stop, as SIGKILL would.
-        std::mem::forget(bot);
-    }
+    run_then_kill(&sim, &slack, &db, "killed").await;
     let bot = bot_for(&sim, &slack, FAST, "", db).await;
     let posted = wait_outcome(&slack, 1).await;
     assert!(
@@ -311,18 +319,7 @@ async fn a_job_resumed_past_its_max_wait_looks_once_and_posts_the_outcome_of_its
     let sim = simulator(ApiFlavour::V2, Duration::from_millis(300)).await;
     let slack = FakeSlackHandle::start().await;
     let db = temp_db();
-    {
-        let bot = bot_for(
-            &sim,
-            &slack,
-            "poll_interval = \"1h\"\nmax_wait = \"1m\"",
-            "",
-            db.clone(),
-        )
-        .await;
-        bot.command(&run_cmd(&slack, "run azure", "late")).await;
-        std::mem::forget(bot);
-    }
+    run_then_kill(&sim, &slack, &db, "late").await;
     // Back only after the sync ended and after the job's whole max_wait: its deadline and
     // its first observation are both due at once.
     tokio::time::sleep(Duration::from_millis(1000)).await;
